@@ -1,0 +1,181 @@
+"""The vocabulary of the glacier facies benchmark: classes, bands, patch size, folds, row features.
+
+Every other module takes these names from here; nothing else spells them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from datasets import Array3D, ClassLabel, Features, Value
+
+#: The 8 classes in the published index order (index = label code).
+CLASS_NAMES: tuple[str, ...] = (
+    "ice",
+    "snow",
+    "debris",
+    "firn",
+    "shadow",
+    "refrozen-like",
+    "water",
+    "cloud",
+)
+NUM_CLASSES = len(CLASS_NAMES)
+#: The five glacier facies; the last three classes are miscellaneous.
+FACIES_CLASSES: tuple[str, ...] = CLASS_NAMES[:5]
+#: Classes the published pruning assumes correct and never prunes.
+PROTECTED_CLASSES: tuple[str, ...] = ("shadow", "water", "cloud")
+#: Spellings of the released data and earlier versions, mapped to the canonical names.
+CLASS_ALIASES: dict[str, str] = {
+    "refrozen_like": "refrozen-like",
+    "refrozen": "refrozen-like",
+    "superimposed-ice": "refrozen-like",
+    "superimposed_ice": "refrozen-like",
+    "superimposed": "refrozen-like",
+}
+
+
+@dataclass(frozen=True)
+class Band:
+    """One input band: its name as in the released data, its unit and what it holds."""
+
+    name: str
+    unit: str
+    description: str
+
+
+#: The 11 bands of the released patches, in order.
+BANDS: tuple[Band, ...] = (
+    Band("blue", "reflectance (0-1)", "surface reflectance, blue"),
+    Band("green", "reflectance (0-1)", "surface reflectance, green"),
+    Band("red", "reflectance (0-1)", "surface reflectance, red"),
+    Band("nir", "reflectance (0-1)", "surface reflectance, near infrared"),
+    Band("swir1", "reflectance (0-1)", "surface reflectance, shortwave infrared 1 (~1.6 um)"),
+    Band("swir2", "reflectance (0-1)", "surface reflectance, shortwave infrared 2 (~2.2 um)"),
+    Band("elevation", "m a.s.l.", "surface elevation from the DEM"),
+    Band("slope", "degrees", "terrain slope from the DEM"),
+    Band("shadow_mask", "0/1", "1 where the pixel lies in cast terrain shadow at acquisition time"),
+    Band("hillshade", "0-1", "cosine of the solar incidence angle on the terrain, clipped at 0"),
+    Band("proximity", "m", "distance to the glacier outline"),
+)
+BAND_NAMES: tuple[str, ...] = tuple(b.name for b in BANDS)
+OPTICAL_BANDS: tuple[str, ...] = BAND_NAMES[:6]
+NUM_BANDS = len(BANDS)
+BANDS_BY_NAME: dict[str, Band] = {b.name: b for b in BANDS}
+
+#: Side of a labelled patch in pixels (10 m grid), centred on the labelled point.
+PATCH_SIZE = 33
+#: Pixel size of the benchmark grid in metres.
+PIXEL_SIZE_M = 10.0
+#: Cross-validation folds (split by glacier).
+NUM_FOLDS = 6
+SPLIT_NAMES: tuple[str, ...] = tuple(f"fold_{k}" for k in range(NUM_FOLDS))
+
+
+class SchemaError(ValueError):
+    """A value that the benchmark's vocabulary does not know."""
+
+
+def canonical_class(name: str) -> str:
+    """Return the canonical class name for ``name`` (case-insensitive, known aliases accepted).
+
+    Raises:
+        SchemaError: for a name that is not one of the 8 classes.
+    """
+    key = str(name).strip().lower()
+    key = CLASS_ALIASES.get(key, key)
+    if key not in CLASS_NAMES:
+        raise SchemaError(f"unknown class {name!r}; expected one of {', '.join(CLASS_NAMES)}")
+    return key
+
+
+def class_index(name: str) -> int:
+    """Label code (0-7) of a class name."""
+    return CLASS_NAMES.index(canonical_class(name))
+
+
+def check_bands(bands: Sequence[str]) -> tuple[str, ...]:
+    """Validate a band selection: known names, no repeats, in the published order.
+
+    Returns:
+        The names as a tuple.
+    """
+    bands = tuple(bands)
+    unknown = [b for b in bands if b not in BANDS_BY_NAME]
+    if unknown:
+        raise SchemaError(f"unknown band(s) {unknown}; expected names from {', '.join(BAND_NAMES)}")
+    if len(set(bands)) != len(bands):
+        raise SchemaError(f"band selection {bands} repeats a band")
+    order = [BAND_NAMES.index(b) for b in bands]
+    if order != sorted(order):
+        raise SchemaError(f"bands {bands} are not in the published order {BAND_NAMES}")
+    return bands
+
+
+def check_fold(fold: int | str) -> int:
+    """Validate a cross-validation fold number (0-5)."""
+    text = str(fold).strip()
+    if isinstance(fold, bool) or not text.isdigit() or not 0 <= int(text) < NUM_FOLDS:
+        raise SchemaError(f"fold {fold!r} is not one of 0-{NUM_FOLDS - 1}")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class CVSplit:
+    """The published cross-validation protocol for one test fold."""
+
+    test: int
+    validation: int
+    train: tuple[int, ...]
+
+    @property
+    def split_names(self) -> dict[str, list[str]]:
+        """Hugging Face split names per role."""
+        return {
+            "train": [SPLIT_NAMES[k] for k in self.train],
+            "validation": [SPLIT_NAMES[self.validation]],
+            "test": [SPLIT_NAMES[self.test]],
+        }
+
+
+def cv_split(test_fold: int) -> CVSplit:
+    """Folds for test fold ``t``: test = t, validation = t-1 (mod 6), train = the other four."""
+    t = check_fold(test_fold)
+    v = (t - 1) % NUM_FOLDS
+    return CVSplit(test=t, validation=v, train=tuple(k for k in range(NUM_FOLDS) if k not in (t, v)))
+
+
+def make_features(
+    bands: Sequence[str] = BAND_NAMES, dtype: str = "float32", patch_size: int = PATCH_SIZE
+) -> Features:
+    """Hugging Face ``Features`` of one dataset row.
+
+    Args:
+        bands: band names in the patch, in order (the released data has all 11).
+        dtype: numpy dtype name of the patch values, as in the source (kept lossless).
+        patch_size: side of the square patch in pixels.
+    """
+    bands = check_bands(bands)
+    return Features(
+        {
+            "sample_id": Value("string"),
+            "patch": Array3D(shape=(len(bands), patch_size, patch_size), dtype=dtype),
+            "label": ClassLabel(names=list(CLASS_NAMES)),
+            "fold": Value("int8"),
+            "glacier": Value("string"),
+            "date": Value("string"),
+            "scene": Value("string"),
+            "sensor": Value("string"),
+            "x": Value("float64"),
+            "y": Value("float64"),
+            "crs": Value("string"),
+            "padded": Value("bool"),
+            "label_issue": Value("bool"),
+            "label_quality": Value("float32"),
+        }
+    )
+
+
+#: Column names of a row, in order.
+COLUMNS: tuple[str, ...] = tuple(make_features().keys())

@@ -1,0 +1,1 @@
+"""Dataset and model cards for the Hugging Face hub."""

@@ -1,0 +1,1 @@
+"""The FaciesCNN model: architecture, hub loading, weight conversion and inference."""
