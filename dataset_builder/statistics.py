@@ -1,0 +1,135 @@
+"""Per-band statistics of a built dataset (``statistics.json``), accumulated in one streaming pass.
+
+The published model normalises every band with the global min-max over the whole dataset;
+``BandStatistics`` carries those figures (plus mean and std) and is what models read with
+``--stats``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from dataset_builder.schema import BANDS_BY_NAME, CLASS_NAMES, NUM_FOLDS, check_bands
+
+STATISTICS_FILE = "statistics.json"
+
+
+@dataclass
+class BandStatistics:
+    """Statistics of one band over every patch pixel of the dataset (NaN pixels excluded)."""
+
+    name: str
+    unit: str
+    min: float
+    max: float
+    mean: float
+    std: float
+
+
+@dataclass
+class DatasetStatistics:
+    """What ``statistics.json`` holds: per-band figures and class counts per fold and config."""
+
+    bands: list[BandStatistics]
+    dtype: str
+    patch_size: int
+    num_rows: int
+    #: class counts per split name, for the ``full`` config and the ``pruned`` one.
+    class_counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        return tuple(b.name for b in self.bands)
+
+    def minmax(self, bands: Sequence[str] | None = None) -> tuple[list[float], list[float]]:
+        """Per-band minima and maxima, in the order of ``bands`` (default: all bands held)."""
+        by_name = {b.name: b for b in self.bands}
+        names = self.band_names if bands is None else tuple(bands)
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise KeyError(f"statistics hold no band(s) {missing}; they cover {list(self.band_names)}")
+        return [by_name[n].min for n in names], [by_name[n].max for n in names]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "DatasetStatistics":
+        return cls(
+            bands=[BandStatistics(**b) for b in data["bands"]],
+            dtype=data["dtype"],
+            patch_size=int(data["patch_size"]),
+            num_rows=int(data["num_rows"]),
+            class_counts=data.get("class_counts", {}),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> "DatasetStatistics":
+        """Read ``statistics.json`` from a built dataset folder or the file itself."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / STATISTICS_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no {STATISTICS_FILE}; build the dataset first (scripts/build_dataset.py)")
+        return cls.from_dict(json.loads(path.read_text()))
+
+
+class StatisticsAccumulator:
+    """Streaming per-band min, max, mean and std, in float64 (Chan's parallel update)."""
+
+    def __init__(self, bands: Sequence[str]):
+        self.bands = check_bands(bands)
+        n = len(self.bands)
+        self.count = np.zeros(n, dtype=np.int64)
+        self.mean = np.zeros(n)
+        self.m2 = np.zeros(n)
+        self.min = np.full(n, np.inf)
+        self.max = np.full(n, -np.inf)
+
+    def update(self, patches: np.ndarray) -> None:
+        """Add a batch of patches, shape (N, bands, H, W)."""
+        if patches.shape[0] == 0:
+            return
+        x = np.moveaxis(patches, 1, 0).reshape(len(self.bands), -1).astype(np.float64)
+        valid = np.isfinite(x)
+        cnt = valid.sum(axis=1)
+        xz = np.where(valid, x, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            bmean = np.where(cnt > 0, xz.sum(axis=1) / np.maximum(cnt, 1), 0.0)
+        bm2 = np.where(valid, (x - bmean[:, None]) ** 2, 0.0).sum(axis=1)
+        total = self.count + cnt
+        delta = bmean - self.mean
+        safe = np.maximum(total, 1)
+        self.mean = self.mean + delta * cnt / safe
+        self.m2 = self.m2 + bm2 + delta**2 * self.count * cnt / safe
+        self.count = total
+        self.min = np.minimum(self.min, np.where(valid, x, np.inf).min(axis=1))
+        self.max = np.maximum(self.max, np.where(valid, x, -np.inf).max(axis=1))
+
+    def band_statistics(self) -> list[BandStatistics]:
+        out = []
+        for i, name in enumerate(self.bands):
+            n = int(self.count[i])
+            std = math.sqrt(self.m2[i] / n) if n else float("nan")
+            out.append(
+                BandStatistics(
+                    name=name,
+                    unit=BANDS_BY_NAME[name].unit,
+                    min=float(self.min[i]) if n else float("nan"),
+                    max=float(self.max[i]) if n else float("nan"),
+                    mean=float(self.mean[i]) if n else float("nan"),
+                    std=std,
+                )
+            )
+        return out
+
+
+def empty_class_counts() -> dict[str, dict[str, int]]:
+    """Zero counts for every fold split and class."""
+    return {f"fold_{k}": {c: 0 for c in CLASS_NAMES} for k in range(NUM_FOLDS)}
