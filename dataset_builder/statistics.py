@@ -30,6 +30,7 @@ class BandStatistics:
     max: float
     mean: float
     std: float
+    count: int = 0  # finite pixels the figures cover
 
 
 @dataclass
@@ -40,8 +41,10 @@ class DatasetStatistics:
     dtype: str
     patch_size: int
     num_rows: int
-    #: class counts per split name, for the ``full`` config and the ``pruned`` one.
+    #: class counts per config (``full``, ``pruned``), split name and class.
     class_counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    #: the same band figures per split (fold), so training statistics can exclude the test fold.
+    split_bands: dict[str, list[BandStatistics]] = field(default_factory=dict)
 
     @property
     def band_names(self) -> tuple[str, ...]:
@@ -56,6 +59,27 @@ class DatasetStatistics:
             raise KeyError(f"statistics hold no band(s) {missing}; they cover {list(self.band_names)}")
         return [by_name[n].min for n in names], [by_name[n].max for n in names]
 
+    def for_splits(self, splits: Sequence[str]) -> "DatasetStatistics":
+        """Statistics over the given splits only (e.g. the training folds), pooled exactly."""
+        missing = [s for s in splits if s not in self.split_bands]
+        if missing:
+            raise KeyError(f"no per-split statistics for {missing}; have {sorted(self.split_bands)}")
+        pooled = [
+            pool_band_statistics([self.split_bands[s][i] for s in splits]) for i in range(len(self.bands))
+        ]
+        counts = {
+            config: {s: per_split[s] for s in splits if s in per_split} for config, per_split in self.class_counts.items()
+        }
+        rows = sum(sum(c.values()) for c in counts.get("full", {}).values())
+        return DatasetStatistics(
+            bands=pooled,
+            dtype=self.dtype,
+            patch_size=self.patch_size,
+            num_rows=rows,
+            class_counts=counts,
+            split_bands={s: self.split_bands[s] for s in splits},
+        )
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
 
@@ -67,6 +91,7 @@ class DatasetStatistics:
             patch_size=int(data["patch_size"]),
             num_rows=int(data["num_rows"]),
             class_counts=data.get("class_counts", {}),
+            split_bands={k: [BandStatistics(**b) for b in v] for k, v in data.get("split_bands", {}).items()},
         )
 
     @classmethod
@@ -125,9 +150,29 @@ class StatisticsAccumulator:
                     max=float(self.max[i]) if n else float("nan"),
                     mean=float(self.mean[i]) if n else float("nan"),
                     std=std,
+                    count=n,
                 )
             )
         return out
+
+
+def pool_band_statistics(parts: Sequence[BandStatistics]) -> BandStatistics:
+    """Combine one band's statistics over disjoint parts (counts weight the mean and variance)."""
+    parts = [p for p in parts if p.count > 0]
+    if not parts:
+        raise ValueError("no part holds any pixel of this band")
+    n = sum(p.count for p in parts)
+    mean = sum(p.count * p.mean for p in parts) / n
+    var = sum(p.count * (p.std**2 + (p.mean - mean) ** 2) for p in parts) / n
+    return BandStatistics(
+        name=parts[0].name,
+        unit=parts[0].unit,
+        min=min(p.min for p in parts),
+        max=max(p.max for p in parts),
+        mean=mean,
+        std=math.sqrt(var),
+        count=n,
+    )
 
 
 def empty_class_counts() -> dict[str, dict[str, int]]:

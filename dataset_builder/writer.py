@@ -1,0 +1,289 @@
+"""Writing a built dataset folder: Parquet shards per fold, statistics, manifest and card.
+
+The folder is laid out as a Hugging Face dataset repository::
+
+    README.md                          dataset card; its YAML declares configs and splits
+    statistics.json                    per-band statistics (overall and per fold), class counts
+    manifest.json                      every shard: split, kind, rows, bytes, sha256
+    build_report.json                  source, layout, what was skipped and why, pruning state
+    data/fold_{k}/clean-*.parquet      rows not flagged as label issues (configs pruned and full)
+    data/fold_{k}/issues-*.parquet     rows flagged by pruning (config full only)
+
+``pruned`` is a subset of ``full`` without duplicated rows: both list the ``clean`` shards and
+only ``full`` lists the ``issues`` shards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dataset_builder.atomic import atomic_write_text
+from dataset_builder.records import PatchBatch
+from dataset_builder.schema import CLASS_NAMES, COLUMNS, PATCH_SIZE, SPLIT_NAMES, make_features
+from dataset_builder.statistics import (
+    STATISTICS_FILE,
+    DatasetStatistics,
+    StatisticsAccumulator,
+    empty_class_counts,
+    pool_band_statistics,
+)
+
+MANIFEST_FILE = "manifest.json"
+REPORT_FILE = "build_report.json"
+CARD_FILE = "README.md"
+DATA_DIR = "data"
+#: Shard kinds: ``clean`` rows belong to both configs, ``issues`` rows to ``full`` only.
+KINDS = ("clean", "issues")
+#: ~240 MB of float32 11x33x33 patches per shard: streams well and keeps shard counts modest.
+DEFAULT_ROWS_PER_SHARD = 5000
+DEFAULT_ROW_GROUP_SIZE = 256
+
+
+@dataclass
+class ShardInfo:
+    """One Parquet shard as the manifest records it."""
+
+    path: str
+    split: str
+    kind: str
+    rows: int
+    bytes: int
+    sha256: str
+    arrow_bytes: int  # uncompressed in-memory size, the hub's ``num_bytes``
+
+
+@dataclass
+class WrittenDataset:
+    """What :class:`DatasetWriter` wrote: the shards and the statistics of the rows."""
+
+    shards: list[ShardInfo]
+    statistics: DatasetStatistics
+    bands: tuple[str, ...]
+
+    def files(self, config: str, split: str) -> list[str]:
+        """Shard paths of ``split`` in ``config`` (``pruned``: clean shards; ``full``: all)."""
+        kinds = ("clean",) if config == "pruned" else KINDS
+        return [s.path for s in self.shards if s.split == split and s.kind in kinds]
+
+    def num_bytes(self, config: str, split: str) -> int:
+        """Uncompressed Arrow bytes of ``split`` in ``config``."""
+        files = set(self.files(config, split))
+        return sum(s.arrow_bytes for s in self.shards if s.path in files)
+
+
+def arrow_schema(bands: Sequence[str], dtype: str, patch_size: int) -> pa.Schema:
+    """Parquet schema of a row: the storage types of the Hugging Face features, with the
+    features recorded in the ``huggingface`` schema metadata so ``load_dataset`` restores them."""
+    features = make_features(bands, dtype, patch_size)
+    schema = features.arrow_schema
+    patch_type = schema.field("patch").type.storage_type
+    return schema.set(schema.get_field_index("patch"), pa.field("patch", patch_type))
+
+
+def batch_to_table(batch: PatchBatch, schema: pa.Schema) -> pa.Table:
+    """A PatchBatch as an Arrow table; the patch column is built from the flat array without copies per row."""
+    n, b, h, w = batch.patches.shape
+    values = pa.array(np.ascontiguousarray(batch.patches).reshape(-1))
+    rows_w = pa.ListArray.from_arrays(pa.array(np.arange(0, n * b * h * w + 1, w, dtype=np.int32)), values)
+    rows_h = pa.ListArray.from_arrays(pa.array(np.arange(0, n * b * h + 1, h, dtype=np.int32)), rows_w)
+    patch = pa.ListArray.from_arrays(pa.array(np.arange(0, n * b + 1, b, dtype=np.int32)), rows_h)
+    columns: dict[str, Any] = {}
+    for name in COLUMNS:
+        if name == "patch":
+            columns[name] = patch
+        elif name == "label_quality":
+            q = batch.label_quality.astype(np.float32)
+            columns[name] = pa.array(q, mask=np.isnan(q), type=pa.float32())
+        elif name in ("sensor", "crs"):
+            values_ = getattr(batch, name)
+            columns[name] = pa.array([None if v is None else str(v) for v in values_], type=pa.string())
+        else:
+            columns[name] = pa.array(getattr(batch, name), type=schema.field(name).type)
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+class DatasetWriter:
+    """Route rows into per-fold ``clean``/``issues`` Parquet shards and gather statistics.
+
+    Rows are written in the order they arrive; the same rows in the same order give
+    byte-identical shards. Memory holds one row group per open shard.
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        bands: Sequence[str],
+        dtype: str,
+        patch_size: int = PATCH_SIZE,
+        rows_per_shard: int = DEFAULT_ROWS_PER_SHARD,
+        row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
+    ):
+        self.folder = Path(folder)
+        self.bands = tuple(bands)
+        self.dtype = str(np.dtype(dtype))
+        self.patch_size = patch_size
+        self.rows_per_shard = rows_per_shard
+        self.row_group_size = row_group_size
+        self.schema = arrow_schema(self.bands, self.dtype, patch_size)
+        self._open: dict[tuple[str, str], tuple[pq.ParquetWriter, Path, int, int]] = {}
+        self._pending: dict[tuple[str, str], list[pa.Table]] = {}
+        self._closed: list[tuple[str, str, Path, int, int]] = []
+        self._split_stats = {s: StatisticsAccumulator(self.bands) for s in SPLIT_NAMES}
+        self._counts = {"full": empty_class_counts(), "pruned": empty_class_counts()}
+        self._ids: set[str] = set()
+        self.num_rows = 0
+
+    def write(self, batch: PatchBatch) -> None:
+        """Append rows. Raises ValueError on a duplicate sample id or a wrong patch shape."""
+        expected = (len(self.bands), self.patch_size, self.patch_size)
+        if batch.patches.shape[1:] != expected:
+            raise ValueError(f"patch shape {batch.patches.shape[1:]} is not {expected}")
+        for sid in batch.sample_id:
+            if sid in self._ids:
+                raise ValueError(f"duplicate sample id {sid!r}")
+            self._ids.add(sid)
+        for fold in np.unique(batch.fold):
+            in_fold = batch.fold == fold
+            split = SPLIT_NAMES[int(fold)]
+            self._split_stats[split].update(batch.patches[in_fold])
+            for kind, mask in (("clean", ~batch.label_issue), ("issues", batch.label_issue)):
+                rows = np.flatnonzero(in_fold & mask)
+                if len(rows):
+                    self._append(split, kind, batch_to_table(batch.take(rows), self.schema))
+            for label, count in zip(*np.unique(batch.label[in_fold], return_counts=True)):
+                self._counts["full"][split][CLASS_NAMES[label]] += int(count)
+            for label, count in zip(*np.unique(batch.label[in_fold & ~batch.label_issue], return_counts=True)):
+                self._counts["pruned"][split][CLASS_NAMES[label]] += int(count)
+        self.num_rows += len(batch)
+
+    def _append(self, split: str, kind: str, table: pa.Table) -> None:
+        key = (split, kind)
+        pending = self._pending.setdefault(key, [])
+        pending.append(table)
+        while sum(t.num_rows for t in pending) >= self.row_group_size:
+            merged = pa.concat_tables(pending)
+            self._write_rows(key, merged.slice(0, self.row_group_size))
+            rest = merged.slice(self.row_group_size)
+            pending[:] = [rest] if rest.num_rows else []
+
+    def _write_rows(self, key: tuple[str, str], table: pa.Table) -> None:
+        while table.num_rows:
+            if key not in self._open:
+                index = sum(1 for s, k, *_ in self._closed if (s, k) == key)
+                path = self.folder / DATA_DIR / key[0] / f"{key[1]}-{index:05d}.parquet"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                writer = pq.ParquetWriter(
+                    path, self.schema, compression="zstd", use_dictionary=[c for c in COLUMNS if c != "patch"]
+                )
+                self._open[key] = (writer, path, 0, 0)
+            writer, path, rows, nbytes = self._open[key]
+            take = min(table.num_rows, self.rows_per_shard - rows)
+            part = table.slice(0, take)
+            writer.write_table(part, row_group_size=self.row_group_size)
+            table = table.slice(take)
+            self._open[key] = (writer, path, rows + take, nbytes + part.nbytes)
+            rows += take
+            if rows >= self.rows_per_shard:
+                self._close(key)
+
+    def _close(self, key: tuple[str, str]) -> None:
+        writer, path, rows, nbytes = self._open.pop(key)
+        writer.close()
+        self._closed.append((key[0], key[1], path, rows, nbytes))
+
+    def finish(self) -> WrittenDataset:
+        """Flush and close every shard, name them ``{kind}-{i}-of-{n}`` and return the manifest."""
+        for key, pending in sorted(self._pending.items()):
+            if pending:
+                self._write_rows(key, pa.concat_tables(pending))
+        self._pending.clear()
+        for key in sorted(self._open):
+            self._close(key)
+        totals: dict[tuple[str, str], int] = {}
+        for split, kind, *_ in self._closed:
+            totals[(split, kind)] = totals.get((split, kind), 0) + 1
+        shards = []
+        for split, kind, path, rows, nbytes in sorted(self._closed, key=lambda c: str(c[2])):
+            index = int(path.stem.split("-")[1])
+            final = path.with_name(f"{kind}-{index:05d}-of-{totals[(split, kind)]:05d}.parquet")
+            os.replace(path, final)
+            shards.append(
+                ShardInfo(
+                    path=final.relative_to(self.folder).as_posix(),
+                    split=split,
+                    kind=kind,
+                    rows=rows,
+                    bytes=final.stat().st_size,
+                    sha256=sha256_file(final),
+                    arrow_bytes=nbytes,
+                )
+            )
+        split_bands = {s: acc.band_statistics() for s, acc in self._split_stats.items() if acc.count.max() > 0}
+        overall = [pool_band_statistics([sb[i] for sb in split_bands.values()]) for i in range(len(self.bands))]
+        stats = DatasetStatistics(
+            bands=overall,
+            dtype=self.dtype,
+            patch_size=self.patch_size,
+            num_rows=self.num_rows,
+            class_counts=self._counts,
+            split_bands=split_bands,
+        )
+        return WrittenDataset(shards=shards, statistics=stats, bands=self.bands)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class BuildReport:
+    """What a build (or a re-partition by pruning) did, stored as ``build_report.json``."""
+
+    source: str
+    layout: str
+    num_rows: int
+    bands: list[str]
+    dtype: str
+    skipped: dict = field(default_factory=dict)
+    pruning: dict | None = None
+    seconds: float | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, indent=2) + "\n"
+
+
+def write_metadata(folder: Path, written: WrittenDataset, report: BuildReport, extra_card_sections: str = "") -> None:
+    """Write statistics.json, manifest.json, build_report.json and the dataset card into ``folder``."""
+    from hub_cards.dataset_card import render_dataset_card
+
+    atomic_write_text(folder / STATISTICS_FILE, written.statistics.to_json())
+    manifest = {
+        "shards": [s.__dict__ for s in written.shards],
+        "configs": {
+            config: {split: written.files(config, split) for split in SPLIT_NAMES if written.files(config, split)}
+            for config in ("pruned", "full")
+        },
+    }
+    atomic_write_text(folder / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
+    atomic_write_text(folder / REPORT_FILE, report.to_json())
+    atomic_write_text(folder / CARD_FILE, render_dataset_card(written, report, extra_sections=extra_card_sections))
+
+
+def read_manifest(folder: str | Path) -> dict:
+    """The manifest of a built dataset folder."""
+    return json.loads((Path(folder) / MANIFEST_FILE).read_text())
+

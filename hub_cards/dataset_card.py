@@ -1,0 +1,162 @@
+"""The dataset card of a built glacier facies dataset (``README.md`` with hub YAML)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dataset_builder.schema import BANDS_BY_NAME, CLASS_NAMES, FACIES_CLASSES, PROTECTED_CLASSES, make_features
+from hub_cards.common import DATASET_DOI, PAPER_TITLE, UPSTREAM_CODE, citation_section, render_card
+
+if TYPE_CHECKING:
+    from dataset_builder.writer import BuildReport, WrittenDataset
+
+CONFIG_DESCRIPTIONS = {
+    "pruned": "labels cleaned by confident learning: rows flagged as label issues left out (default)",
+    "full": "every expert label, including those flagged as label issues",
+}
+
+
+def _size_category(n: int) -> str:
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < limit:
+            return name
+    return "1M<n<10M"
+
+
+def card_metadata(written: "WrittenDataset", report: "BuildReport") -> dict:
+    """The YAML front matter: configs with explicit shard lists, features and split sizes."""
+    stats = written.statistics
+    features = make_features(written.bands, stats.dtype, stats.patch_size)
+    configs, infos = [], []
+    for config in ("pruned", "full"):
+        splits = [s for s in stats.class_counts[config] if written.files(config, s)]
+        entry = {
+            "config_name": config,
+            "data_files": [{"split": s, "path": written.files(config, s)} for s in splits],
+        }
+        if config == "pruned":
+            entry["default"] = True
+        configs.append(entry)
+        infos.append(
+            {
+                "config_name": config,
+                "features": features._to_yaml_list(),
+                "splits": [
+                    {
+                        "name": s,
+                        "num_bytes": written.num_bytes(config, s),
+                        "num_examples": sum(stats.class_counts[config][s].values()),
+                    }
+                    for s in splits
+                ],
+            }
+        )
+    return {
+        "pretty_name": "Glacier facies: pan-European benchmark patches",
+        "task_categories": ["image-classification"],
+        "tags": ["remote-sensing", "glaciology", "glacier-facies", "landsat", "sentinel-2", "geospatial"],
+        "size_categories": [_size_category(stats.num_rows)],
+        "configs": configs,
+        "dataset_info": infos,
+    }
+
+
+def _class_table(written: "WrittenDataset") -> str:
+    counts = written.statistics.class_counts
+    splits = [s for s in counts["full"] if sum(counts["full"][s].values())]
+    head = "| code | class | kind | " + " | ".join(splits) + " | full | pruned |\n"
+    head += "|---|---|---|" + "---|" * len(splits) + "---|---|\n"
+    rows = []
+    for code, name in enumerate(CLASS_NAMES):
+        kind = "facies" if name in FACIES_CLASSES else "miscellaneous"
+        per = [str(counts["full"][s][name]) for s in splits]
+        full = sum(counts["full"][s][name] for s in splits)
+        pruned = sum(counts["pruned"][s][name] for s in counts["pruned"])
+        rows.append(f"| {code} | {name} | {kind} | " + " | ".join(per) + f" | {full} | {pruned} |")
+    return head + "\n".join(rows)
+
+
+def _band_table(written: "WrittenDataset") -> str:
+    lines = ["| # | band | unit | description | min | max | mean | std |", "|---|---|---|---|---|---|---|---|"]
+    for i, b in enumerate(written.statistics.bands):
+        desc = BANDS_BY_NAME[b.name].description
+        lines.append(f"| {i} | {b.name} | {b.unit} | {desc} | {b.min:.4g} | {b.max:.4g} | {b.mean:.4g} | {b.std:.4g} |")
+    return "\n".join(lines)
+
+
+def render_dataset_card(written: "WrittenDataset", report: "BuildReport", extra_sections: str = "") -> str:
+    """Render the card: description, class and band tables, configs, splits, statistics, citation."""
+    stats = written.statistics
+    full_rows = sum(sum(c.values()) for c in stats.class_counts["full"].values())
+    pruned_rows = sum(sum(c.values()) for c in stats.class_counts["pruned"].values())
+    if report.pruning:
+        pruning = (
+            f"Confident learning flagged {full_rows - pruned_rows} of {full_rows} labels "
+            f"({100 * (full_rows - pruned_rows) / max(full_rows, 1):.2f} %) as label issues; "
+            f"`pruned` leaves them out. Method: {report.pruning.get('method', 'see build_report.json')}."
+        )
+    else:
+        pruning = (
+            "Pruning has not run on this build: `pruned` and `full` hold the same rows. "
+            "Run `scripts/prune.py` with out-of-fold probabilities to fill `label_issue` and `label_quality`."
+        )
+    skipped = report.skipped.get("total", 0) if report.skipped else 0
+    body = f"""
+# Glacier facies: pan-European benchmark patches
+
+Labelled {stats.patch_size} x {stats.patch_size} pixel patches (10 m grid) centred on expert point labels of
+glacier surface facies, from Landsat and Sentinel-2 scenes at the end of the ablation season, as released with
+*{PAPER_TITLE}* (dataset doi:{DATASET_DOI}). Each row holds one label: the patch with {len(written.bands)} bands
+(channels first), the class, the cross-validation fold (split by glacier), the glacier, the acquisition date and
+scene, the sensor where known, and the patch-centre coordinates with their CRS.
+
+This build: **{stats.num_rows} rows** from `{report.source}` (layout: {report.layout}), patch dtype `{stats.dtype}`
+{f"; {skipped} source item(s) skipped as invalid (see build_report.json)" if skipped else ""}.
+
+## Configurations
+
+| config | rows | what it holds |
+|---|---|---|
+| `pruned` (default) | {pruned_rows} | {CONFIG_DESCRIPTIONS["pruned"]} |
+| `full` | {full_rows} | {CONFIG_DESCRIPTIONS["full"]} |
+
+{pruning}
+
+```python
+from datasets import load_dataset
+ds = load_dataset("glacier-facies", "pruned")   # splits fold_0 ... fold_5
+```
+
+## Splits and the cross-validation protocol
+
+Splits `fold_0` ... `fold_5` are the published cross-validation folds, split by glacier. For test fold *t* the
+validation fold is *t-1 (mod 6)* and the other four folds train. Classes {", ".join(PROTECTED_CLASSES)} are assumed
+correct and never pruned.
+
+## Classes (label counts per fold)
+
+{_class_table(written)}
+
+## Bands
+
+Statistics over every patch pixel of the dataset (the published model normalises each band with the global
+min-max; per-fold figures are in `statistics.json`).
+
+{_band_table(written)}
+
+## Files
+
+`data/fold_k/clean-*.parquet` rows belong to both configs, `data/fold_k/issues-*.parquet` rows (label issues) to
+`full` only. `manifest.json` lists every shard with rows, bytes and sha256; `statistics.json` the band statistics
+and class counts; `build_report.json` how the folder was built.
+
+{extra_sections.strip()}
+
+## Licence
+
+The code that builds this dataset is GPL-2.0 ({UPSTREAM_CODE}). The dataset's own licence is set by its publisher:
+see the Zenodo record doi:{DATASET_DOI}.
+
+{citation_section()}
+"""
+    return render_card(card_metadata(written, report), body)
