@@ -1,0 +1,180 @@
+"""``FaciesCNNConfig``: everything needed to rebuild a FaciesCNN and feed it, as plain JSON.
+
+``config.json`` of a saved model holds exactly ``FaciesCNNConfig.to_dict()``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, PATCH_SIZE, SchemaError, canonical_class, check_bands
+from dataset_builder.statistics import DatasetStatistics
+
+#: Keys of ``FaciesCNNConfig.calibration`` that ``predict`` knows how to apply.
+CALIBRATION_KEYS = ("temperature",)
+
+
+class ConfigError(ValueError):
+    """A FaciesCNN config that is malformed; the message names the field."""
+
+
+def _positive_ints(name: str, values: Any, length: int | None = None) -> tuple[int, ...]:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ConfigError(f"config field {name!r} must be a list of integers, got {values!r}")
+    out = tuple(values)
+    if not out or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in out):
+        raise ConfigError(f"config field {name!r} must hold positive integers, got {list(out)}")
+    if length is not None and len(out) != length:
+        raise ConfigError(f"config field {name!r} must have {length} entries (one per scale), got {len(out)}")
+    return out
+
+
+@dataclass(frozen=True)
+class FaciesCNNConfig:
+    """Architecture, inputs, outputs and expected normalisation of a FaciesCNN.
+
+    Attributes:
+        bands: input band names, in the published order (``dataset_builder.schema.BAND_NAMES``).
+        class_names: output classes, in label-code order.
+        patch_size: side in pixels of the patches the model was trained on (it runs on any size).
+        filters: convolution filters of scale 1 and scale 2.
+        depths: number of conv-BN-ELU blocks of scale 1 and scale 2.
+        dense_units: units of the hidden dense layers of the head.
+        dropout: dropout rate before every dense layer.
+        pool_size: side and stride of the max-pool between the scales ("valid" padding).
+        normalization: ``{"min": [...], "max": [...]}`` per band (raw units), or None when unknown.
+            ``predict`` maps each band to ``(x - min) / (max - min)``.
+        per_glacier_elevation_scaling: the elevation band must first be min-max scaled per glacier
+            (0 at the glacier's lowest, 1 at its highest point) before the global scaling.
+        provenance: where the weights came from (e.g. source file, sha256, fold, pruning stage), or None.
+        training: how the weights were trained (data, folds, recipe), or None.
+        calibration: post-hoc calibration applied by ``predict``, e.g. ``{"temperature": 1.7}``, or None.
+    """
+
+    bands: tuple[str, ...] = BAND_NAMES
+    class_names: tuple[str, ...] = CLASS_NAMES
+    patch_size: int = PATCH_SIZE
+    filters: tuple[int, ...] = (64, 64)
+    depths: tuple[int, ...] = (3, 3)
+    dense_units: tuple[int, ...] = (32, 32)
+    dropout: float = 0.5
+    pool_size: int = 3
+    normalization: dict[str, list[float]] | None = None
+    per_glacier_elevation_scaling: bool = False
+    provenance: dict[str, Any] | None = None
+    training: dict[str, Any] | None = None
+    calibration: dict[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        def set_(name: str, value: Any) -> None:  # the dataclass is frozen
+            object.__setattr__(self, name, value)
+
+        try:
+            set_("bands", check_bands(self.bands))
+        except SchemaError as err:
+            raise ConfigError(f"config field 'bands': {err}") from err
+        if not self.bands:
+            raise ConfigError("config field 'bands' is empty")
+        set_("class_names", self._check_classes(self.class_names))
+        set_("filters", _positive_ints("filters", self.filters, 2))
+        set_("depths", _positive_ints("depths", self.depths, 2))
+        set_("dense_units", _positive_ints("dense_units", self.dense_units))
+        set_("patch_size", _positive_ints("patch_size", [self.patch_size])[0])
+        set_("pool_size", _positive_ints("pool_size", [self.pool_size])[0])
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ConfigError(f"config field 'dropout' must be a number in [0, 1), got {self.dropout!r}")
+        set_("dropout", float(self.dropout))
+        if not isinstance(self.per_glacier_elevation_scaling, bool):
+            raise ConfigError(
+                f"config field 'per_glacier_elevation_scaling' must be true or false, got {self.per_glacier_elevation_scaling!r}"
+            )
+        if self.per_glacier_elevation_scaling and "elevation" not in self.bands:
+            raise ConfigError("config field 'per_glacier_elevation_scaling' is set but 'elevation' is not among the bands")
+        set_("normalization", self._check_normalization(self.normalization))
+        set_("calibration", self._check_calibration(self.calibration))
+        for name in ("provenance", "training"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Mapping):
+                raise ConfigError(f"config field {name!r} must be an object or null, got {type(value).__name__}")
+            set_(name, None if value is None else dict(value))
+
+    @staticmethod
+    def _check_classes(names: Any) -> tuple[str, ...]:
+        names = tuple(names)
+        try:
+            unknown = [n for n in names if canonical_class(n) != n]
+        except SchemaError as err:
+            raise ConfigError(f"config field 'class_names': {err}") from err
+        if unknown:
+            raise ConfigError(f"config field 'class_names': use the canonical spelling, not {unknown}")
+        if len(set(names)) != len(names) or len(names) < 2:
+            raise ConfigError(f"config field 'class_names' must name at least two distinct classes, got {list(names)}")
+        return names
+
+    def _check_normalization(self, norm: Any) -> dict[str, list[float]] | None:
+        if norm is None:
+            return None
+        if not isinstance(norm, Mapping) or set(norm) != {"min", "max"}:
+            raise ConfigError(f"config field 'normalization' must be null or an object with keys 'min' and 'max', got {norm!r}")
+        lo, hi = (list(norm[k]) for k in ("min", "max"))
+        for key, values in (("min", lo), ("max", hi)):
+            if len(values) != len(self.bands):
+                raise ConfigError(
+                    f"config field 'normalization.{key}' has {len(values)} values for {len(self.bands)} bands {list(self.bands)}"
+                )
+        bad = [b for b, a, z in zip(self.bands, lo, hi) if not (math.isfinite(a) and math.isfinite(z) and z > a)]
+        if bad:
+            raise ConfigError(f"config field 'normalization': band(s) {bad} need finite min < max")
+        return {"min": [float(v) for v in lo], "max": [float(v) for v in hi]}
+
+    @staticmethod
+    def _check_calibration(calibration: Any) -> dict[str, float] | None:
+        if calibration is None:
+            return None
+        if not isinstance(calibration, Mapping):
+            raise ConfigError(f"config field 'calibration' must be null or an object, got {calibration!r}")
+        unknown = sorted(set(calibration) - set(CALIBRATION_KEYS))
+        if unknown:
+            raise ConfigError(f"config field 'calibration' has unknown key(s) {unknown}; known: {list(CALIBRATION_KEYS)}")
+        temperature = calibration.get("temperature")
+        if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not temperature > 0:
+            raise ConfigError(f"config field 'calibration.temperature' must be a positive number, got {temperature!r}")
+        return {"temperature": float(temperature)}
+
+    @property
+    def num_bands(self) -> int:
+        return len(self.bands)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-native form written to ``config.json``."""
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+            for f in dataclasses.fields(self)
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "FaciesCNNConfig":
+        """Build a config from ``config.json`` content; unknown fields are an error naming them."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"a FaciesCNN config must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown config field(s) {unknown}; FaciesCNNConfig knows {sorted(known)}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> "FaciesCNNConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def with_statistics(self, statistics: DatasetStatistics) -> "FaciesCNNConfig":
+        """A copy whose normalisation is the global per-band min/max of a built dataset's statistics."""
+        lo, hi = statistics.minmax(self.bands)
+        return self.replace(normalization={"min": lo, "max": hi})
