@@ -71,6 +71,8 @@ def build_dataset(
     started = time.perf_counter()
     batches, bands, total, unit = _open_source(source, layout, skipped, edge, points_crs, workers)
     if total == 0:
+        if skipped and skipped.total:
+            raise DatasetNotFoundError(f"{source}: every label was invalid; nothing to build ({_skip_text(skipped)})")
         raise DatasetNotFoundError(f"{source}: no labels found ({layout} layout)")
     bar = tqdm(total=total, unit=unit, desc=f"build {Path(out).name}", disable=not progress)
     with atomic_directory(out) as tmp:

@@ -100,7 +100,8 @@ class TorchPatches(torch.utils.data.Dataset):
         out = flat.reshape(len(indices), *self._shape)
         if not self._all_bands:
             out = out[:, self._band_index]
-        return out.astype(np.float32, copy=False)
+        out = out.astype(np.float32, copy=False)
+        return out if out.flags.writeable else out.copy()  # Arrow buffers are read-only; torch wants writable
 
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(self.patches(indices)), self.labels[np.asarray(indices)]

@@ -25,6 +25,9 @@ class InvalidSourceError(ValueError):
         self.reason = reason
         super().__init__(f"{where}: {reason}")
 
+    def __reduce__(self):
+        return (type(self), (self.where, self.reason))
+
 
 @dataclass
 class SkipReport:

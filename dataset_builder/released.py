@@ -9,7 +9,10 @@ Each file holds one patch, 11 bands by 33 x 33 pixels, centred on the labelled p
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
+from itertools import islice
+from multiprocessing import get_context
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -116,7 +119,7 @@ def read_released_patch(path: Path, patch_size: int = PATCH_SIZE) -> _Patch:
             if src.crs is None:
                 raise InvalidSourceError(path, "missing CRS; the patch is not georeferenced")
             data = src.read()
-            x, y = src.transform * (src.width / 2, src.height / 2)
+            x, y = src.transform @ (src.width / 2, src.height / 2)
             crs = src.crs.to_string()
             nodata = src.nodata
     except RasterioIOError as err:
@@ -135,64 +138,86 @@ def iter_released(
     *,
     batch_size: int = 1024,
     workers: int = 2,
+    chunk_size: int = 64,
     skipped: SkipReport | None = None,
     on_file: Callable[[int], None] | None = None,
 ) -> Iterator[PatchBatch]:
     """Read the files in order as batches of at most ``batch_size`` rows.
 
-    Files are read by ``workers`` threads (GDAL releases the GIL), ``batch_size`` at a time, so
+    With ``workers > 1`` (and more than a few hundred files) the files are read by that many processes, ``chunk_size`` files per
+    task and a bounded number of tasks in flight, so reading overlaps the caller's writing and
     memory stays flat however many files there are. All files must share one dtype.
 
     Args:
         skipped: count invalid files there instead of raising.
-        on_file: called with the number of files done after each batch (progress bars).
+        on_file: called with the number of files done after each chunk (progress bars).
     """
+    chunks = [files[i : i + chunk_size] for i in range(0, len(files), chunk_size)]
     dtype = None
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for start in range(0, len(files), batch_size):
-            chunk = files[start : start + batch_size]
-            results = list(pool.map(_try_read, [f.path for f in chunk]))
-            keep, patches = [], []
-            for f, result in zip(chunk, results):
-                if isinstance(result, InvalidSourceError):
-                    if skipped is None:
-                        raise result
-                    skipped.add(result)
-                    continue
-                if dtype is None:
-                    dtype = result.data.dtype
-                elif result.data.dtype != dtype:
-                    err = InvalidSourceError(f.path, f"dtype {result.data.dtype} differs from the other files' {dtype}")
-                    if skipped is None:
-                        raise err
-                    skipped.add(err)
-                    continue
-                keep.append((f, result))
-            if on_file:
-                on_file(len(chunk))
-            if not keep:
+    pending: list[tuple[ReleasedFile, _Patch]] = []
+    for chunk, results in zip(chunks, _read_chunks([[f.path for f in c] for c in chunks], workers)):
+        for f, result in zip(chunk, results):
+            if isinstance(result, _Patch) and dtype is not None and result.data.dtype != dtype:
+                result = InvalidSourceError(f.path, f"dtype {result.data.dtype} differs from the other files' {dtype}")
+            if isinstance(result, InvalidSourceError):
+                if skipped is None:
+                    raise result
+                skipped.add(result)
                 continue
-            n = len(keep)
-            yield PatchBatch(
-                sample_id=np.array([f.sample_id for f, _ in keep], dtype=object),
-                patches=np.stack([p.data for _, p in keep]),
-                label=np.array([f.label for f, _ in keep], dtype=np.int64),
-                fold=np.array([f.fold for f, _ in keep], dtype=np.int8),
-                glacier=np.array([f.glacier for f, _ in keep], dtype=object),
-                date=np.array([f.date for f, _ in keep], dtype=object),
-                scene=np.array([scene_id(f.glacier, f.date) for f, _ in keep], dtype=object),
-                sensor=np.array([f.sensor for f, _ in keep], dtype=object),
-                x=np.array([p.x for _, p in keep], dtype=np.float64),
-                y=np.array([p.y for _, p in keep], dtype=np.float64),
-                crs=np.array([p.crs for _, p in keep], dtype=object),
-                padded=np.zeros(n, dtype=bool),
-                label_issue=np.zeros(n, dtype=bool),
-                label_quality=np.full(n, np.nan, dtype=np.float32),
-            )
+            dtype = result.data.dtype
+            pending.append((f, result))
+        if on_file:
+            on_file(len(chunk))
+        if len(pending) >= batch_size:
+            yield _to_batch(pending)
+            pending = []
+    if pending:
+        yield _to_batch(pending)
 
 
-def _try_read(path: Path) -> _Patch | InvalidSourceError:
-    try:
-        return read_released_patch(path)
-    except InvalidSourceError as err:
-        return err
+def _read_chunks(chunks: list[list[Path]], workers: int) -> Iterator[list]:
+    """Results of :func:`_read_chunk` in order, at most ``2 * workers`` chunks in flight."""
+    if workers <= 1 or len(chunks) < 4 * workers:  # starting processes costs more than it saves
+        yield from map(_read_chunk, chunks)
+        return
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        in_flight: deque = deque()
+        todo = iter(chunks)
+        for chunk in islice(todo, 2 * workers):
+            in_flight.append(pool.submit(_read_chunk, chunk))
+        while in_flight:
+            result = in_flight.popleft().result()
+            for chunk in islice(todo, 1):
+                in_flight.append(pool.submit(_read_chunk, chunk))
+            yield result
+
+
+def _read_chunk(paths: list[Path]) -> list["_Patch | InvalidSourceError"]:
+    out: list[_Patch | InvalidSourceError] = []
+    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
+        for path in paths:
+            try:
+                out.append(read_released_patch(path))
+            except InvalidSourceError as err:
+                out.append(err)
+    return out
+
+
+def _to_batch(rows: list[tuple[ReleasedFile, _Patch]]) -> PatchBatch:
+    n = len(rows)
+    return PatchBatch(
+        sample_id=np.array([f.sample_id for f, _ in rows], dtype=object),
+        patches=np.stack([p.data for _, p in rows]),
+        label=np.array([f.label for f, _ in rows], dtype=np.int64),
+        fold=np.array([f.fold for f, _ in rows], dtype=np.int8),
+        glacier=np.array([f.glacier for f, _ in rows], dtype=object),
+        date=np.array([f.date for f, _ in rows], dtype=object),
+        scene=np.array([scene_id(f.glacier, f.date) for f, _ in rows], dtype=object),
+        sensor=np.array([f.sensor for f, _ in rows], dtype=object),
+        x=np.array([p.x for _, p in rows], dtype=np.float64),
+        y=np.array([p.y for _, p in rows], dtype=np.float64),
+        crs=np.array([p.crs for _, p in rows], dtype=object),
+        padded=np.zeros(n, dtype=bool),
+        label_issue=np.zeros(n, dtype=bool),
+        label_quality=np.full(n, np.nan, dtype=np.float32),
+    )

@@ -285,7 +285,7 @@ def iter_scenes(
                 raise InvalidSourceError(scene.path, "missing CRS; the scene is not georeferenced")
             transformer = Transformer.from_crs(points.crs, src.crs, always_xy=True)
             px, py = transformer.transform(points.x[idx], points.y[idx])
-            colf, rowf = ~src.transform * (np.asarray(px), np.asarray(py))
+            colf, rowf = ~src.transform @ (np.asarray(px), np.asarray(py))
             rows, cols = np.floor(rowf).astype(np.int64), np.floor(colf).astype(np.int64)
             outside = (rows < 0) | (rows >= src.height) | (cols < 0) | (cols >= src.width) | ~np.isfinite(rowf)
             if np.any(outside):
@@ -324,7 +324,7 @@ def iter_scenes(
                 if len(sel) == 0:
                     continue
             rows_i = idx[sel]
-            cx, cy = transform * (cols[sel] + 0.5, rows[sel] + 0.5)
+            cx, cy = transform @ (cols[sel] + 0.5, rows[sel] + 0.5)
             n = len(sel)
             sensor = points.sensor[rows_i].copy()
             sensor[pd.isna(sensor) | (sensor == "")] = scene.sensor

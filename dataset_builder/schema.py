@@ -6,9 +6,10 @@ Every other module takes these names from here; nothing else spells them out.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from datasets import Array3D, ClassLabel, Features, Value
+if TYPE_CHECKING:
+    from datasets import Features
 
 #: The 8 classes in the published index order (index = label code).
 CLASS_NAMES: tuple[str, ...] = (
@@ -22,9 +23,9 @@ CLASS_NAMES: tuple[str, ...] = (
     "cloud",
 )
 NUM_CLASSES = len(CLASS_NAMES)
-#: The five glacier facies; the last three classes are miscellaneous.
-FACIES_CLASSES: tuple[str, ...] = CLASS_NAMES[:5]
-#: Classes the published pruning assumes correct and never prunes.
+#: The five glacier surface facies (the ones pruning may relabel).
+FACIES_CLASSES: tuple[str, ...] = ("ice", "snow", "debris", "firn", "refrozen-like")
+#: The miscellaneous classes, which the published pruning assumes correct and never prunes.
 PROTECTED_CLASSES: tuple[str, ...] = ("shadow", "water", "cloud")
 #: Spellings of the released data and earlier versions, mapped to the canonical names.
 CLASS_ALIASES: dict[str, str] = {
@@ -156,6 +157,8 @@ def make_features(
         dtype: numpy dtype name of the patch values, as in the source (kept lossless).
         patch_size: side of the square patch in pixels.
     """
+    from datasets import Array3D, ClassLabel, Features, Value  # lazy: keeps reader worker processes light
+
     bands = check_bands(bands)
     return Features(
         {
@@ -177,5 +180,8 @@ def make_features(
     )
 
 
-#: Column names of a row, in order.
-COLUMNS: tuple[str, ...] = tuple(make_features().keys())
+#: Column names of a row, in the order of :func:`make_features`.
+COLUMNS: tuple[str, ...] = (
+    "sample_id", "patch", "label", "fold", "glacier", "date", "scene", "sensor",
+    "x", "y", "crs", "padded", "label_issue", "label_quality",
+)  # fmt: skip

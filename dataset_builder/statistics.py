@@ -118,24 +118,26 @@ class StatisticsAccumulator:
         self.max = np.full(n, -np.inf)
 
     def update(self, patches: np.ndarray) -> None:
-        """Add a batch of patches, shape (N, bands, H, W)."""
+        """Add a batch of patches, shape (N, bands, H, W); non-finite pixels are left out."""
         if patches.shape[0] == 0:
             return
-        x = np.moveaxis(patches, 1, 0).reshape(len(self.bands), -1).astype(np.float64)
-        valid = np.isfinite(x)
-        cnt = valid.sum(axis=1)
-        xz = np.where(valid, x, 0.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            bmean = np.where(cnt > 0, xz.sum(axis=1) / np.maximum(cnt, 1), 0.0)
-        bm2 = np.where(valid, (x - bmean[:, None]) ** 2, 0.0).sum(axis=1)
-        total = self.count + cnt
-        delta = bmean - self.mean
-        safe = np.maximum(total, 1)
-        self.mean = self.mean + delta * cnt / safe
-        self.m2 = self.m2 + bm2 + delta**2 * self.count * cnt / safe
-        self.count = total
-        self.min = np.minimum(self.min, np.where(valid, x, np.inf).min(axis=1))
-        self.max = np.maximum(self.max, np.where(valid, x, -np.inf).max(axis=1))
+        for b in range(len(self.bands)):
+            x = patches[:, b]
+            if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+                x = x[np.isfinite(x)]
+            cnt = x.size
+            if cnt == 0:
+                continue
+            x64 = x.astype(np.float64).ravel()  # one band of one batch at a time: small
+            bmean = float(x64.mean())
+            bm2 = float(np.square(x64 - bmean).sum())
+            total = self.count[b] + cnt
+            delta = bmean - self.mean[b]
+            self.mean[b] += delta * cnt / total
+            self.m2[b] += bm2 + delta**2 * self.count[b] * cnt / total
+            self.count[b] = total
+            self.min[b] = min(self.min[b], float(x.min()))
+            self.max[b] = max(self.max[b], float(x.max()))
 
     def band_statistics(self) -> list[BandStatistics]:
         out = []
