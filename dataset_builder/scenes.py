@@ -17,7 +17,7 @@ from typing import Callable, Iterator, Literal, Sequence
 import numpy as np
 import pandas as pd
 import rasterio
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 from pyproj import CRS, Transformer
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
@@ -217,31 +217,61 @@ def scene_bands(path: Path, descriptions: Sequence[str | None]) -> tuple[tuple[s
     return bands, [names.index(b) + 1 for b in bands]
 
 
+class PatchCutter:
+    """Cut ``patch_size`` squares centred on pixels of one in-memory image, many at a time.
+
+    The image is padded once (half a patch on each side, with ``fill``); each call gathers
+    the patches with one strided copy per band, without Python loops over points, and counts
+    the invalid pixels of each patch in O(1) from a summed-area table.
+
+    Args:
+        image: (bands, H, W) array; non-finite values mark nodata in float images.
+        patch_size: side of the square patch (odd).
+        fill: value for pixels outside the image or on nodata.
+    """
+
+    def __init__(self, image: np.ndarray, patch_size: int = PATCH_SIZE, fill: float = 0.0):
+        self.size, half = patch_size, patch_size // 2
+        bands, height, width = image.shape
+        floating = np.issubdtype(image.dtype, np.floating)
+        nodata = ~np.isfinite(image).all(axis=0) if floating else np.zeros((height, width), bool)
+        padded = np.full((bands, height + 2 * half, width + 2 * half), fill, dtype=image.dtype)
+        padded[:, half : half + height, half : half + width] = image
+        if nodata.any():
+            padded[:, half : half + height, half : half + width][:, nodata] = fill
+        invalid = np.ones(padded.shape[1:], dtype=np.int32)
+        invalid[half : half + height, half : half + width] = nodata
+        self._sat = np.pad(invalid.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+        st = padded.strides
+        # view[b, r, c] = the patch_size pixels of band b, row r, from column c on
+        self._rows_view = as_strided(
+            padded, (bands, padded.shape[1], padded.shape[2] - patch_size + 1, patch_size), (st[0], st[1], st[2], st[2])
+        )
+        self._padded = padded  # keeps the memory behind the view alive
+        self.shape = (height, width)
+
+    def __call__(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Patches centred on pixel (rows, cols) of the image, each (N,) int inside it.
+
+        Returns:
+            patches (N, bands, size, size) and ``padded`` (N,) bool: True where a patch crossed
+            the image edge or held nodata.
+        """
+        rows, cols, k = np.asarray(rows), np.asarray(cols), self.size
+        lines = rows[:, None] + np.arange(k)[None, :]  # padded coordinates of each patch row
+        out = np.empty((len(rows), self._rows_view.shape[0], k, k), dtype=self._padded.dtype)
+        for b, band in enumerate(self._rows_view):
+            out[:, b] = band[lines, cols[:, None]]
+        sat = self._sat
+        bad = sat[rows + k, cols + k] - sat[rows, cols + k] - sat[rows + k, cols] + sat[rows, cols]
+        return out, bad > 0
+
+
 def cut_patches(
     image: np.ndarray, rows: np.ndarray, cols: np.ndarray, patch_size: int = PATCH_SIZE, fill: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cut ``patch_size`` squares centred on (rows, cols) from ``image`` in one vectorised gather.
-
-    Args:
-        image: (bands, H, W) array; NaN marks nodata in float images.
-        rows, cols: (N,) integer pixel indices of the patch centres, inside the image.
-        fill: value for pixels outside the image or nodata.
-
-    Returns:
-        patches (N, bands, patch_size, patch_size) and ``padded`` (N,) bool, True where a patch
-        crossed the image edge or held nodata.
-    """
-    half = patch_size // 2
-    bands, height, width = image.shape
-    nodata = ~np.isfinite(image).all(axis=0) if np.issubdtype(image.dtype, np.floating) else np.zeros((height, width), bool)
-    padded_img = np.full((bands, height + 2 * half, width + 2 * half), fill, dtype=image.dtype)
-    padded_img[:, half : half + height, half : half + width] = np.where(nodata, image.dtype.type(fill), image)
-    invalid = np.ones((height + 2 * half, width + 2 * half), dtype=bool)
-    invalid[half : half + height, half : half + width] = nodata
-    windows = sliding_window_view(padded_img, (patch_size, patch_size), axis=(1, 2))
-    patches = np.ascontiguousarray(np.moveaxis(windows[:, rows, cols], 0, 1))
-    invalid_counts = sliding_window_view(invalid, (patch_size, patch_size))[rows, cols].sum(axis=(1, 2))
-    return patches, invalid_counts > 0
+    """One-off :class:`PatchCutter` call: patches (N, bands, size, size) and ``padded`` flags."""
+    return PatchCutter(image, patch_size, fill)(rows, cols)
 
 
 def iter_scenes(
@@ -308,12 +338,13 @@ def iter_scenes(
                 raise err
             skipped.add(err)
             keep[j] = False
+        cutter = PatchCutter(image, PATCH_SIZE, fill)
         for start in range(0, len(idx), batch_size):
             sel = np.arange(start, min(start + batch_size, len(idx)))
             sel = sel[keep[sel]]
             if len(sel) == 0:
                 continue
-            patches, padded = cut_patches(image, lr[sel], lc[sel], fill=fill)
+            patches, padded = cutter(lr[sel], lc[sel])
             if edge == "skip" and np.any(padded):
                 for j in sel[padded]:
                     err = InvalidSourceError(points.where(idx[j]), "patch crosses the scene edge or nodata")

@@ -179,3 +179,20 @@ def test_scene_band_subset_follows_descriptions(tmp_path):
     assert ds["fold_0"].features["patch"].shape == (8, 33, 33)
     assert json.loads((out / "build_report.json").read_text())["bands"] == list(bands)
     assert os.path.isfile(out / "README.md")
+
+
+def test_patch_cutter_matches_a_naive_cut_at_edges_and_nodata():
+    from dataset_builder.scenes import PatchCutter
+
+    rng = np.random.default_rng(7)
+    image = rng.random((3, 40, 50), dtype=np.float32)
+    image[:, 20, 25] = np.nan  # one nodata pixel
+    rows, cols = rng.integers(0, 40, 200), rng.integers(0, 50, 200)
+    patches, padded = PatchCutter(image, patch_size=9, fill=-1.0)(rows, cols)
+    framed = np.full((3, 48, 58), -1.0, np.float32)
+    framed[:, 4:44, 4:54] = np.nan_to_num(image, nan=-1.0)
+    for i, (r, c) in enumerate(zip(rows, cols)):
+        np.testing.assert_array_equal(patches[i], framed[:, r : r + 9, c : c + 9])
+        crosses = r < 4 or c < 4 or r + 5 > 40 or c + 5 > 50
+        holds_nan = abs(r - 20) <= 4 and abs(c - 25) <= 4
+        assert padded[i] == (crosses or holds_nan)
