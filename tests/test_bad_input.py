@@ -119,7 +119,7 @@ def _csv_source(tmp_path, edit):
         (lambda f: f.loc.__setitem__((2, "fold"), 9), "row 3: fold '9'"),
         (lambda f: f.loc.__setitem__((1, "sample_id"), f.loc[0, "sample_id"]), r"rows \[1, 2\]: duplicate sample id"),
         (lambda f: f.loc.__setitem__((0, "glacier"), "nowhere"), "no scene raster for scene 'nowhere_"),
-        (lambda f: f.drop(columns=["fold"], inplace=True), r"lacks column\(s\) \['fold'\]"),
+        (lambda f: f.pop("fold"), r"lacks column\(s\) \['fold'\]"),
     ],
 )
 def test_bad_point_tables_name_the_row(tmp_path, edit, message):
