@@ -1,0 +1,169 @@
+"""The auxiliary bands of the benchmark, computed from a DEM and a glacier mask.
+
+One home for elevation, slope, shadow_mask, hillshade and proximity: the synthetic generator
+uses these functions, and so does whole-scene mapping on real DEMs.
+
+Conventions for every function here: arrays are ``(rows, cols)`` on a north-up grid (row 0 is
+the northern edge, column 0 the western edge) with square pixels of ``pixel_size`` metres;
+elevations in metres; ``sun_azimuth`` in degrees clockwise from north (the direction the sun is
+seen in), ``sun_elevation`` in degrees above the horizon.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from dataset_builder.schema import BAND_NAMES
+
+#: The auxiliary bands, in schema order (the bands after the six reflectances).
+AUX_BAND_NAMES: tuple[str, ...] = BAND_NAMES[6:]
+
+
+def _gradients(dem: np.ndarray, pixel_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Elevation gradients (dz/d east, dz/d north), dimensionless; edges by one-sided differences."""
+    dz_drow, dz_dcol = np.gradient(np.asarray(dem, dtype=np.float64), pixel_size)
+    return dz_dcol, -dz_drow
+
+
+def slope_degrees(dem: np.ndarray, pixel_size: float) -> np.ndarray:
+    """Terrain slope in degrees (0 = flat, 90 = vertical).
+
+    Args:
+        dem: ``(rows, cols)`` elevation in metres.
+        pixel_size: pixel side in metres.
+
+    Returns:
+        ``(rows, cols)`` float32 slope in degrees, from central differences (one-sided at the edges).
+    """
+    dzdx, dzdy = _gradients(dem, pixel_size)
+    return np.degrees(np.arctan(np.hypot(dzdx, dzdy))).astype(np.float32)
+
+
+def sun_vector(sun_azimuth: float, sun_elevation: float) -> np.ndarray:
+    """Unit vector pointing to the sun, components (east, north, up)."""
+    az, el = np.radians(sun_azimuth), np.radians(sun_elevation)
+    return np.array([np.sin(az) * np.cos(el), np.cos(az) * np.cos(el), np.sin(el)])
+
+
+def hillshade(dem: np.ndarray, pixel_size: float, sun_azimuth: float, sun_elevation: float) -> np.ndarray:
+    """Cosine of the solar incidence angle on the terrain, clipped at 0 (the schema's hillshade).
+
+    Args:
+        dem: ``(rows, cols)`` elevation in metres.
+        pixel_size: pixel side in metres.
+        sun_azimuth: degrees clockwise from north.
+        sun_elevation: degrees above the horizon.
+
+    Returns:
+        ``(rows, cols)`` float32 in 0-1: ``sin(sun_elevation)`` on flat ground, 1 on a slope facing
+        the sun squarely, 0 on slopes turned away from it. Cast shadows are not included here (see
+        :func:`cast_shadow_mask`).
+    """
+    dzdx, dzdy = _gradients(dem, pixel_size)
+    sx, sy, sz = sun_vector(sun_azimuth, sun_elevation)
+    cos_i = (sz - dzdx * sx - dzdy * sy) / np.sqrt(1.0 + dzdx**2 + dzdy**2)
+    return np.clip(cos_i, 0.0, 1.0).astype(np.float32)
+
+
+def cast_shadow_mask(dem: np.ndarray, pixel_size: float, sun_azimuth: float, sun_elevation: float) -> np.ndarray:
+    """Pixels in the terrain's cast shadow (1) or sunlit (0).
+
+    A horizon sweep in a grid rotated to the sun direction: along each ray that runs away from
+    the sun, a pixel at distance ``d`` is shadowed when any pixel before it rises above the sun
+    ray through it, i.e. when ``max_{j<i} (z_j + d_j tan(el)) > z_i + d_i tan(el)`` - a running
+    maximum, so the whole grid is done at once. The DEM is sampled bilinearly at 1-pixel steps;
+    slopes turned away from the sun steeper than the sun's elevation shade themselves. Terrain
+    outside the DEM casts no shadow (the edge is extended by 1.5 px); NaN elevations cast none
+    and are never shadowed.
+
+    Args:
+        dem: ``(rows, cols)`` elevation in metres.
+        pixel_size: pixel side in metres.
+        sun_azimuth: degrees clockwise from north.
+        sun_elevation: degrees above the horizon (> 0).
+
+    Returns:
+        ``(rows, cols)`` uint8, 1 in shadow. A few tenths of a second for a 1000 x 1000 DEM.
+    """
+    if not 0 < sun_elevation <= 90:
+        raise ValueError(f"sun_elevation must be in (0, 90] degrees, got {sun_elevation}")
+    dem = np.asarray(dem, dtype=np.float32)
+    rows, cols = dem.shape
+    az = np.radians(sun_azimuth)
+    # Rotated grid: axis 0 runs across the sun rays, axis 1 along them away from the sun.
+    # ``rot`` maps rotated offsets (across, along) to DEM offsets (row, col); it is orthonormal.
+    rot = np.array([[np.sin(az), np.cos(az)], [np.cos(az), -np.sin(az)]])
+    n = int(np.ceil(np.hypot(rows, cols))) + 2
+    centre = np.array([(rows - 1) / 2.0, (cols - 1) / 2.0])
+    half = (n - 1) / 2.0
+    i = np.arange(n) - half
+    r = centre[0] + rot[0, 0] * i[:, None] + rot[0, 1] * i[None, :]
+    c = centre[1] + rot[1, 0] * i[:, None] + rot[1, 1] * i[None, :]
+    # Rotated grid points up to 1.5 px off the DEM take the nearest edge elevation, so that every
+    # DEM pixel's interpolation neighbours (within sqrt(2) px) are valid.
+    inside = (r >= -1.5) & (r <= rows + 0.5) & (c >= -1.5) & (c <= cols + 0.5)
+    z = ndimage.affine_transform(dem, rot, offset=centre - rot @ [half, half], output_shape=(n, n), order=1, mode="nearest")
+    rise = np.float32(pixel_size * np.tan(np.radians(sun_elevation)))
+    valid = inside & np.isfinite(z)
+    low = np.float32(-1e30)  # below any terrain: casts no shadow, and is never shadowed
+    u = np.where(valid, z + rise * np.arange(n, dtype=np.float32), low)
+    horizon = np.full_like(u, low)
+    horizon[:, 1:] = np.maximum.accumulate(u[:, :-1], axis=1)
+    excess = np.where(valid, horizon - u, low)
+    # Back to the DEM grid (the inverse rotation is the transpose).
+    excess = ndimage.affine_transform(
+        excess, rot.T, offset=[half, half] - rot.T @ centre, output_shape=(rows, cols), order=1, mode="nearest"
+    )
+    shadow = excess > 0
+    return (shadow & np.isfinite(dem)).astype(np.uint8)
+
+
+def proximity_m(glacier_mask: np.ndarray, pixel_size: float) -> np.ndarray:
+    """Distance to the glacier outline in metres, inside and outside the glacier alike.
+
+    The outline is the set of glacier pixels with at least one 4-neighbour outside the glacier
+    (the rasterised outline line); each pixel gets the Euclidean distance from its centre to the
+    nearest outline pixel centre (``scipy.ndimage.distance_transform_edt``), so the outline itself
+    is 0 and values grow both into the glacier and away from it.
+
+    Args:
+        glacier_mask: ``(rows, cols)`` bool, True on the glacier.
+        pixel_size: pixel side in metres.
+
+    Returns:
+        ``(rows, cols)`` float32 metres; all NaN when the mask has no outline (empty or full).
+    """
+    mask = np.asarray(glacier_mask, dtype=bool)
+    interior = ndimage.binary_erosion(mask, structure=ndimage.generate_binary_structure(2, 1), border_value=1)
+    outline = mask & ~interior
+    if not outline.any():
+        return np.full(mask.shape, np.nan, dtype=np.float32)
+    return (ndimage.distance_transform_edt(~outline) * pixel_size).astype(np.float32)
+
+
+def auxiliary_bands(
+    dem: np.ndarray, glacier_mask: np.ndarray, pixel_size: float, sun_azimuth: float, sun_elevation: float
+) -> dict[str, np.ndarray]:
+    """The five auxiliary bands of one scene, keyed by band name in schema order.
+
+    Args:
+        dem: ``(rows, cols)`` elevation in metres.
+        glacier_mask: ``(rows, cols)`` bool, the rasterised glacier outline.
+        pixel_size: pixel side in metres.
+        sun_azimuth: degrees clockwise from north.
+        sun_elevation: degrees above the horizon.
+
+    Returns:
+        ``{"elevation": m, "slope": degrees, "shadow_mask": 0/1, "hillshade": 0-1,
+        "proximity": m}``, each ``(rows, cols)`` float32.
+    """
+    bands = {
+        "elevation": np.asarray(dem, dtype=np.float32),
+        "slope": slope_degrees(dem, pixel_size),
+        "shadow_mask": cast_shadow_mask(dem, pixel_size, sun_azimuth, sun_elevation).astype(np.float32),
+        "hillshade": hillshade(dem, pixel_size, sun_azimuth, sun_elevation),
+        "proximity": proximity_m(glacier_mask, pixel_size),
+    }
+    assert tuple(bands) == AUX_BAND_NAMES
+    return bands
