@@ -14,9 +14,8 @@ classes and labels' file writes. One seed fixes every byte of the output.
 from __future__ import annotations
 
 import json
-import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import pyogrio.raw
 import pyproj
 import rasterio
 import rasterio.features
+from rasterio.crs import CRS
 import shapely
 from rasterio.transform import Affine, from_origin
 from scipy import ndimage
@@ -72,11 +72,11 @@ DIFFUSE_FRACTION = np.array([0.25, 0.20, 0.17, 0.12, 0.08, 0.07])
 #: Drifts are symmetric (a pixel may also move away from the partner), so class means stay on
 #: the signature while firn/snow, refrozen-like/ice and debris/ice distributions overlap.
 _VARIABILITY: dict[str, tuple[float, str, float]] = {
-    "ice": (0.07, "debris", 0.10),
-    "snow": (0.04, "firn", 0.20),
-    "debris": (0.20, "ice", 0.12),
-    "firn": (0.06, "snow", 0.28),
-    "refrozen-like": (0.06, "ice", 0.32),
+    "ice": (0.07, "debris", 0.08),
+    "snow": (0.04, "firn", 0.12),
+    "debris": (0.20, "ice", 0.10),
+    "firn": (0.06, "snow", 0.15),
+    "refrozen-like": (0.06, "ice", 0.15),
     "water": (0.20, "water", 0.0),
 }
 
@@ -181,8 +181,8 @@ class SyntheticConfig:
             raise ValueError("need 0 <= noise_rate <= boundary_share <= 1")
         if len(self.fold_sizes) != NUM_FOLDS:
             raise ValueError(f"fold_sizes needs {NUM_FOLDS} entries")
-        if self.years[1] - self.years[0] + 1 < self.scenes_per_glacier:
-            raise ValueError("fewer years than scenes per glacier")
+        if sum(1 for y in range(self.years[0], self.years[1] + 1) if _sensors_of(y)) < self.scenes_per_glacier:
+            raise ValueError("fewer years with a sensor (1995-2011, 2013-2021) than scenes per glacier")
 
     @classmethod
     def quick(cls, seed: int = 7) -> SyntheticConfig:
@@ -885,6 +885,11 @@ def evaluate_plausibility(
         "shadow_dark": bool(np.all(ratio[:4] < 0.35) and ratio[3] < ratio[0]),
         "snowline_balance": r_snowline < -0.5 and r_aar > 0.5,
         "class_order": bool(order),
+        "every_class_in_every_fold": bool(
+            (pd.crosstab(labels["sample_id"].str.split("_").str[0], labels["given_class"])
+             .reindex(columns=CLASS_NAMES, fill_value=0).reindex([str(k) for k in range(NUM_FOLDS)], fill_value=0) > 0)
+            .all(axis=None)
+        ),
         "protected_clean": bool((labels["given_class"] == labels["true_class"])[~noisy].all()),
     }
     return PlausibilityReport(
@@ -976,7 +981,7 @@ def _write_raster(
     """Write ``(bands, rows, cols)`` as a GeoTIFF; float rasters get nodata NaN, uint8 ones 255."""
     profile = dict(
         driver="GTiff", width=array.shape[2], height=array.shape[1], count=array.shape[0], dtype=array.dtype.name,
-        crs=rasterio.crs.CRS.from_epsg(crs), transform=transform,
+        crs=CRS.from_epsg(crs), transform=transform,
         nodata=float("nan") if array.dtype.kind == "f" else NODATA_CODE,
     )
     if compress:
@@ -1184,9 +1189,13 @@ def _write_points(path: Path, table: pd.DataFrame) -> None:
     for epsg, rows in table.groupby("epsg").indices.items():
         to_lonlat = pyproj.Transformer.from_crs(int(epsg), 4326, always_xy=True)
         lon[rows], lat[rows] = to_lonlat.transform(table["x"].to_numpy()[rows], table["y"].to_numpy()[rows])
-    columns = {name: table[name].to_numpy(dtype=object) for name in ("sample_id", "given_class", "glacier", "date")}
-    columns["class"] = columns.pop("given_class")
-    columns = {k: columns[k] for k in ("sample_id", "class", "glacier", "date")}
-    columns["fold"] = table["fold"].to_numpy(dtype=np.int32)
-    columns["sensor"] = table["sensor"].to_numpy(dtype=object)
+    text = lambda name: table[name].to_numpy(dtype=object)  # noqa: E731
+    columns = {
+        "sample_id": text("sample_id"),
+        "class": text("given_class"),
+        "glacier": text("glacier"),
+        "date": text("date"),
+        "fold": table["fold"].to_numpy(dtype=np.int32),
+        "sensor": text("sensor"),
+    }
     _write_vector(path, "points", list(shapely.points(lon, lat)), columns, "Point")

@@ -2,6 +2,8 @@
 """Generate the synthetic glacier facies benchmark and print its summary.
 
     python scripts/make_synthetic.py OUT [--seed N] [--glaciers N] [--labels N] [--quick] [--quicklooks DIR]
+
+Exits with 1 when a plausibility check fails (with few labels the class ordering may not hold).
 """
 
 from __future__ import annotations
@@ -27,7 +29,10 @@ def main(argv: list[str] | None = None) -> int:
 
     config = SyntheticConfig.quick() if args.quick else SyntheticConfig()
     overrides = {"seed": args.seed, "n_glaciers": args.glaciers, "n_labels": args.labels}
-    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    try:
+        config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as error:
+        parser.error(str(error))
     summary = generate(args.out, config, progress=not args.no_progress)
     print(summary.format())
     if args.quicklooks:
