@@ -93,6 +93,8 @@ def build_dataset(
             dtype=writer.dtype,
             skipped=skipped.to_dict() if skipped else {},
             seconds=round(time.perf_counter() - started, 3),
+            rows_per_shard=rows_per_shard,
+            row_group_size=row_group_size,
         )
         write_metadata(tmp, written, report)
     return report

@@ -20,14 +20,14 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dataset_builder.atomic import atomic_write_text
-from dataset_builder.records import PatchBatch
+from dataset_builder.records import DatasetNotFoundError, PatchBatch
 from dataset_builder.schema import CLASS_NAMES, COLUMNS, PATCH_SIZE, SPLIT_NAMES, make_features
 from dataset_builder.statistics import (
     STATISTICS_FILE,
@@ -109,6 +109,26 @@ def batch_to_table(batch: PatchBatch, schema: pa.Schema) -> pa.Table:
         else:
             columns[name] = pa.array(getattr(batch, name), type=schema.field(name).type)
     return pa.Table.from_pydict(columns, schema=schema)
+
+
+def table_to_batch(table: pa.Table, patch_size: int = PATCH_SIZE) -> PatchBatch:
+    """The inverse of :func:`batch_to_table`: Arrow rows of a built dataset as a PatchBatch."""
+    columns: dict[str, np.ndarray] = {}
+    for name in COLUMNS:
+        column = table.column(name).combine_chunks()
+        if isinstance(column, pa.ExtensionArray):
+            column = column.storage
+        if name == "patch":
+            n = len(column)
+            flat = column.flatten().flatten().flatten().to_numpy(zero_copy_only=False)
+            columns["patches"] = flat.reshape(n, -1, patch_size, patch_size)
+        elif name == "label_quality":
+            columns[name] = column.to_numpy(zero_copy_only=False).astype(np.float32)  # nulls -> NaN
+        elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            columns[name] = np.array(column.to_pylist(), dtype=object)
+        else:
+            columns[name] = column.to_numpy(zero_copy_only=False)
+    return PatchBatch(**columns)
 
 
 class DatasetWriter:
@@ -261,6 +281,8 @@ class BuildReport:
     skipped: dict = field(default_factory=dict)
     pruning: dict | None = None
     seconds: float | None = None
+    rows_per_shard: int = DEFAULT_ROWS_PER_SHARD
+    row_group_size: int = DEFAULT_ROW_GROUP_SIZE
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, indent=2) + "\n"
@@ -285,5 +307,25 @@ def write_metadata(folder: Path, written: WrittenDataset, report: BuildReport, e
 
 def read_manifest(folder: str | Path) -> dict:
     """The manifest of a built dataset folder."""
-    return json.loads((Path(folder) / MANIFEST_FILE).read_text())
+    path = Path(folder) / MANIFEST_FILE
+    if not path.is_file():
+        raise DatasetNotFoundError(f"{folder}: not a built glacier-facies dataset (no {MANIFEST_FILE}); run scripts/build_dataset.py")
+    return json.loads(path.read_text())
+
+
+def read_report(folder: str | Path) -> BuildReport:
+    """The build report of a built dataset folder."""
+    return BuildReport(**json.loads((Path(folder) / REPORT_FILE).read_text()))
+
+
+def iter_rows(folder: str | Path, *, columns: Sequence[str] | None = None, patch_size: int = PATCH_SIZE) -> Iterator:
+    """Stream every row of a built dataset (both configs), one row group at a time, shard by shard.
+
+    Yields PatchBatch objects, or Arrow tables of just ``columns`` when given (cheap: no patches).
+    """
+    for shard in read_manifest(folder)["shards"]:
+        parquet = pq.ParquetFile(Path(folder) / shard["path"])
+        for group in range(parquet.num_row_groups):
+            table = parquet.read_row_group(group, columns=list(columns) if columns else None)
+            yield table if columns else table_to_batch(table, patch_size)
 

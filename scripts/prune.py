@@ -1,0 +1,74 @@
+#!/usr/bin/env python
+"""Prune label issues from a built dataset with confident learning (cleanlab).
+
+    python scripts/prune.py DATASET --probs OOF.parquet [--probs MORE.parquet ...] [--report DIR] [--truth TRUTH.parquet]
+
+Fills label_issue/label_quality, moves the flagged rows to the shards only the `full` config lists
+(so load_dataset(DATASET, "pruned") leaves them out), updates the card, and writes a report:
+pruning.json, a bar chart of the pruned share per class and fold, and the lowest-quality examples.
+Several --probs files are averaged (an ensemble). Re-pruning starts from the full labels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dataset_builder.pruning import (
+    FILTERS,
+    QUALITY_METHODS,
+    PruneSettings,
+    PruningInputError,
+    prune_dataset,
+    score_against_truth,
+    write_report,
+)
+from dataset_builder.records import DatasetNotFoundError
+from dataset_builder.schema import PROTECTED_CLASSES
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", type=Path, help="built dataset folder (pruned in place, atomically)")
+    parser.add_argument("--probs", type=Path, action="append", required=True, help="out-of-fold predictions Parquet (repeat to average)")
+    parser.add_argument("--filter-by", choices=FILTERS, default="confident_learning")
+    parser.add_argument("--quality", choices=QUALITY_METHODS, default="self_confidence", help="label quality score and ranking")
+    parser.add_argument("--protect", nargs="*", default=list(PROTECTED_CLASSES), help="classes never pruned (none: --protect)")
+    parser.add_argument("--report", type=Path, help="report folder (default: DATASET-pruning next to the dataset)")
+    parser.add_argument("--truth", type=Path, help="table of true classes (sample_id, true_class) to score the flags")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        settings = PruneSettings(filter_by=args.filter_by, quality=args.quality, protected=tuple(args.protect))
+        result, rows = prune_dataset(args.dataset, args.probs, settings, progress=not args.quiet)
+        if args.truth:
+            result.truth = score_against_truth(rows, args.truth)
+    except (PruningInputError, DatasetNotFoundError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    report_dir = args.report or args.dataset.with_name(f"{args.dataset.name}-pruning")
+    write_report(report_dir, result, rows, args.dataset)
+    print(format_result(result))
+    print(f"report: {report_dir}")
+    return 0
+
+
+def format_result(result) -> str:
+    """A short text summary of a pruning run."""
+    lines = [f"flagged {result.num_flagged} of {result.num_rows} labels ({100 * result.share:.2f} %)"]
+    for name, n in result.flagged_per_class.items():
+        total = result.rows_per_class[name]
+        lines.append(f"  {name:14s} {n:6d} / {total:6d}  {100 * n / max(total, 1):5.1f} %")
+    lines.append("  per fold: " + "  ".join(f"{s}={n}" for s, n in result.flagged_per_fold.items()))
+    if result.truth:
+        t = result.truth
+        lines.append(
+            f"  against the truth: precision {t['precision']:.3f}, recall {t['recall']:.3f} "
+            f"({t['wrong_labels']} wrong labels, {t['flagged']} flagged)"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
