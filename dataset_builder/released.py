@@ -12,7 +12,7 @@ import re
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from itertools import islice
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -180,7 +180,10 @@ def _read_chunks(chunks: list[list[Path]], workers: int) -> Iterator[list]:
     if workers <= 1 or len(chunks) < 4 * workers:  # starting processes costs more than it saves
         yield from map(_read_chunk, chunks)
         return
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    # fork where there is one: workers only run GDAL reads, and a spawned worker would re-import
+    # the caller's main module (torch, datasets ...), which costs seconds per worker
+    method = "fork" if "fork" in get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method)) as pool:
         in_flight: deque = deque()
         todo = iter(chunks)
         for chunk in islice(todo, 2 * workers):
