@@ -58,6 +58,16 @@ def card_metadata(written: "WrittenDataset", report: "BuildReport") -> dict:
         "size_categories": [_size_category(stats.num_rows)],
         "configs": configs,
         "dataset_info": infos,
+        "glacier_facies": {
+            "bands": [
+                {k: getattr(b, k) for k in ("name", "unit", "min", "max", "mean", "std")} for b in stats.bands
+            ],
+            "normalisation": "global per-band min-max (bands.min, bands.max)",
+            "patch_size": stats.patch_size,
+            "dtype": stats.dtype,
+            "class_counts": stats.class_counts,
+            "pruned": bool(report.pruning),
+        },
     }
 
 
