@@ -288,7 +288,7 @@ class BuildReport:
         return json.dumps(self.__dict__, indent=2) + "\n"
 
 
-def write_metadata(folder: Path, written: WrittenDataset, report: BuildReport, extra_card_sections: str = "") -> None:
+def write_metadata(folder: Path, written: WrittenDataset, report: BuildReport) -> None:
     """Write statistics.json, manifest.json, build_report.json and the dataset card into ``folder``."""
     from hub_cards.dataset_card import render_dataset_card
 
@@ -302,7 +302,7 @@ def write_metadata(folder: Path, written: WrittenDataset, report: BuildReport, e
     }
     atomic_write_text(folder / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
     atomic_write_text(folder / REPORT_FILE, report.to_json())
-    atomic_write_text(folder / CARD_FILE, render_dataset_card(written, report, extra_sections=extra_card_sections))
+    atomic_write_text(folder / CARD_FILE, render_dataset_card(written, report, folder=folder))
 
 
 def read_manifest(folder: str | Path) -> dict:
@@ -311,6 +311,21 @@ def read_manifest(folder: str | Path) -> dict:
     if not path.is_file():
         raise DatasetNotFoundError(f"{folder}: not a built glacier-facies dataset (no {MANIFEST_FILE}); run scripts/build_dataset.py")
     return json.loads(path.read_text())
+
+
+def load_written(folder: str | Path) -> WrittenDataset:
+    """What a built folder holds, as :class:`DatasetWriter` returned it (for re-rendering its card)."""
+    stats = DatasetStatistics.load(folder)
+    shards = [ShardInfo(**s) for s in read_manifest(folder)["shards"]]
+    return WrittenDataset(shards=shards, statistics=stats, bands=stats.band_names)
+
+
+def refresh_card(folder: str | Path) -> None:
+    """Re-render the dataset card of a built folder from its statistics, manifest and report."""
+    from hub_cards.dataset_card import render_dataset_card
+
+    folder = Path(folder)
+    atomic_write_text(folder / CARD_FILE, render_dataset_card(load_written(folder), read_report(folder), folder=folder))
 
 
 def read_report(folder: str | Path) -> BuildReport:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dataset_builder.schema import BANDS_BY_NAME, CLASS_NAMES, FACIES_CLASSES, PROTECTED_CLASSES, make_features
+from hub_cards.leaderboard import render_leaderboard_section
 from hub_cards.common import DATASET_DOI, PAPER_TITLE, UPSTREAM_CODE, citation_section, render_card
 
 if TYPE_CHECKING:
@@ -94,8 +96,12 @@ def _band_table(written: "WrittenDataset") -> str:
     return "\n".join(lines)
 
 
-def render_dataset_card(written: "WrittenDataset", report: "BuildReport", extra_sections: str = "") -> str:
-    """Render the card: description, class and band tables, configs, splits, statistics, citation."""
+def render_dataset_card(written: "WrittenDataset", report: "BuildReport", folder: Path | None = None) -> str:
+    """Render the card: description, class and band tables, configs, splits, statistics, citation.
+
+    With ``folder`` given, the leaderboard kept there (``leaderboard.json``) is rendered too.
+    """
+    extra_sections = render_leaderboard_section(folder) if folder else ""
     stats = written.statistics
     full_rows = sum(sum(c.values()) for c in stats.class_counts["full"].values())
     pruned_rows = sum(sum(c.values()) for c in stats.class_counts["pruned"].values())
