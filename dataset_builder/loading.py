@@ -81,7 +81,7 @@ class TorchPatches(torch.utils.data.Dataset):
         self._band_index = np.array([held.index(b) for b in self.bands])
         self._all_bands = len(self.bands) == len(held)
         self._patch = self.dataset.data.column("patch")
-        self.labels = torch.from_numpy(np.asarray(self.dataset.data.column("label").to_numpy(), dtype=np.int64))
+        self.labels = torch.from_numpy(np.array(self.dataset.data.column("label").to_numpy(), dtype=np.int64))
         shape = self.dataset.features["patch"].shape
         self._shape = (len(held), shape[1], shape[2])
 
