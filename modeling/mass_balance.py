@@ -954,6 +954,18 @@ def _label(summary: Mapping[str, Any]) -> str:
     return f"r {s['r']['value']:.2f}, RMSE {s['rmse']['value']:.2f} m w.e. (n {s['n']})"
 
 
+def _balance_limits(observed: np.ndarray) -> tuple[float, float]:
+    """Axis limits (m w.e.): the observed range widened by half its span, so wild extrapolations do not hide the data."""
+    low, high = float(np.nanmin(observed)), float(np.nanmax(observed))
+    pad = 0.5 * (high - low) + 0.1
+    return low - pad, high + pad
+
+
+def _off_scale(predicted: pd.Series, limits: tuple[float, float]) -> str:
+    n = int(((predicted < limits[0]) | (predicted > limits[1])).sum())
+    return f", {n} beyond the axes" if n else ""
+
+
 def plot_scatter(table: pd.DataFrame, summary: Mapping[str, Any], predictions: Mapping[str, pd.DataFrame], out_png: str | Path, *,
                  predictor: str = DEFAULT_PREDICTOR) -> Path:
     """Left: AAR vs balance by glacier with the pooled and glacier-specific lines; right: cross-validated predictions vs observed.
@@ -964,7 +976,7 @@ def plot_scatter(table: pd.DataFrame, summary: Mapping[str, Any], predictions: M
         out_png: the PNG to write.
     """
     colours = _glacier_colours(table["glacier"])
-    x, y = _xy(table, predictor)
+    lim = _balance_limits(table["balance"].to_numpy(float))
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.2), constrained_layout=True)
     grid = np.linspace(0, 1, 2)
     for glacier, rows in table.groupby("glacier"):
@@ -987,8 +999,8 @@ def plot_scatter(table: pd.DataFrame, summary: Mapping[str, Any], predictions: M
         if model in predictions:
             cv = predictions[model]
             right.scatter(cv["observed"], cv["predicted"], marker=marker, s=20, alpha=0.7,
-                          label=f"{model.replace('_', ' ')} ({summary[model]['cross_validated']['scheme']}): {_label(summary[model]['cross_validated'])}")
-    lim = np.nanpercentile(np.concatenate([y, *(p["predicted"].to_numpy() for p in predictions.values())]), [0, 100]) + [-0.2, 0.2]
+                          label=f"{model.replace('_', ' ')} ({summary[model]['cross_validated']['scheme']}): "
+                                f"{_label(summary[model]['cross_validated'])}{_off_scale(cv['predicted'], lim)}")
     right.plot(lim, lim, color="0.5", lw=0.8)
     right.set_xlim(lim)
     right.set_ylim(lim)
@@ -1006,6 +1018,7 @@ def plot_timeseries(predictions: Mapping[str, pd.DataFrame], out_png: str | Path
         out_png: the PNG to write.
     """
     pooled = predictions["pooled"]
+    limits = _balance_limits(pooled["observed"].to_numpy(float))
     glaciers = sorted(set(pooled["glacier"]))
     cols = min(4, len(glaciers))
     rows = math.ceil(len(glaciers) / cols)
@@ -1018,12 +1031,14 @@ def plot_timeseries(predictions: Mapping[str, pd.DataFrame], out_png: str | Path
             if model in predictions:
                 cv = predictions[model]
                 cv = cv[cv["glacier"] == glacier].sort_values("year")
-                ax.plot(cv["year"], cv["predicted"], style, ms=4, lw=1, label=f"{model.replace('_', ' ')} (CV)")
+                ax.plot(cv["year"], cv["predicted"], style, ms=4, lw=1,
+                        label=f"{model.replace('_', ' ')} (CV{_off_scale(predictions[model]['predicted'], limits)})")
         ax.axhline(0, color="0.7", lw=0.6)
         ax.set_title(glacier, fontsize="small")
     for ax in axes.flat[len(glaciers):]:
         ax.set_axis_off()
     axes[0, 0].set_ylabel("balance (m w.e.)")
+    axes[0, 0].set_ylim(limits)
     axes[0, 0].xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
     axes.flat[0].legend(fontsize="xx-small")
     return _save(fig, out_png)
