@@ -496,7 +496,8 @@ def match_records(selected: pd.DataFrame, records: pd.DataFrame, *, outlines: Ou
 
     A record's glacier is found by its WGMS id, then its name, in the outlines (``wgms_id``,
     ``name`` columns), then by its name equal to a glacier id. Records of unknown glaciers,
-    records of years without a selected scene and selected scenes without a record are warned
+    records of years without a selected scene, selected scenes without a record and records that
+    reach the same glacier-year by different keys (checked as in :func:`read_mb_table`) are warned
     about and left out.
 
     Args:
@@ -519,7 +520,7 @@ def match_records(selected: pd.DataFrame, records: pd.DataFrame, *, outlines: Ou
     unknown = records[records["glacier"].isna()]
     if len(unknown):
         _warn(f"{len(unknown)} record(s) of unknown glaciers ignored: {', '.join(sorted(set(unknown['key'])))}")
-    records = records.dropna(subset=["glacier"])
+    records = _drop_duplicates(records.dropna(subset=["glacier"]).assign(key=lambda r: "glacier " + r["glacier"]))  # matched by id and by name
     joined = scenes.merge(records[["glacier", "year", "balance"]], left_on=["glacier", "balance_year"], right_on=["glacier", "year"],
                           how="outer", indicator=True)
     without_scene = joined[joined["_merge"] == "right_only"]

@@ -261,8 +261,9 @@ def test_run_recovers_the_law_and_reports_what_it_left_out(tmp_path, script, cap
                           {"NAME": "GLACIER B", "WGMS_ID": 102, "YEAR": 1999, "ANNUAL_BALANCE": -300}])  # year without scene
     by_name = records[records["WGMS_ID"] == 103].assign(WGMS_ID=pd.NA)  # glacier C matched by name
     duplicate = records.iloc[[0]].assign(ANNUAL_BALANCE=records["ANNUAL_BALANCE"].iloc[0] + 400)  # conflicting record
+    same_by_name = by_name.iloc[[0]].assign(NAME="GLA-C")  # gla-c 2001 again, by its glacier id as the name
     table = pd.concat([records[(records["WGMS_ID"] != 103) & ~((records["WGMS_ID"] == 102) & (records["YEAR"] == 2006))],
-                       by_name, extra, duplicate])  # gla-b 2006: a scene without a record
+                       by_name, extra, duplicate, same_by_name])  # gla-b 2006: a scene without a record
     table.to_csv(tmp_path / "mb.csv", index=False)
     write_map(tmp_path / "maps" / "gla-x_20030901_facies.tif", np.zeros((SIZE, SIZE)), {"GLACIER": "gla-x", "DATE": "2003-09-01"})
 
@@ -270,7 +271,8 @@ def test_run_recovers_the_law_and_reports_what_it_left_out(tmp_path, script, cap
     notes = " | ".join(results["notes"])
     for expected in ("unknown glacier 'gla-x'", "2 duplicate record(s) with different balances dropped: wgms 101 2001",
                      "record(s) of unknown glaciers ignored: wgms 999", "1 record(s) in years without a usable scene: gla-b 1999",
-                     "2 selected scene(s) without a mass-balance record: gla-a 2001, gla-b 2006"):
+                     "2 selected scene(s) without a mass-balance record: gla-a 2001, gla-b 2006",
+                     "identical balances collapsed: glacier gla-c 2001"):
         assert expected in notes
     assert results["data"]["glacier_years"] == 3 * 6 - 2
     pooled = results["regressions"]["snow"]["pooled"]
