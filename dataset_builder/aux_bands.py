@@ -119,27 +119,95 @@ def cast_shadow_mask(dem: np.ndarray, pixel_size: float, sun_azimuth: float, sun
     return (shadow & np.isfinite(dem)).astype(np.uint8)
 
 
-def proximity_m(glacier_mask: np.ndarray, pixel_size: float) -> np.ndarray:
+def glacier_outline(glaciers: np.ndarray) -> np.ndarray:
+    """The rasterised outline: glacier pixels with a 4-neighbour outside their glacier.
+
+    Args:
+        glaciers: ``(rows, cols)`` bool mask (True on the glacier), or integer glacier ids (0 = no
+            glacier), so that the shared border of two touching glaciers is an outline too.
+
+    Returns:
+        ``(rows, cols)`` bool. Pixels beyond the array edge count as the same glacier (an edge is
+        not an outline).
+    """
+    ids = np.asarray(glaciers)
+    rows, cols = ids.shape
+    padded = np.pad(ids, 1, mode="edge")
+    differs = np.zeros(ids.shape, dtype=bool)
+    for dr, dc in ((0, 1), (2, 1), (1, 0), (1, 2)):
+        differs |= padded[dr : dr + rows, dc : dc + cols] != ids
+    return differs & (ids != 0)
+
+
+def outline_distance_m(outline: np.ndarray, pixel_size: float, strip_rows: int | None = None) -> np.ndarray:
+    """Euclidean distance in metres from each pixel centre to the nearest outline pixel centre.
+
+    Args:
+        outline: ``(rows, cols)`` bool, True on the outline.
+        pixel_size: pixel side in metres.
+        strip_rows: bound the memory on large grids: compute in strips of this many rows, each
+            with a halo of rows around it that grows until the strip is exact (every distance in
+            the strip at most the halo, so no outline pixel beyond the halo can be nearer). The
+            result equals the whole-grid computation exactly. None: one pass over the whole grid.
+
+    Returns:
+        ``(rows, cols)`` float32 metres; all NaN when there is no outline pixel.
+    """
+    outline = np.asarray(outline, dtype=bool)
+    rows = outline.shape[0]
+    if not outline.any():
+        return np.full(outline.shape, np.nan, dtype=np.float32)
+    if strip_rows is None or strip_rows >= rows:
+        return (ndimage.distance_transform_edt(~outline) * pixel_size).astype(np.float32)
+    out = np.empty(outline.shape, dtype=np.float32)
+    for top in range(0, rows, strip_rows):
+        bottom, halo = min(rows, top + strip_rows), strip_rows
+        while True:
+            lo, hi = max(0, top - halo), min(rows, bottom + halo)
+            window = outline[lo:hi]
+            whole = lo == 0 and hi == rows
+            if window.any():
+                distance = ndimage.distance_transform_edt(~window)[top - lo : bottom - lo]
+                if whole or distance.max() <= halo:
+                    break
+            halo *= 2
+        out[top:bottom] = (distance * pixel_size).astype(np.float32)
+    return out
+
+
+def proximity_m(glacier_mask: np.ndarray, pixel_size: float, strip_rows: int | None = None) -> np.ndarray:
     """Distance to the glacier outline in metres, inside and outside the glacier alike.
 
     The outline is the set of glacier pixels with at least one 4-neighbour outside the glacier
-    (the rasterised outline line); each pixel gets the Euclidean distance from its centre to the
-    nearest outline pixel centre (``scipy.ndimage.distance_transform_edt``), so the outline itself
-    is 0 and values grow both into the glacier and away from it.
+    (the rasterised outline line, :func:`glacier_outline`); each pixel gets the Euclidean distance
+    from its centre to the nearest outline pixel centre (``scipy.ndimage.distance_transform_edt``,
+    :func:`outline_distance_m`), so the outline itself is 0 and values grow both into the glacier
+    and away from it.
 
     Args:
-        glacier_mask: ``(rows, cols)`` bool, True on the glacier.
+        glacier_mask: ``(rows, cols)`` bool, True on the glacier; or integer glacier ids (0 = none),
+            where the border between two glaciers is an outline of both.
         pixel_size: pixel side in metres.
+        strip_rows: compute in strips of this many rows (same result, bounded memory; see
+            :func:`outline_distance_m`).
 
     Returns:
         ``(rows, cols)`` float32 metres; all NaN when the mask has no outline (empty or full).
     """
-    mask = np.asarray(glacier_mask, dtype=bool)
-    interior = ndimage.binary_erosion(mask, structure=ndimage.generate_binary_structure(2, 1), border_value=1)
-    outline = mask & ~interior
-    if not outline.any():
-        return np.full(mask.shape, np.nan, dtype=np.float32)
-    return (ndimage.distance_transform_edt(~outline) * pixel_size).astype(np.float32)
+    return outline_distance_m(glacier_outline(glacier_mask), pixel_size, strip_rows)
+
+
+def terrain_bands(dem: np.ndarray, pixel_size: float, sun_azimuth: float, sun_elevation: float) -> dict[str, np.ndarray]:
+    """The auxiliary bands that come from the DEM alone: elevation, slope, shadow_mask, hillshade.
+
+    Args and units as :func:`auxiliary_bands`; each band ``(rows, cols)`` float32.
+    """
+    return {
+        "elevation": np.asarray(dem, dtype=np.float32),
+        "slope": slope_degrees(dem, pixel_size),
+        "shadow_mask": cast_shadow_mask(dem, pixel_size, sun_azimuth, sun_elevation).astype(np.float32),
+        "hillshade": hillshade(dem, pixel_size, sun_azimuth, sun_elevation),
+    }
 
 
 def auxiliary_bands(
@@ -149,7 +217,8 @@ def auxiliary_bands(
 
     Args:
         dem: ``(rows, cols)`` elevation in metres.
-        glacier_mask: ``(rows, cols)`` bool, the rasterised glacier outline.
+        glacier_mask: ``(rows, cols)`` bool, the rasterised glacier outline (or integer glacier
+            ids, 0 = none; see :func:`proximity_m`).
         pixel_size: pixel side in metres.
         sun_azimuth: degrees clockwise from north.
         sun_elevation: degrees above the horizon.
@@ -158,12 +227,7 @@ def auxiliary_bands(
         ``{"elevation": m, "slope": degrees, "shadow_mask": 0/1, "hillshade": 0-1,
         "proximity": m}``, each ``(rows, cols)`` float32.
     """
-    bands = {
-        "elevation": np.asarray(dem, dtype=np.float32),
-        "slope": slope_degrees(dem, pixel_size),
-        "shadow_mask": cast_shadow_mask(dem, pixel_size, sun_azimuth, sun_elevation).astype(np.float32),
-        "hillshade": hillshade(dem, pixel_size, sun_azimuth, sun_elevation),
-        "proximity": proximity_m(glacier_mask, pixel_size),
-    }
+    bands = terrain_bands(dem, pixel_size, sun_azimuth, sun_elevation)
+    bands["proximity"] = proximity_m(glacier_mask, pixel_size)
     assert tuple(bands) == AUX_BAND_NAMES
     return bands
