@@ -1,37 +1,51 @@
 """The end-to-end demo on the embedded synthetic default data: every job, one command.
 
-Stages run in order, each timed; outputs go under one folder (default ``./outputs``), the built
-dataset to ``./glacier-facies`` so that ``load_dataset("glacier-facies", "pruned")`` works from
-the working directory.
+Stages, each timed: generate the synthetic benchmark, build the dataset, quick-looks, round-1
+cross-validation on the full labels, confident-learning pruning (scored against the known noise),
+round-2 cross-validation on the pruned labels, evaluation of both rounds on full and pruned labels,
+the non-deep and NDSI-rule baselines, leaderboard submissions, mapping two scenes with the round-2
+models that never saw their glacier, the mass-balance regression, and a report (Markdown and HTML
+with the figures embedded). Outputs go under one folder (default ``./outputs``), the dataset to
+``./glacier-facies`` so that ``load_dataset("glacier-facies", "pruned")`` works from there.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
+
+import numpy as np
 
 from dataset_builder.builder import build_dataset
+from dataset_builder.pruning import prune_dataset, score_against_truth, write_report
 from dataset_builder.quicklook import write_quicklooks
+from dataset_builder.schema import CLASS_NAMES
 from dataset_builder.synthetic import SyntheticConfig, generate
+from dataset_builder.writer import iter_rows
+from hub_cards.leaderboard import read_leaderboard, ranked
+from hub_cards.report import Figure, Report, Section, Table
+from modeling.baseline import BaselineConfig
+from modeling.evaluation import dataset_revision, evaluate_predictions
+from modeling.leaderboard import PUBLISHED, add_to_leaderboard, evaluate_submission, write_submission
+from modeling.ndsi_rules import NDSIRules
+from modeling.predictions import read_predictions
+from modeling.training import OOF_PREDICTIONS, TrainConfig, cross_validate
 
 
 @dataclass
 class DemoPaths:
-    """Where the demo writes."""
+    """Where the demo writes: the dataset folder, and one sub-folder of ``outputs`` per job."""
 
     outputs: Path = Path("outputs")
     dataset: Path = Path("glacier-facies")
 
-    @property
-    def synthetic(self) -> Path:
-        return self.outputs / "synthetic"
-
-    @property
-    def quicklooks(self) -> Path:
-        return self.outputs / "quicklooks"
+    def __post_init__(self) -> None:
+        for name in ("synthetic", "quicklooks", "round1", "round2", "pruning", "submissions", "maps", "mass_balance", "report"):
+            setattr(self, name, self.outputs / name)
 
 
 @dataclass
@@ -48,33 +62,278 @@ class StageTimer:
         self.seconds[name] = time.perf_counter() - started
         print(f"== {name}: {self.seconds[name]:.1f} s", flush=True)
 
+    def table(self) -> Table:
+        rows = [[name, f"{s:.1f}"] for name, s in self.seconds.items()]
+        return Table(["stage", "seconds"], rows + [["total", f"{sum(self.seconds.values()):.1f}"]])
+
     def format(self) -> str:
-        total = sum(self.seconds.values())
-        lines = [f"  {name:32s} {s:7.1f} s" for name, s in self.seconds.items()]
-        return "\n".join(["stage timings:", *lines, f"  {'total':32s} {total:7.1f} s"])
+        lines = [f"  {name:40s} {s:7.1f} s" for name, s in self.seconds.items()]
+        return "\n".join(["stage timings:", *lines, f"  {'total':40s} {sum(self.seconds.values()):7.1f} s"])
+
+
+@dataclass(frozen=True)
+class DemoProfile:
+    """Sizes of one demo run."""
+
+    synthetic: SyntheticConfig
+    training: TrainConfig
+    baseline: BaselineConfig
+    n_bootstrap: int
+    scenes_to_map: int = 2
+
+    @classmethod
+    def default(cls) -> "DemoProfile":
+        return cls(SyntheticConfig(), TrainConfig.demo(), BaselineConfig(), n_bootstrap=500)
+
+    @classmethod
+    def quick(cls) -> "DemoProfile":
+        return cls(
+            SyntheticConfig.quick(), TrainConfig.demo(epochs=2, samples_per_epoch=1024), BaselineConfig(max_iter=30),
+            n_bootstrap=50,
+        )  # fmt: skip
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _score_rows(name: str, metrics: dict[str, Any]) -> list[list[str]]:
+    return [
+        [name, config, _pct(m["macro_f1"]), _pct(m["accuracy"]), _pct(m["mean_iou"]),
+         f"{_pct(m['glacier_macro_f1']['mean'])} +- {_pct(m['glacier_macro_f1']['std'])}" if m.get("glacier_macro_f1") else "-"]
+        for config, m in metrics.items()
+    ]  # fmt: skip
+
+
+def _per_class_table(results: dict[str, dict[str, Any]], config: str) -> Table:
+    header = ["method", *CLASS_NAMES, "macro-F1"]
+    rows = []
+    for name, metrics in results.items():
+        per = metrics[config]["per_class"]
+        rows.append([name, *[_pct((per[c] or {}).get("f1")) for c in CLASS_NAMES], _pct(metrics[config]["macro_f1"])])
+    return Table(header, rows, f"per-class F1 (%) on the {config} labels, pooled out of fold")
+
+
+def ndsi_predictions(dataset: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Sample ids and NDSI-rule predictions of every row of a built dataset."""
+    ids, preds = [], []
+    rules = NDSIRules()
+    for batch in iter_rows(dataset):
+        ids.append(batch.sample_id)
+        preds.append(rules.predict(batch.patches))
+    return np.concatenate(ids), np.concatenate(preds)
 
 
 def run_demo(paths: DemoPaths = DemoPaths(), *, quick: bool = False, seed: int | None = None) -> StageTimer:
-    """Generate the synthetic benchmark, build the dataset and write the quick-looks."""
+    """Run every stage of the demo and write the report; returns the stage timings."""
+    profile = DemoProfile.quick() if quick else DemoProfile.default()
+    synthetic = profile.synthetic if seed is None else replace(profile.synthetic, seed=seed)
     timer = StageTimer()
-    config = SyntheticConfig.quick() if quick else SyntheticConfig()
-    if seed is not None:
-        config = SyntheticConfig(**{**config.__dict__, "seed": seed})
-    with timer.stage("generate synthetic benchmark"):
-        summary = generate(paths.synthetic, config)
+    sections: list[Section] = []
+    results: dict[str, dict[str, Any]] = {}
+
+    with timer.stage("generate the synthetic benchmark"):
+        summary = generate(paths.synthetic, synthetic)
         print(summary.format())
     with timer.stage("build the dataset"):
-        report = build_dataset(paths.synthetic / "patches", paths.dataset)
-        print(f"{paths.dataset}: {report.num_rows} rows in {report.seconds:.1f} s")
+        build = build_dataset(paths.synthetic / "patches", paths.dataset)
+        print(f"{paths.dataset}: {build.num_rows} rows")
     with timer.stage("quick-looks"):
-        written = write_quicklooks(paths.synthetic, paths.quicklooks, summary.counts)
-        print(f"{len(written)} PNGs in {paths.quicklooks}")
+        looks = write_quicklooks(paths.synthetic, paths.quicklooks, summary.counts)
+    counts = summary.counts
+    sections.append(
+        Section(
+            "The data",
+            [
+                f"A seeded synthetic stand-in for the pan-European benchmark: {summary.n_glaciers} glaciers, "
+                f"{summary.n_scenes} end-of-season scenes, {summary.n_labels} expert-like point labels with "
+                f"{100 * summary.noise_rate:.1f} % of the facies labels deliberately wrong near ambiguous boundaries "
+                "(the truth is kept apart, so pruning can be scored). Folds are made of whole glaciers.",
+            ],
+            [Table(["class", *[f"fold {k}" for k in counts]], [[c, *[str(counts[k][c]) for k in counts]] for c in CLASS_NAMES], "labels per class and fold")],
+            [Figure(p, f"quick-look {p.stem}: true colour and facies truth") for p in looks[:2]]
+            + [Figure(paths.quicklooks / "class_histogram.png", "labels per class and fold")],
+        )
+    )
+
+    with timer.stage("round 1: cross-validation on the full labels"):
+        cross_validate(paths.dataset, replace(profile.training, dataset_config="full"), paths.round1 / "cnn", n_bootstrap=profile.n_bootstrap)
+    with timer.stage("prune label issues (cleanlab)"):
+        pruned, rows = prune_dataset(paths.dataset, [paths.round1 / "cnn" / OOF_PREDICTIONS])
+        pruned.truth = score_against_truth(rows, paths.synthetic / "truth" / "labels.parquet")
+        report_files = write_report(paths.pruning, pruned, rows, paths.dataset)
+    with timer.stage("round 2: cross-validation on the pruned labels"):
+        round2 = cross_validate(paths.dataset, profile.training, paths.round2 / "cnn", n_bootstrap=profile.n_bootstrap)
+    with timer.stage("evaluate both rounds on full and pruned labels"):
+        r1 = evaluate_predictions(
+            paths.dataset, read_predictions(paths.round1 / "cnn" / OOF_PREDICTIONS), n_bootstrap=profile.n_bootstrap,
+            plot_dir=paths.round1 / "cnn",
+        )  # fmt: skip
+        results["FaciesCNN round 1 (trained on full)"] = r1
+        results["FaciesCNN round 2 (trained on pruned)"] = round2.metrics
+    truth = pruned.truth
+    sections.append(
+        Section(
+            "Label pruning (confident learning)",
+            [
+                f"cleanlab flagged {pruned.num_flagged} of {pruned.num_rows} labels ({100 * pruned.share:.1f} %; the study pruned "
+                "16.45 % of the real labels). Shadow, water and cloud are protected. Against the known injected noise the flags "
+                f"have precision {truth['precision']:.2f} and recall {truth['recall']:.2f} "
+                f"({truth['wrong_labels']} labels are truly wrong).",
+            ],
+            [Table(["class", "flagged", "labels", "share %"], [[c, str(pruned.flagged_per_class[c]), str(pruned.rows_per_class[c]), _pct(pruned.flagged_per_class[c] / max(pruned.rows_per_class[c], 1))] for c in CLASS_NAMES])],
+            [Figure(p, p.stem.replace("_", " ")) for p in report_files if p.suffix == ".png"],
+        )
+    )
+
+    with timer.stage("baselines: gradient boosting and NDSI rules"):
+        baseline = cross_validate(paths.dataset, profile.baseline, paths.round2 / "baseline", n_bootstrap=profile.n_bootstrap)
+        results["gradient boosting on centre pixel + neighbourhood"] = baseline.metrics
+        ids, ndsi = ndsi_predictions(paths.dataset)
+    with timer.stage("leaderboard submissions"):
+        revision = dataset_revision(paths.dataset)
+        common = {"authors": "glacier-facies demo", "dataset_revision": revision, "seeds": [profile.training.seed]}
+        cnn_oof = read_predictions(paths.round2 / "cnn" / OOF_PREDICTIONS)
+        gb_oof = read_predictions(paths.round2 / "baseline" / OOF_PREDICTIONS)
+        from modeling import FaciesCNN, FaciesCNNConfig
+
+        n_params = sum(p.numel() for p in FaciesCNN(FaciesCNNConfig()).parameters())
+        submissions = {
+            "FaciesCNN (our recipe, demo profile)": (cnn_oof.sample_id, cnn_oof.pred, cnn_oof.proba, n_params, "pruned"),
+            "Gradient boosting baseline": (gb_oof.sample_id, gb_oof.pred, gb_oof.proba, None, "pruned"),
+            "NDSI threshold rules": (ids, ndsi, None, 0, "full"),
+        }
+        for method, (sid, pred, proba, params, config) in submissions.items():
+            folder = write_submission(
+                paths.submissions / method.split(" ")[0].lower(), sid, pred,
+                {**common, "method": method, "dataset_config": config, "num_parameters": params}, proba=proba,
+            )  # fmt: skip
+            add_to_leaderboard(paths.dataset, evaluate_submission(folder, paths.dataset, n_bootstrap=profile.n_bootstrap))
+        add_to_leaderboard(paths.dataset, PUBLISHED)
+        board = ranked(read_leaderboard(paths.dataset)["entries"])
+        for e in board:
+            print(f"  {e['method']:45s} macro-F1 pruned {_pct(e['scores']['pruned'].get('macro_f1'))}  [{e['kind']}]")
+    ece = round2.metrics["pruned"]["calibration"]
+    sections.append(
+        Section(
+            "Classification results",
+            [
+                "Every figure is pooled over the six test folds (each model scored on a fold never saw it). Round 1 "
+                "trains on all labels; round 2 on the pruned labels, as published (82 % vs 74 % macro-F1 on the real data).",
+                f"Calibration (temperature scaling on each validation fold), round 2 on pruned labels: expected calibration "
+                f"error {ece.get('ece_before', ece['ece']):.3f} before, {ece['ece']:.3f} after (published: 0.116 -> 0.040).",
+            ],
+            [
+                Table(["method", "labels", "macro-F1 %", "accuracy %", "mean IoU %", "glacier-wise macro-F1 %"],
+                      [r for name, m in results.items() for r in _score_rows(name, m)]),
+                _per_class_table(results, "pruned"),
+                Table(["rank", "method", "macro-F1 pruned %", "macro-F1 full %", "kind"],
+                      [[str(i + 1) if e["kind"] == "scored" else "-", e["method"], _pct(e["scores"]["pruned"].get("macro_f1")),
+                        _pct(e["scores"].get("full", {}).get("macro_f1")), e["kind"]] for i, e in enumerate(board)], "leaderboard"),
+            ],  # fmt: skip
+            [
+                Figure(paths.round2 / "cnn" / "confusion_pruned.png", "round 2 confusion matrix, pruned labels"),
+                Figure(paths.round2 / "cnn" / "reliability_pruned.png", "round 2 reliability diagram"),
+                Figure(paths.round1 / "cnn" / "confusion_full.png", "round 1 confusion matrix, full labels"),
+                Figure(paths.round2 / "cnn" / "fold_0" / "training_curves.png", "training curves, test fold 0"),
+            ],
+        )
+    )
+
+    with timer.stage(f"map {profile.scenes_to_map} scenes"):
+        mapped = map_demo_scenes(paths, profile.scenes_to_map)
+    sections.append(
+        Section(
+            "Whole-scene facies maps",
+            [
+                "Each scene is mapped by the round-2 model whose test fold holds its glacier (so the model never saw it), "
+                "with dense inference; outputs are Cloud-Optimised GeoTIFFs with colour tables, QGIS styles, a calibrated "
+                "confidence map and per-glacier class areas.",
+            ],
+            [],
+            [Figure(m["quicklook"], f"mapped facies, {m['scene']}") for m in mapped],
+        )
+    )
+
+    with timer.stage("mass balance from facies"):
+        mb = regress_mass_balance(paths)
+    sections.append(mb)
+    sections.append(Section("Stage timings", [], [timer.table()]))
+    report = Report(
+        "Glacier facies: end-to-end demo on the synthetic benchmark",
+        "This report was produced by `./run.sh demo`. It builds the dataset from a synthetic stand-in for the "
+        "pan-European glacier facies benchmark, trains and cross-validates the published compact CNN, cleans the "
+        "labels by confident learning, compares with simpler baselines, maps whole scenes and relates the facies "
+        "to glacier mass balance. All numbers refer to the synthetic data, whose truth is known.",
+        sections,
+    )
+    with timer.stage("report"):
+        md, page = report.write(paths.report)
     print()
     print(timer.format())
     print(
         "\nwhere everything is:\n"
-        f"  synthetic sources and truth : {paths.synthetic}\n"
+        f"  report (Markdown, HTML)     : {md}  {page}\n"
         f"  built dataset               : {paths.dataset}   (load_dataset('{paths.dataset}', 'pruned'))\n"
-        f"  quick-looks and histogram   : {paths.quicklooks}"
+        f"  synthetic sources and truth : {paths.synthetic}\n"
+        f"  models and predictions      : {paths.round1}, {paths.round2}\n"
+        f"  pruning report              : {paths.pruning}\n"
+        f"  maps                        : {paths.maps}\n"
+        f"  mass balance                : {paths.mass_balance}"
     )
     return timer
+
+
+def map_demo_scenes(paths: DemoPaths, n: int) -> list[dict[str, Any]]:
+    """Map the first ``n`` scenes (cloudiest first skipped) with the round-2 model of their glacier's fold."""
+    from modeling import FaciesCNN
+    from modeling.mapping import map_scene
+
+    meta = json.loads((paths.synthetic / "metadata.json").read_text())
+    fold_of = {g["glacier"]: g["fold"] for g in meta["glaciers"]}
+    scenes = sorted(meta["scenes"], key=lambda s: (s["cloud_cover"], s["scene"]))[:n]
+    out = []
+    for s in scenes:
+        model = FaciesCNN.from_pretrained(paths.round2 / "cnn" / f"fold_{fold_of[s['glacier']]}" / "model")
+        result = map_scene(
+            paths.synthetic / "scenes" / f"{s['scene']}.tif", model, paths.maps,
+            outlines=paths.synthetic / "outlines.gpkg", dem=[paths.synthetic / "dems"],
+        )  # fmt: skip
+        print(f"  {result.scene}: {result.classified_pixels} glacier pixels in {result.seconds['total']:.1f} s")
+        out.append({"scene": result.scene, "quicklook": result.outputs["quicklook"]})
+    return out
+
+
+def regress_mass_balance(paths: DemoPaths) -> Section:
+    """The AAR-balance regression on the synthetic truth maps; a report section."""
+    from modeling.mass_balance import run
+
+    results = run(
+        paths.synthetic / "truth" / "maps", paths.synthetic / "mass_balance.csv", paths.mass_balance,
+        outlines=paths.synthetic / "outlines.gpkg", metadata=paths.synthetic / "metadata.json",
+    )  # fmt: skip
+    predictor = results["settings"]["predictor"]
+    reg = results["regressions"][predictor]
+    rows = []
+    for model, fit in reg.items():
+        for kind in ("in_sample", "cross_validated"):
+            score = fit.get(kind, {}).get("score")
+            if score:
+                rows.append([model, kind.replace("_", " "), f"{score['r']['value']:.2f}", f"{score['rmse']['value']:.2f}", str(score["n"])])
+    recovery = results.get("recovery", {}).get(predictor, {})
+    text = [
+        f"Accumulation-area ratio ({predictor.replace('_', ' + ')}) of the end-of-season truth maps against the annual "
+        "balance (published on real data: r = 0.65, RMSE 0.60 m w.e. pooled; r = 0.79, RMSE 0.28 m w.e. glacier-specific).",
+    ]
+    if recovery:
+        slope = recovery["pooled_slope"]
+        text.append(
+            f"The generator used {recovery['generating_slope']:.2f} m w.e. per unit AAR; the pooled fit gives "
+            f"{slope['value']:.2f} [{slope['low']:.2f}, {slope['high']:.2f}]."
+        )
+    return Section(
+        "Facies and mass balance",
+        text,
+        [Table(["model", "", "r", "RMSE m w.e.", "n"], rows)],
+        [Figure(paths.mass_balance / "scatter.png", "AAR against annual balance"), Figure(paths.mass_balance / "timeseries.png", "per-glacier balance series")],
+    )

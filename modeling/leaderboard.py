@@ -28,7 +28,7 @@ from modeling.predictions import PROBA_COLUMNS, SUM_TOLERANCE
 
 MAX_PREDICTIONS_BYTES = 256 * 2**20
 MAX_METADATA_BYTES = 64 * 2**10
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+()/-]{0,79}$")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ,._+()/-]{0,79}$")
 URL = re.compile(r"^https?://[^\s<>\"']{1,500}$")
 METADATA_FIELDS = {
     "method": True, "authors": True, "dataset_config": True, "dataset_revision": True,
@@ -106,7 +106,7 @@ def read_metadata(path: Path) -> dict[str, Any]:
     if missing:
         raise SubmissionError(f"{path}: missing field(s) {missing}")
     if not isinstance(meta["method"], str) or not SAFE_NAME.match(meta["method"]):
-        raise SubmissionError(f"{path}: method {meta['method']!r} must be 1-80 letters, digits, spaces or ._+()/-")
+        raise SubmissionError(f"{path}: method {meta['method']!r} must be 1-80 letters, digits, spaces or ,._+()/-")
     if meta["dataset_config"] not in ("pruned", "full"):
         raise SubmissionError(f"{path}: dataset_config must be 'pruned' or 'full', got {meta['dataset_config']!r}")
     for key in ("code", "paper"):
