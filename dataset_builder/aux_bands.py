@@ -139,7 +139,9 @@ def glacier_outline(glaciers: np.ndarray) -> np.ndarray:
     return differs & (ids != 0)
 
 
-def outline_distance_m(outline: np.ndarray, pixel_size: float, strip_rows: int | None = None) -> np.ndarray:
+def outline_distance_m(
+    outline: np.ndarray, pixel_size: float, strip_rows: int | None = None, needed: np.ndarray | None = None
+) -> np.ndarray:
     """Euclidean distance in metres from each pixel centre to the nearest outline pixel centre.
 
     Args:
@@ -149,6 +151,9 @@ def outline_distance_m(outline: np.ndarray, pixel_size: float, strip_rows: int |
             with a halo of rows around it that grows until the strip is exact (every distance in
             the strip at most the halo, so no outline pixel beyond the halo can be nearer). The
             result equals the whole-grid computation exactly. None: one pass over the whole grid.
+        needed: ``(rows, cols)`` bool, with ``strip_rows``: only these pixels' distances must be
+            exact (the halo stops growing once they are); elsewhere a distance may come out
+            larger than the true one. Default: all pixels.
 
     Returns:
         ``(rows, cols)`` float32 metres; all NaN when there is no outline pixel.
@@ -168,14 +173,17 @@ def outline_distance_m(outline: np.ndarray, pixel_size: float, strip_rows: int |
             whole = lo == 0 and hi == rows
             if window.any():
                 distance = ndimage.distance_transform_edt(~window)[top - lo : bottom - lo]
-                if whole or distance.max() <= halo:
+                check = distance if needed is None else distance[needed[top:bottom]]
+                if whole or not check.size or check.max() <= halo:
                     break
             halo *= 2
         out[top:bottom] = (distance * pixel_size).astype(np.float32)
     return out
 
 
-def proximity_m(glacier_mask: np.ndarray, pixel_size: float, strip_rows: int | None = None) -> np.ndarray:
+def proximity_m(
+    glacier_mask: np.ndarray, pixel_size: float, strip_rows: int | None = None, needed: np.ndarray | None = None
+) -> np.ndarray:
     """Distance to the glacier outline in metres, inside and outside the glacier alike.
 
     The outline is the set of glacier pixels with at least one 4-neighbour outside the glacier
@@ -188,26 +196,13 @@ def proximity_m(glacier_mask: np.ndarray, pixel_size: float, strip_rows: int | N
         glacier_mask: ``(rows, cols)`` bool, True on the glacier; or integer glacier ids (0 = none),
             where the border between two glaciers is an outline of both.
         pixel_size: pixel side in metres.
-        strip_rows: compute in strips of this many rows (same result, bounded memory; see
-            :func:`outline_distance_m`).
+        strip_rows, needed: compute in strips of this many rows (same result, bounded memory),
+            exact on the ``needed`` pixels at least; see :func:`outline_distance_m`.
 
     Returns:
         ``(rows, cols)`` float32 metres; all NaN when the mask has no outline (empty or full).
     """
-    return outline_distance_m(glacier_outline(glacier_mask), pixel_size, strip_rows)
-
-
-def terrain_bands(dem: np.ndarray, pixel_size: float, sun_azimuth: float, sun_elevation: float) -> dict[str, np.ndarray]:
-    """The auxiliary bands that come from the DEM alone: elevation, slope, shadow_mask, hillshade.
-
-    Args and units as :func:`auxiliary_bands`; each band ``(rows, cols)`` float32.
-    """
-    return {
-        "elevation": np.asarray(dem, dtype=np.float32),
-        "slope": slope_degrees(dem, pixel_size),
-        "shadow_mask": cast_shadow_mask(dem, pixel_size, sun_azimuth, sun_elevation).astype(np.float32),
-        "hillshade": hillshade(dem, pixel_size, sun_azimuth, sun_elevation),
-    }
+    return outline_distance_m(glacier_outline(glacier_mask), pixel_size, strip_rows, needed)
 
 
 def auxiliary_bands(
@@ -227,7 +222,12 @@ def auxiliary_bands(
         ``{"elevation": m, "slope": degrees, "shadow_mask": 0/1, "hillshade": 0-1,
         "proximity": m}``, each ``(rows, cols)`` float32.
     """
-    bands = terrain_bands(dem, pixel_size, sun_azimuth, sun_elevation)
-    bands["proximity"] = proximity_m(glacier_mask, pixel_size)
+    bands = {
+        "elevation": np.asarray(dem, dtype=np.float32),
+        "slope": slope_degrees(dem, pixel_size),
+        "shadow_mask": cast_shadow_mask(dem, pixel_size, sun_azimuth, sun_elevation).astype(np.float32),
+        "hillshade": hillshade(dem, pixel_size, sun_azimuth, sun_elevation),
+        "proximity": proximity_m(glacier_mask, pixel_size),
+    }
     assert tuple(bands) == AUX_BAND_NAMES
     return bands

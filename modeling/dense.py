@@ -162,9 +162,19 @@ def _run(stage: FoldedStage, x: torch.Tensor, *, pad: tuple[int, int, int, int] 
     the 3x3 convolution dilated by ``dilation``, ELU. A 0 in ``pad`` lets the map shrink by one line per block
     (a "valid" side); a 1 is a "same" side - at a patch border, the per-patch zero padding."""
     x = x.contiguous(memory_format=torch.channels_last)
+    same = len(set(pad)) == 1  # symmetric: the convolution pads by itself (an explicit pad copies the map)
     for weight, bias in stage:
-        x = F.elu(F.conv2d(F.pad(x, tuple(p * dilation for p in pad)), weight, bias, dilation=dilation), inplace=True)
+        if same:
+            x = F.conv2d(x, weight, bias, padding=pad[0] * dilation, dilation=dilation)
+        else:
+            x = F.conv2d(F.pad(x, tuple(p * dilation for p in pad)), weight, bias, dilation=dilation)
+        x = F.elu(x, inplace=True)
     return x
+
+
+def _at(feature_map: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Features (N, C) of a (C, H, W) map at pixels (rows, cols); gathered from the channels-last layout."""
+    return feature_map.permute(1, 2, 0)[rows, cols]
 
 
 def sliding_max(x: torch.Tensor, taps: int, step: int, dim: int) -> torch.Tensor:
@@ -206,7 +216,7 @@ class _TileMaps:
     def cells(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """Pooled cells centred on pixels (rows, cols) (broadcast) -> (*shape, filters[0])."""
         r = self.geo.pool // 2
-        return self.pooled[:, rows - r, cols - r].movedim(0, -1)
+        return self.pooled.permute(1, 2, 0)[rows - r, cols - r]
 
 
 def dense_features(model: FaciesCNN, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
@@ -214,12 +224,15 @@ def dense_features(model: FaciesCNN, x: torch.Tensor, rows: torch.Tensor, cols: 
     computed densely (every pixel at least ``halo("dense")`` from the tile edge)."""
     maps = _TileMaps(model, x)
     geo = maps.geo
-    # every pixel's pooled cell, on the full grid (zero padding beyond: positions near the edge are never read)
-    pooled = F.pad(maps.pooled, (geo.pool // 2,) * 4)[None]
-    map2 = _run(maps.stage2, pooled, dilation=geo.pool)[0]
+    # map2 (i, j) is the scale-2 map at pixel (i + shift, j + shift); values near the tile edge, where the
+    # convolutions' zero padding reaches, are never read (the dense halo covers that reach)
+    shift = geo.pool // 2
+    map2 = _run(maps.stage2, maps.pooled[None], dilation=geo.pool)[0]
     reach = geo.pool * (geo.grid // 2)  # the global window's offsets run from -reach to reach
     glob = window_max(map2, geo.grid, geo.pool)
-    return torch.cat([maps.map1[:, rows, cols].T, map2[:, rows, cols].T, glob[:, rows - reach, cols - reach].T], dim=1)
+    return torch.cat(
+        [_at(maps.map1, rows, cols), _at(map2, rows - shift, cols - shift), _at(glob, rows - shift - reach, cols - shift - reach)], dim=1
+    )
 
 
 def _edge_cells(maps: _TileMaps, x: torch.Tensor, starts: torch.Tensor, axis: int, high: bool, chunk: int = 64) -> torch.Tensor:
@@ -296,7 +309,7 @@ def exact_features(model: FaciesCNN, x: torch.Tensor, rows: torch.Tensor, cols: 
             for right in (False, True):
                 grid[:, -1 if bottom else 0, -1 if right else 0] = _corner_cells(maps, x, r, c, bottom, right)
         map2 = _run(maps.stage2, grid.permute(0, 3, 1, 2))
-        out.append(torch.cat([maps.map1[:, r, c].T, centre(map2), map2.amax(dim=(2, 3))], dim=1))
+        out.append(torch.cat([_at(maps.map1, r, c), centre(map2), map2.amax(dim=(2, 3))], dim=1))
     return torch.cat(out)
 
 
@@ -452,10 +465,11 @@ def predict_tiled(
             proba = np.full((model.config.num_classes, window.height, window.width), np.nan, dtype=np.float32)
             for x, claim in read(window, halo):
                 r, c = np.nonzero(claim)
-                if r.size:
-                    logits = tile_logits(
-                        model, torch.from_numpy(x)[None], torch.from_numpy(r + halo), torch.from_numpy(c + halo), mode, batch_size
-                    )
+                if r.size:  # crop the tile to the claimed pixels' box and its halo: less work on sparse tiles
+                    top, left = r.min(), c.min()
+                    x = np.ascontiguousarray(x[:, top : r.max() + 1 + 2 * halo, left : c.max() + 1 + 2 * halo])
+                    rows, cols = torch.from_numpy(r - top + halo), torch.from_numpy(c - left + halo)
+                    logits = tile_logits(model, torch.from_numpy(x)[None], rows, cols, mode, batch_size)
                     proba[:, r, c] = torch.softmax(logits / temperature, dim=1).T.numpy()
             yield window, proba
 
@@ -473,6 +487,8 @@ def array_reader(
     def read(window: Window, halo: int) -> list[tuple[np.ndarray, np.ndarray]]:
         haloed = Window(window.col_off - halo, window.row_off - halo, window.width + 2 * halo, window.height + 2 * halo)
         rows, cols = window_slices(window)
+        if not mask[rows, cols].any():
+            return []
         index = None if glacier_index is None else glacier_index[rows, cols]
         return normalised_groups(padded_window(raw, haloed), config, mask[rows, cols], index, elevation_ranges)
 

@@ -161,7 +161,7 @@ def map_many(
                 report.failed[name] = _describe(error)
             notify(name, "done" if name in report.done else "failed")
     elif pending:
-        cluster = None if scheduler else LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True)
+        cluster = None if scheduler else LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True, dashboard_address=":0")
         try:
             with Client(scheduler or cluster) as client:
                 futures = {

@@ -47,9 +47,18 @@ from rasterio.windows import Window  # noqa: E402
 from dataset_builder.atomic import atomic_write_text  # noqa: E402
 from dataset_builder.quicklook import FACIES_COLOURS, _legend_handles, colour_class_map, facies_colours, true_colour  # noqa: E402
 from dataset_builder.schema import CLASS_NAMES, PIXEL_SIZE_M  # noqa: E402
-from modeling.dense import DEFAULT_TILE, Mode, check_mode, predict_tiled, tile_windows, window_slices  # noqa: E402
+from modeling.dense import DEFAULT_TILE, Mode, PatchGeometry, check_mode, predict_tiled, tile_windows, window_slices  # noqa: E402
 from modeling.facies_cnn import FaciesCNN  # noqa: E402
-from modeling.scene_inputs import OpticalScene, Outlines, PreparedScene, SceneInputError, open_scene, prepare_scene, read_outlines  # noqa: E402
+from modeling.scene_inputs import (  # noqa: E402
+    GRID_MARGIN_PX,
+    OpticalScene,
+    Outlines,
+    PreparedScene,
+    SceneInputError,
+    open_scene,
+    prepare_scene,
+    read_outlines,
+)
 
 NODATA = 255
 #: Output kinds and their file name suffixes (``{scene}{suffix}``); the manifest is written last.
@@ -325,6 +334,7 @@ def map_scene(
         prepared = prepare_scene(
             scene, outlines, dem, model.config.bands, work, glaciers=options.glaciers, pixel_size=options.pixel_size,
             block_size=options.block_size, shadow_reach_m=options.shadow_reach_m,
+            margin_px=max(GRID_MARGIN_PX, PatchGeometry.from_config(model.config).halo(options.mode)),
         )  # fmt: skip
         seconds["prepare"] = time.perf_counter() - started
         staged = {kind: work / path.name for kind, path in final.items()}

@@ -46,6 +46,7 @@ from rasterio.errors import RasterioIOError
 from rasterio.transform import Affine, array_bounds
 from rasterio.warp import Resampling, reproject, transform_bounds
 from rasterio.windows import Window
+from scipy import ndimage
 
 from dataset_builder.aux_bands import cast_shadow_mask, hillshade, proximity_m, slope_degrees
 from dataset_builder.records import InvalidSourceError, parse_date
@@ -561,8 +562,11 @@ class PreparedScene:
 
         def read(window: Window, halo: int) -> list[tuple[np.ndarray, np.ndarray]]:
             rows, cols = window_slices(window)
+            claim = self.classify[rows, cols]
+            if not claim.any():
+                return []
             raw = self.read(_grown(window, halo), config.bands)
-            return normalised_groups(raw, config, self.classify[rows, cols], self.glacier_index[rows, cols], self.elevation_ranges)
+            return normalised_groups(raw, config, claim, self.glacier_index[rows, cols], self.elevation_ranges)
 
         return read
 
@@ -634,6 +638,7 @@ def prepare_scene(
     pixel_size: float = PIXEL_SIZE_M,
     block_size: int = 2048,
     shadow_reach_m: float = 5000.0,
+    margin_px: int = GRID_MARGIN_PX,
 ) -> PreparedScene:
     """Put a scene, its DEM and its glaciers on the model grid (see the module docstring).
 
@@ -648,6 +653,9 @@ def prepare_scene(
         block_size: grid block processed at once (memory ~ 40 bytes x (block + 2 x shadow reach)^2).
         shadow_reach_m: DEM read around each block for cast shadows; shadows of terrain farther away
             are missed (at most relief / tan(sun elevation) is needed; less is read where the relief allows).
+        margin_px: context around the glaciers (at least the model's receptive half-width): the grid
+            extends this far beyond them, and inputs are computed only this close to a glacier (the
+            rest of the stack stays NaN: no classified pixel sees it).
 
     Raises:
         SceneInputError: naming the file: missing bands, metadata or sun, a DEM that does not cover the
@@ -659,13 +667,17 @@ def prepare_scene(
     crs = grid_crs(scene, outlines)
     rows, geometries = select_glaciers(scene, outlines, crs, glaciers)
     ids = tuple(outlines.ids[r] for r in rows)
-    grid = make_grid(shapely.total_bounds(geometries), crs, pixel_size)
+    grid = make_grid(shapely.total_bounds(geometries), crs, pixel_size, margin_px)
     dtype = np.uint8 if len(ids) < 255 else np.uint16 if len(ids) < 65535 else np.uint32
     index = rasterio.features.rasterize(
         zip(geometries, range(1, len(ids) + 1)), out_shape=grid.shape, transform=grid.transform, fill=0, dtype=dtype
     )
     stack_bands = bands + tuple(b for b in QUICKLOOK_BANDS if b not in bands and b in scene.bands)
-    proximity = proximity_m(index, pixel_size, strip_rows=block_size) if "proximity" in bands else None
+    near = ndimage.maximum_filter(index > 0, size=2 * margin_px + 1)  # inputs are needed here only
+    proximity = None
+    if "proximity" in bands:
+        proximity = proximity_m(index, pixel_size, strip_rows=block_size, needed=near)
+        proximity[~near] = np.nan
     terrain = [b for b in bands if b in TERRAIN_BANDS]
     uses_dem = bool(terrain)
     if uses_dem:
@@ -682,11 +694,14 @@ def prepare_scene(
     profile = dict(
         driver="GTiff", width=grid.width, height=grid.height, count=len(stack_bands), dtype="float32", crs=grid.crs,
         transform=grid.transform, nodata=np.nan, tiled=True, blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER",
+        SPARSE_OK=True,  # blocks never written (far from any glacier) read as nodata
     )  # fmt: skip
     with rasterio.open(stack_path, "w", **profile) as dst:
         dst.descriptions = stack_bands
         for block in tile_windows(grid.shape, block_size):
             rr, cc = window_slices(block)
+            if not near[rr, cc].any():
+                continue
             values = {
                 b: _warp_into([(s.path, s.index, s.nodata)], grid, block, Resampling.nearest) * np.float32(s.scale) + np.float32(s.offset)
                 for b, s in ((b, scene.bands[b]) for b in stack_bands if b in OPTICAL_BANDS)

@@ -1,0 +1,286 @@
+#!/usr/bin/env python
+"""Benchmark whole-scene mapping: every figure measured side by side in one run.
+
+    python scripts/benchmark_mapping.py [--workdir DIR] [--synthetic DIR] [--dataset DIR] [--trained MODEL]
+        [--weights H5] [--sample 300] [--speed-sample 400] [--large 10980] [--threads N]
+
+1. Speed on one synthetic scene: dense mode over every glacier pixel, exact and per-patch modes over a random
+   sample of them: pixels/s and the ratios; the dense mode's achieved GFLOP/s (the convolutions it executes,
+   halos included) next to a bare 64->64 3x3 convolution's on a tile of the same size.
+2. Agreement and accuracy over all synthetic scenes, per model (``--trained`` and the converted published
+   weights with the dataset's statistics): on a random sample of glacier pixels at least 16 px inside the
+   scene's data, the share of equal labels dense vs per-patch, their mean |p_dense - p_patch|, the exact
+   mode's largest difference from per-patch, and the macro-F1 of each mode against the truth maps.
+3. Memory: ``map_scene`` on a fake Sentinel-2 L2A tile of ``--large`` px (a few glaciers spread over it, a
+   30 m DEM) in a fresh process: peak resident memory and time.
+
+Without ``--synthetic``/``--dataset`` the default synthetic benchmark is generated and built in the workdir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import shapely
+import torch
+import torch.nn.functional as F
+from rasterio.transform import from_origin
+from rasterio.warp import Resampling, reproject
+from rasterio.windows import Window
+from scipy import ndimage
+
+from dataset_builder.builder import build_dataset
+from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, OPTICAL_BANDS, PATCH_SIZE
+from dataset_builder.statistics import DatasetStatistics
+from dataset_builder.synthetic import SyntheticConfig, generate
+from modeling.dense import PatchGeometry, conv_macs, predict_array, tile_windows, window_slices
+from modeling.evaluation import confusion_matrix, metrics_from_confusion
+from modeling.facies_cnn import FaciesCNN
+from modeling.keras_conversion import load_keras_weights
+from modeling.scene_inputs import PreparedScene, open_scene, prepare_scene, read_outlines
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "upstream" / "weights" / "0_cnn_afterconfidentlearning_weights.h5"
+LARGE_RUN = """
+import json, resource, sys, time
+from modeling.facies_cnn import FaciesCNN
+from modeling.mapping import MappingOptions, map_scene
+model = FaciesCNN.from_pretrained(sys.argv[1])
+start = time.perf_counter()
+result = map_scene(sys.argv[2], model, sys.argv[3], outlines=sys.argv[4], dem=[sys.argv[5]], options=MappingOptions(tile_size=int(sys.argv[6])))
+print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "seconds": result.seconds,
+                  "classified": result.classified_pixels, "glaciers": len(result.glaciers), "wall": time.perf_counter() - start}))
+"""
+
+
+def scene_inputs(prepared: PreparedScene) -> np.ndarray:
+    """The prepared scene's 11 raw bands (11, H, W)."""
+    return prepared.read(Window(0, 0, prepared.grid.width, prepared.grid.height), BAND_NAMES)
+
+
+def truth_on_grid(truth_path: Path, prepared: PreparedScene) -> np.ndarray:
+    """Band 1 (label class) of a truth map on the prepared grid (nearest; 255 = none)."""
+    out = np.full(prepared.grid.shape, 255, np.uint8)
+    with rasterio.open(truth_path) as src:
+        reproject(rasterio.band(src, 1), out, dst_transform=prepared.grid.transform, dst_crs=prepared.grid.crs, resampling=Resampling.nearest)
+    return out
+
+
+def sample_mask(prepared: PreparedScene, raw: np.ndarray, n: int, rng: np.random.Generator | None) -> np.ndarray:
+    """n classified pixels whose whole patch lies inside the scene's data (>= 16 px from its edge): random ones,
+    or without ``rng`` a compact blob (the n nearest to the eligible pixels' centroid)."""
+    inside = ndimage.minimum_filter(np.isfinite(raw[: len(OPTICAL_BANDS)]).all(axis=0), size=PATCH_SIZE, mode="constant", cval=0)
+    rows, cols = np.nonzero(prepared.classify & inside)
+    if rng is None:
+        pick = np.argsort(np.hypot(rows - rows.mean(), cols - cols.mean()), kind="stable")[:n]
+    else:
+        pick = rng.choice(len(rows), size=min(n, len(rows)), replace=False)
+    mask = np.zeros(prepared.grid.shape, bool)
+    mask[rows[pick], cols[pick]] = True
+    return mask
+
+
+def timed(fn, *args, **kwargs) -> tuple[object, float]:
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def bare_conv_gflops(side: int, channels: int = 64, repeats: int = 3) -> float:
+    """GFLOP/s of one 3x3 convolution channels -> channels on a (1, channels, side, side) tile (channels-last)."""
+    x = torch.randn(1, channels, side, side).contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(channels, channels, 3, 3)
+    with torch.inference_mode():
+        F.conv2d(x, weight, padding=1)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            F.conv2d(x, weight, padding=1)
+        seconds = (time.perf_counter() - start) / repeats
+    return 2 * 9 * channels * channels * side * side / seconds / 1e9
+
+
+def dense_executed_flops(model: FaciesCNN, mask: np.ndarray, tile_size: int) -> float:
+    """FLOPs the dense mode executes on a scene: both scales over the box of each tile's classified pixels,
+    halo included (as :func:`modeling.dense.predict_tiled` crops), and the head on the classified pixels."""
+    scale1, scale2, head = conv_macs(model.config)
+    halo = PatchGeometry.from_config(model.config).halo("dense")
+    positions = 0
+    for window in tile_windows(mask.shape, tile_size):
+        r, c = np.nonzero(mask[window_slices(window)])
+        if r.size:
+            positions += (r.max() - r.min() + 1 + 2 * halo) * (c.max() - c.min() + 1 + 2 * halo)
+    return 2.0 * (positions * (scale1 + scale2) + mask.sum() * head)
+
+
+def bench_speed(model: FaciesCNN, name: str, raw: np.ndarray, prepared: PreparedScene, n: int, tile_size: int) -> None:
+    sample = sample_mask(prepared, raw, n, None)
+    dense, t_dense = timed(predict_array, model, raw, prepared.classify, mode="dense", tile_size=tile_size)
+    exact, t_exact = timed(predict_array, model, raw, sample, mode="exact", tile_size=tile_size)
+    patch, t_patch = timed(predict_array, model, raw, sample, mode="patch", tile_size=tile_size)
+    n_dense, n_sample = int(prepared.classify.sum()), int(sample.sum())
+    rates = {"dense": n_dense / t_dense, "exact": n_sample / t_exact, "patch": n_sample / t_patch}
+    halo = PatchGeometry.from_config(model.config).halo("dense")
+    achieved = dense_executed_flops(model, prepared.classify, tile_size) / t_dense / 1e9
+    bare = bare_conv_gflops(min(tile_size, max(prepared.grid.shape)) + 2 * halo)
+    print(f"\n[1] speed on {name} ({prepared.grid.height} x {prepared.grid.width} px, {n_dense} glacier px; exact and per-patch "
+          f"on a compact blob of {n_sample} of them; {torch.get_num_threads()} torch threads)")  # fmt: skip
+    for mode, rate in rates.items():
+        pixels = n_dense if mode == "dense" else n_sample
+        print(f"    {mode:>5}: {rate:10.1f} px/s  ({pixels} px)")
+    print(f"    dense / per-patch: {rates['dense'] / rates['patch']:.0f}x   exact / per-patch: {rates['exact'] / rates['patch']:.1f}x")
+    print(f"    dense achieved {achieved:.1f} GFLOP/s (executed convolutions, halos included); bare 64->64 3x3 conv {bare:.1f} GFLOP/s")
+    d = np.abs(exact - patch)[:, sample]
+    print(f"    on this sample: exact vs per-patch max |dp| {d.max():.2e}; dense vs per-patch labels agree "
+          f"{(dense[:, sample].argmax(0) == patch[:, sample].argmax(0)).mean():.3f}")  # fmt: skip
+
+
+def bench_agreement(models: dict[str, FaciesCNN], synthetic: Path, work: Path, n: int, tile_size: int, seed: int) -> None:
+    outlines = read_outlines(synthetic / "outlines.gpkg")
+    rng = np.random.default_rng(seed)
+    stats = {k: {"agree": [], "dp": [], "dmax": [], "exact": [], "cm": {m: np.zeros((8, 8), np.int64) for m in ("dense", "patch", "dense_all")}} for k in models}
+    scenes = sorted((synthetic / "scenes").glob("*.tif"))
+    started = time.perf_counter()
+    for i, path in enumerate(scenes):
+        prepared = prepare_scene(open_scene(path), outlines, [synthetic / "dems"], BAND_NAMES, work / path.stem)
+        raw = scene_inputs(prepared)
+        truth = truth_on_grid(synthetic / "truth" / "maps" / path.name, prepared)
+        sample = sample_mask(prepared, raw, n, rng)
+        exact_sample = sample & (rng.random(sample.shape) < 0.25)
+        for name, model in models.items():
+            dense = predict_array(model, raw, prepared.classify, mode="dense", tile_size=tile_size)
+            patch = predict_array(model, raw, sample, mode="patch", tile_size=tile_size)
+            exact = predict_array(model, raw, exact_sample, mode="exact", tile_size=tile_size)
+            s = stats[name]
+            dp = np.abs(dense[:, sample] - patch[:, sample])
+            s["agree"].append(dense[:, sample].argmax(0) == patch[:, sample].argmax(0))
+            s["dp"].append(dp.mean(0))
+            s["dmax"].append(dp.max(0))
+            s["exact"].append(np.abs(exact[:, exact_sample] - patch[:, exact_sample]).max(initial=0.0))
+            labelled = truth[sample] < len(CLASS_NAMES)
+            s["cm"]["dense"] += confusion_matrix(truth[sample][labelled], dense[:, sample].argmax(0)[labelled])
+            s["cm"]["patch"] += confusion_matrix(truth[sample][labelled], patch[:, sample].argmax(0)[labelled])
+            every = prepared.classify & (truth < len(CLASS_NAMES))
+            s["cm"]["dense_all"] += confusion_matrix(truth[every], dense[:, every].argmax(0))
+        print(f"    scene {i + 1}/{len(scenes)} {path.stem}: {int(sample.sum())} sampled px ({time.perf_counter() - started:.0f} s)", flush=True)
+    print(f"\n[2] agreement and accuracy on {len(scenes)} synthetic scenes ({n} sampled glacier px per scene, >= 16 px inside the data)")
+    for name, s in stats.items():
+        agree, dp, dmax = (np.concatenate(s[k]) for k in ("agree", "dp", "dmax"))
+        f1 = {m: float(metrics_from_confusion(cm)["macro_f1"]) for m, cm in s["cm"].items()}
+        print(f"    {name}: {agree.size} px; labels agree {agree.mean():.4f}; mean |dp| {dp.mean():.4f} (mean of the largest class difference {dmax.mean():.4f}); "
+              f"exact vs per-patch max |dp| {max(s['exact']):.1e}")  # fmt: skip
+        print(f"      macro-F1 vs truth (sample): dense {100 * f1['dense']:.1f}, per-patch {100 * f1['patch']:.1f} "
+              f"(difference {100 * (f1['dense'] - f1['patch']):+.1f} points); dense on every glacier pixel {100 * f1['dense_all']:.1f}")  # fmt: skip
+
+
+def fake_sentinel2_tile(root: Path, size: int, n_glaciers: int = 4) -> tuple[Path, Path, Path]:
+    """A fake Sentinel-2 L2A SAFE tile of ``size`` px (GeoTIFF bands, 20 m SWIR), a 30 m DEM and outlines
+    of ``n_glaciers`` round glaciers spread over the tile (so the grid covers it)."""
+    safe = root / "S2A_MSIL2A_20200815T102031_N0400_R065_T32TMS_20200815T130528.SAFE"
+    granule = safe / "GRANULE" / "L2A_T32TMS_A000001_20200815T102031"
+    x0, y0, crs = 300000.0, 5200020.0, "EPSG:32632"
+    for band, res in (("B02", 10), ("B03", 10), ("B04", 10), ("B08", 10), ("B11", 20), ("B12", 20)):
+        path = granule / "IMG_DATA" / f"R{res}m" / f"T32TMS_20200815T102031_{band}_{res}m.tif"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        n = size * 10 // res
+        profile = dict(driver="GTiff", width=n, height=n, count=1, dtype="uint16", crs=crs, transform=from_origin(x0, y0, res, res),
+                       tiled=True, blockxsize=512, blockysize=512)  # fmt: skip
+        with rasterio.open(path, "w", **profile) as dst:
+            for w in tile_windows((n, n), 2048):
+                r, c = np.mgrid[w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width]
+                dst.write((4000 + 3000 * np.sin(r / 97.0) * np.cos(c / 131.0)).astype(np.uint16)[None], window=w)
+    offsets = "".join(f'<BOA_ADD_OFFSET band_id="{i}">-1000</BOA_ADD_OFFSET>' for i in range(13))
+    (safe / "MTD_MSIL2A.xml").write_text(
+        "<Level-2A_User_Product><PRODUCT_START_TIME>2020-08-15T10:20:31Z</PRODUCT_START_TIME><PROCESSING_BASELINE>04.00</PROCESSING_BASELINE>"
+        f"<BOA_QUANTIFICATION_VALUE>10000</BOA_QUANTIFICATION_VALUE><BOA_ADD_OFFSET_VALUES_LIST>{offsets}</BOA_ADD_OFFSET_VALUES_LIST></Level-2A_User_Product>"
+    )
+    (granule / "MTD_TL.xml").write_text("<Tile><Mean_Sun_Angle><ZENITH_ANGLE>50.0</ZENITH_ANGLE><AZIMUTH_ANGLE>160.0</AZIMUTH_ANGLE></Mean_Sun_Angle></Tile>")
+    n = size // 3
+    r, c = np.mgrid[0:n, 0:n]
+    dem = (1500 + 600 * np.sin(r / 40.0) * np.cos(c / 55.0)).astype(np.float32)
+    with rasterio.open(root / "dem30.tif", "w", driver="GTiff", width=n, height=n, count=1, dtype="float32", crs=crs,
+                       transform=from_origin(x0, y0, 30, 30), tiled=True) as dst:  # fmt: skip
+        dst.write(dem[None])
+    side = int(np.ceil(np.sqrt(n_glaciers)))
+    centres = [(x0 + (i + 0.5) * size * 10 / side, y0 - (j + 0.5) * size * 10 / side) for i in range(side) for j in range(side)][:n_glaciers]
+    from pyogrio.raw import write
+
+    write(root / "outlines.gpkg", shapely.to_wkb(np.asarray([shapely.Point(x, y).buffer(400.0) for x, y in centres], dtype=object)),
+          [np.array([f"g{i}" for i in range(len(centres))], dtype=object)], ["glacier"], driver="GPKG", geometry_type="Polygon", crs=crs)  # fmt: skip
+    return safe, root / "dem30.tif", root / "outlines.gpkg"
+
+
+def bench_large(model_dir: Path, work: Path, size: int, tile_size: int) -> None:
+    started = time.perf_counter()
+    safe, dem, outlines = fake_sentinel2_tile(work / "large", size)
+    made = time.perf_counter() - started
+    done = subprocess.run(
+        [sys.executable, "-c", LARGE_RUN, str(model_dir), str(safe), str(work / "large_out"), str(outlines), str(dem), str(tile_size)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"\n[3] memory: map_scene on a fake {size} x {size} px Sentinel-2 L2A tile (written in {made:.0f} s), "
+          f"{figures['glaciers']} glaciers spread over it, dense, tile {tile_size} px, fresh process")  # fmt: skip
+    s = figures["seconds"]
+    print(f"    peak resident memory {figures['peak_mb']:.0f} MB; {figures['classified']} px classified; prepare {s['prepare']:.0f} s, "
+          f"classify {s['classify']:.0f} s, write {s['write']:.0f} s")  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--synthetic", type=Path, help="a synthetic benchmark folder (default: generate one)")
+    parser.add_argument("--dataset", type=Path, help="the dataset built from it (its statistics normalise the published weights)")
+    parser.add_argument("--trained", type=Path, help="a model trained on the synthetic benchmark (from_pretrained folder)")
+    parser.add_argument("--weights", type=Path, default=WEIGHTS, help="published Keras weights (default: fold 0 after pruning)")
+    parser.add_argument("--sample", type=int, default=300, help="sampled glacier pixels per scene for the agreement")
+    parser.add_argument("--speed-sample", type=int, default=400, help="pixels timed in the exact and per-patch modes")
+    parser.add_argument("--tile-size", type=int, default=512)
+    parser.add_argument("--large", type=int, default=10980, help="side of the fake Sentinel-2 tile (0: skip)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip", default="", help="comma-separated sections to skip: speed, agreement, large")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    skip = set(filter(None, args.skip.split(",")))
+    with tempfile.TemporaryDirectory(prefix="benchmark-mapping-") as tmp:
+        work = args.workdir or Path(tmp)
+        synthetic = args.synthetic or work / "synthetic"
+        if not args.synthetic:
+            print("generating the default synthetic benchmark ...", flush=True)
+            generate(synthetic, SyntheticConfig(), progress=False)
+        dataset = args.dataset or work / "dataset"
+        if not args.dataset:
+            print("building its dataset ...", flush=True)
+            build_dataset(synthetic, dataset, progress=False)
+        models = {}
+        if args.trained:
+            models["trained on the synthetic benchmark"] = FaciesCNN.from_pretrained(args.trained)
+        models["published weights (converted, synthetic statistics)"] = load_keras_weights(args.weights, statistics=DatasetStatistics.load(dataset))
+        if "speed" not in skip:
+            scenes = sorted((synthetic / "scenes").glob("*.tif"))
+            outlines = read_outlines(synthetic / "outlines.gpkg")
+            prepared = [prepare_scene(open_scene(p), outlines, [synthetic / "dems"], BAND_NAMES, work / "speed" / p.stem) for p in scenes]
+            largest = max(prepared, key=lambda p: int(p.classify.sum()))
+            name, model = next(iter(models.items()))
+            print(f"model for the speed figures: {name}")
+            bench_speed(model, largest.scene.scene, scene_inputs(largest), largest, args.speed_sample, args.tile_size)
+        if "agreement" not in skip:
+            bench_agreement(models, synthetic, work / "agreement", args.sample, args.tile_size, args.seed)
+        if args.large and "large" not in skip:
+            model_dir = work / "published-model"
+            models["published weights (converted, synthetic statistics)"].save_pretrained(model_dir)
+            bench_large(model_dir, work, args.large, args.tile_size)
+    print(f"\n(peak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Many scenes on a Dask cluster (two local worker processes): mapping, skipping, retries, failures, the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+import pytest
+import rasterio
+import torch
+from distributed import LocalCluster
+
+from dataset_builder.schema import BAND_NAMES
+from dataset_builder.synthetic import SyntheticConfig, generate
+from modeling.config import FaciesCNNConfig
+from modeling.facies_cnn import FaciesCNN
+from modeling.map_many import ModelSpec, SceneJob, map_many, run_job
+from modeling.mapping import MappingOptions, is_complete
+
+TINY = dataclasses.replace(SyntheticConfig.quick(), scenes_per_glacier=1, scene_size=132, n_labels=150)
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers unpickle this module's runner by value
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bench") / "synthetic"
+    generate(out, TINY, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def model_dir(bench, tmp_path_factory) -> Path:
+    """A small random model saved as a hub folder (safetensors), normalised for the benchmark."""
+    lo, hi = np.full(len(BAND_NAMES), np.inf), np.full(len(BAND_NAMES), -np.inf)
+    for path in (bench / "scenes").glob("*.tif"):
+        data = rasterio.open(path).read()
+        lo, hi = np.minimum(lo, np.nanmin(data, axis=(1, 2))), np.maximum(hi, np.nanmax(data, axis=(1, 2)))
+    torch.manual_seed(0)
+    model = FaciesCNN(FaciesCNNConfig(filters=(8, 8), dense_units=(8,), normalization={"min": lo.tolist(), "max": (hi + 1e-3).tolist()}))
+    folder = tmp_path_factory.mktemp("model") / "tiny-facies"
+    model.save_pretrained(folder)
+    return folder
+
+
+def scenes(bench: Path) -> list[Path]:
+    return sorted((bench / "scenes").glob("*.tif"))
+
+
+def job(bench: Path, scene: Path, out: Path, dem: Path | None = None, **options) -> SceneJob:
+    return SceneJob(str(scene), str(out), str(bench / "outlines.gpkg"), (str(dem or bench / "dems"),), MappingOptions(**options))
+
+
+def flaky(job: SceneJob, spec: ModelSpec, threads: int | None) -> dict:
+    """Fails the first attempt of each scene (a marker file remembers it), then maps it."""
+    marker = Path(job.out_dir) / f".attempted-{Path(job.scene).stem}"
+    if not marker.exists():
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("1")
+        raise RuntimeError(f"transient failure of {Path(job.scene).name}")
+    return run_job(job, spec, threads)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two local worker processes, one thread each (shared by the tests of this module)."""
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
+        yield local
+
+
+def test_scenes_are_mapped_skipped_and_failures_reported(bench, model_dir, tmp_path, cluster):
+    good = scenes(bench)[:2]
+    elsewhere = bench / "dems" / f"{rasterio.open(scenes(bench)[0]).tags()['GLACIER']}.tif"
+    bad = job(bench, scenes(bench)[2], tmp_path, dem=elsewhere)  # its DEM covers another glacier
+    jobs = [job(bench, s, tmp_path) for s in good] + [bad]
+    report = map_many(jobs, ModelSpec(str(model_dir)), scheduler=cluster.scheduler_address, retries=1)
+    assert sorted(report.done) == [s.stem for s in good] and not report.skipped
+    assert list(report.failed) == [scenes(bench)[2].stem]
+    assert "SceneInputError" in report.failed[scenes(bench)[2].stem] and "no DEM covers" in report.failed[scenes(bench)[2].stem]
+    assert all(is_complete(tmp_path, s.stem) for s in good)
+    assert not list(tmp_path.glob(f"{scenes(bench)[2].stem}*")) and not list(tmp_path.glob(".*building"))
+    again = map_many(jobs, ModelSpec(str(model_dir)), n_workers=0)  # finished scenes are skipped; no cluster needed
+    assert sorted(again.skipped) == [s.stem for s in good] and list(again.failed) == [scenes(bench)[2].stem] and not again.done
+    assert "1 failed" in again.format()
+
+
+def test_failed_attempts_are_retried(bench, model_dir, tmp_path, cluster):
+    address, spec = cluster.scheduler_address, ModelSpec(str(model_dir))
+    retried = map_many([job(bench, scenes(bench)[3], tmp_path / "a")], spec, scheduler=address, retries=1, runner=flaky)
+    once = map_many([job(bench, scenes(bench)[3], tmp_path / "b")], spec, scheduler=address, retries=0, runner=flaky)
+    assert list(retried.done) == [scenes(bench)[3].stem] and not retried.failed
+    assert list(once.failed) == [scenes(bench)[3].stem] and "transient failure" in once.failed[scenes(bench)[3].stem]
+
+
+@pytest.mark.slow
+def test_a_local_cluster_of_its_own_by_default(bench, model_dir, tmp_path):
+    report = map_many([job(bench, scenes(bench)[5], tmp_path)], ModelSpec(str(model_dir)), n_workers=2, threads_per_worker=1)
+    assert list(report.done) == [scenes(bench)[5].stem] and is_complete(tmp_path, scenes(bench)[5].stem)
+
+
+def test_the_command(bench, model_dir, tmp_path, script, capsys):
+    cli = script("map_scene")
+    common = ["--model", str(model_dir), "--outlines", str(bench / "outlines.gpkg"), "--dem", str(bench / "dems"), "--out", str(tmp_path), "--workers", "0"]
+    assert cli.main([str(scenes(bench)[4]), *common, "--smooth"]) == 0
+    assert is_complete(tmp_path, scenes(bench)[4].stem)
+    assert rasterio.open(tmp_path / f"{scenes(bench)[4].stem}_facies.tif").tags()["SMOOTHING"] == "mode 3x3"
+    assert cli.main([str(scenes(bench)[4]), str(tmp_path / "missing.tif"), *common]) == 1
+    printed = capsys.readouterr().out
+    assert "skipped" in printed and "missing.tif" in printed and "no such scene" in printed

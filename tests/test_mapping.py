@@ -1,0 +1,216 @@
+"""End-to-end scene mapping: products, their contract, smoothing, modes, several glaciers, bad input."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pyogrio.raw
+import pytest
+import rasterio
+import rasterio.features
+import shapely
+import torch
+from rasterio.windows import Window
+
+from dataset_builder.quicklook import FACIES_COLOURS, facies_colours
+from dataset_builder.schema import BAND_NAMES, CLASS_NAMES
+from dataset_builder.synthetic import SyntheticConfig, generate
+from modeling.config import FaciesCNNConfig
+from modeling.dense import predict_array
+from modeling.facies_cnn import FaciesCNN
+from modeling.mapping import AREA_COLUMNS, OUTPUTS, MappingOptions, is_complete, map_scene, mode_filter
+from modeling.scene_inputs import SceneInputError, open_scene, prepare_scene, read_outlines
+
+TINY = dataclasses.replace(SyntheticConfig.quick(), scenes_per_glacier=1, scene_size=132, n_labels=150)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bench") / "synthetic"
+    generate(out, TINY, progress=False)
+    return out
+
+
+def normalisation(bench: Path) -> dict:
+    """Per-band min/max over the benchmark's scenes (a stand-in for a built dataset's statistics)."""
+    lo, hi = np.full(len(BAND_NAMES), np.inf), np.full(len(BAND_NAMES), -np.inf)
+    for path in (bench / "scenes").glob("*.tif"):
+        data = rasterio.open(path).read()
+        lo, hi = np.minimum(lo, np.nanmin(data, axis=(1, 2))), np.maximum(hi, np.nanmax(data, axis=(1, 2)))
+    return {"min": lo.tolist(), "max": (hi + 1e-3).tolist()}
+
+
+def make_model(bench: Path, seed: int = 0, **config) -> FaciesCNN:
+    torch.manual_seed(seed)
+    fields = dict(filters=(8, 8), dense_units=(8,), normalization=normalisation(bench), calibration={"temperature": 1.3})
+    model = FaciesCNN(FaciesCNNConfig(**(fields | config)))
+    with torch.no_grad():  # a livelier random model: larger output weights spread the classes
+        model.output.weight.mul_(8.0)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def model(bench) -> FaciesCNN:
+    return make_model(bench)
+
+
+def scene_of(bench: Path, k: int = 0) -> Path:
+    return sorted((bench / "scenes").glob("*.tif"))[k]
+
+
+def mapped(bench: Path, model: FaciesCNN, out: Path, **options) -> dict[str, Path]:
+    return map_scene(scene_of(bench), model, out, outlines=bench / "outlines.gpkg", dem=[bench / "dems"], options=MappingOptions(**options)).outputs
+
+
+def test_products_follow_the_contract(bench, model, tmp_path):
+    outputs = mapped(bench, model, tmp_path / "out")
+    scene = scene_of(bench)
+    tags = rasterio.open(scene).tags()
+    assert {k: p.name for k, p in outputs.items()} == {k: f"{scene.stem}{s}" for k, s in OUTPUTS.items()}
+    assert is_complete(tmp_path / "out", scene.stem)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in outputs.values())  # no leftovers
+    with rasterio.open(outputs["facies"]) as src:
+        facies, profile = src.read(1), src.profile
+        assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert profile["dtype"] == "uint8" and profile["nodata"] == 255 and profile["compress"] == "deflate"
+        assert all(src.colormap(1)[i][:3] == tuple(facies_colours()[i]) for i in range(len(CLASS_NAMES)))
+        assert src.tags(1) == {f"CLASS_{i}": name for i, name in enumerate(CLASS_NAMES)}
+        ftags = src.tags()
+        grid_transform, crs = src.transform, src.crs
+    assert (ftags["GLACIER"], ftags["DATE"], ftags["SENSOR"]) == (tags["GLACIER"], tags["DATE"], tags["SENSOR"])
+    assert ftags["CLASS_NAMES"].split(",") == list(CLASS_NAMES) and "GLACIERS" not in ftags
+    # nodata exactly outside the glacier outline
+    outlines = read_outlines(bench / "outlines.gpkg")
+    geometry = outlines.to_crs(crs)[outlines.ids.index(tags["GLACIER"])]
+    glacier = rasterio.features.rasterize([(geometry, 1)], out_shape=facies.shape, transform=grid_transform) > 0
+    np.testing.assert_array_equal(facies != 255, glacier)
+    assert len(np.unique(facies[glacier])) > 1
+    # the map is the model's dense prediction on the prepared inputs
+    prepared = prepare_scene(open_scene(scene), outlines, [bench / "dems"], model.config.bands, tmp_path / "work")
+    stack = prepared.read(Window(0, 0, prepared.grid.width, prepared.grid.height), model.config.bands)
+    proba = predict_array(model, stack, prepared.classify)
+    np.testing.assert_array_equal(facies[glacier], proba.argmax(0)[glacier])
+    with rasterio.open(outputs["confidence"]) as src:
+        confidence = src.read(1)
+        assert src.profile["dtype"] == "float32" and src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+        assert src.tags()["GLACIER"] == tags["GLACIER"]
+    assert np.isnan(confidence[~glacier]).all()
+    np.testing.assert_allclose(confidence[glacier], proba.max(0)[glacier], atol=1e-6)
+    # the area table
+    rows = list(csv.DictReader(outputs["areas"].open()))
+    assert tuple(rows[0]) == AREA_COLUMNS and [r["class"] for r in rows] == list(CLASS_NAMES)
+    counts = np.bincount(facies[glacier], minlength=len(CLASS_NAMES))
+    assert [int(r["pixels"]) for r in rows] == counts.tolist()
+    assert [float(r["area_km2"]) for r in rows] == pytest.approx((counts * 100 / 1e6).tolist())
+    assert sum(float(r["share"]) for r in rows) == pytest.approx(1.0, abs=1e-5)
+    # the QGIS style and the quick-look
+    entries = ET.parse(outputs["style"]).getroot().findall(".//paletteEntry")
+    assert [(int(e.get("value")), e.get("label")) for e in entries] == list(enumerate(CLASS_NAMES))
+    assert entries[1].get("color") == "#{:02x}{:02x}{:02x}".format(*FACIES_COLOURS[CLASS_NAMES[1]])
+    assert plt.imread(outputs["quicklook"]).shape[2] in (3, 4)
+    manifest = json.loads(outputs["manifest"].read_text())
+    assert manifest["glaciers"][tags["GLACIER"]]["classified"] == int(glacier.sum()) and manifest["options"]["mode"] == "dense"
+
+
+def test_mode_filter_rules():
+    codes = np.array([[0, 0, 1], [1, 1, 255], [2, 1, 0]], np.uint8)
+    out = mode_filter(codes)
+    assert out[1, 2] == 255  # nodata stays nodata
+    assert out[0, 0] == 0  # 0, 0, 1, 1 around it: a tie, it keeps its class
+    assert out[0, 1] == 1  # 0, 0, 1, 1, 1: ones win
+    assert out[2, 0] == 1 and out[2, 2] == 1
+    lone = np.full((5, 5), 3, np.uint8)
+    lone[2, 2] = 5
+    assert (mode_filter(lone) == 3).all()
+    edge = np.full((3, 3), 255, np.uint8)
+    edge[0, 0], edge[0, 1] = 4, 6  # a tie of two: each keeps its class
+    assert mode_filter(edge)[0, 0] == 4 and mode_filter(edge)[0, 1] == 6
+
+
+def test_smoothing_is_tile_independent_and_is_the_mode_filter(bench, model, tmp_path):
+    raw = rasterio.open(mapped(bench, model, tmp_path / "raw", tile_size=40)["facies"]).read(1)
+    one = rasterio.open(mapped(bench, model, tmp_path / "one", smooth=True)["facies"]).read(1)
+    tiled = rasterio.open(mapped(bench, model, tmp_path / "tiled", smooth=True, tile_size=17)["facies"]).read(1)
+    np.testing.assert_array_equal(tiled, one)
+    np.testing.assert_array_equal(one, mode_filter(raw))
+    assert (one != raw).any()
+    assert rasterio.open(tmp_path / "one" / f"{scene_of(bench).stem}_facies.tif").tags()["SMOOTHING"] == "mode 3x3"
+
+
+def test_exact_mode_maps_like_per_patch(bench, model, tmp_path):
+    exact = rasterio.open(mapped(bench, model, tmp_path / "exact", mode="exact")["confidence"]).read(1)
+    patch = rasterio.open(mapped(bench, model, tmp_path / "patch", mode="patch")["confidence"]).read(1)
+    np.testing.assert_allclose(exact, patch, atol=1e-5)
+
+
+def test_several_glaciers_and_per_glacier_elevation_scaling(bench, tmp_path):
+    scene = scene_of(bench)
+    glacier = rasterio.open(scene).tags()["GLACIER"]
+    outlines = read_outlines(bench / "outlines.gpkg")
+    shape = outlines.geometries[outlines.ids.index(glacier)]
+    x0, y0, x1, y1 = shape.bounds
+    halves = [shapely.intersection(shape, shapely.box(x0, y0, (x0 + x1) / 2, y1)), shapely.intersection(shape, shapely.box((x0 + x1) / 2, y0, x1, y1))]
+    path = tmp_path / "halves.gpkg"
+    pyogrio.raw.write(path, shapely.to_wkb(np.asarray(halves, dtype=object)), [np.array(["west", "east"], dtype=object)], ["glacier"],
+                      driver="GPKG", geometry_type="Unknown", crs="EPSG:4326")  # fmt: skip
+    norm = normalisation(bench)
+    elevation = BAND_NAMES.index("elevation")
+    norm["min"][elevation], norm["max"][elevation] = 0.0, 1.0  # the per-glacier scaled band
+    model = make_model(bench, per_glacier_elevation_scaling=True, normalization=norm)
+    result = map_scene(scene, model, tmp_path / "out", outlines=path, dem=[bench / "dems"])
+    with rasterio.open(result.outputs["facies"]) as src:
+        assert src.tags()["GLACIERS"] == "west,east" and "GLACIER" not in src.tags()
+    rows = list(csv.DictReader(result.outputs["areas"].open()))
+    assert [r["glacier"] for r in rows] == ["west"] * 8 + ["east"] * 8
+    assert all(sum(float(r["share"]) for r in rows if r["glacier"] == g) == pytest.approx(1.0, abs=1e-5) for g in ("west", "east"))
+    manifest = json.loads(result.outputs["manifest"].read_text())
+    assert set(manifest["glaciers"]) == {"west", "east"} and manifest["model"]["per_glacier_elevation_scaling"]
+
+
+def test_bad_input_leaves_no_partial_output(bench, model, tmp_path):
+    out = tmp_path / "out"
+    outlines = read_outlines(bench / "outlines.gpkg")
+    elsewhere = rasterio.open(scene_of(bench, 1)).tags()["GLACIER"]
+    with pytest.raises(SceneInputError, match="covers none"):
+        map_scene(scene_of(bench), model, out, outlines=outlines, dem=[bench / "dems"], options=MappingOptions(glaciers=(elsewhere,)))
+    holed = tmp_path / "holed.tif"
+    glacier = rasterio.open(scene_of(bench)).tags()["GLACIER"]
+    with rasterio.open(bench / "dems" / f"{glacier}.tif") as src:
+        profile, dem = src.profile, src.read()
+    with rasterio.open(holed, "w", **profile) as dst:
+        dst.write(np.where(np.arange(dem.shape[1])[None, :, None] % 5 == 0, np.nan, dem))
+    with pytest.raises(SceneInputError, match="holes"):
+        map_scene(scene_of(bench), model, out, outlines=outlines, dem=[holed])
+    bare = FaciesCNN(model.config.replace(normalization=None))
+    with pytest.raises(SceneInputError, match="normalisation"):
+        map_scene(scene_of(bench), bare, out, outlines=outlines, dem=[bench / "dems"])
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_incomplete_outputs_are_detected(bench, model, tmp_path):
+    outputs = mapped(bench, model, tmp_path)
+    scene = scene_of(bench).stem
+    assert is_complete(tmp_path, scene)
+    with open(outputs["areas"], "a") as fh:
+        fh.write("x")
+    assert not is_complete(tmp_path, scene)
+    mapped(bench, model, tmp_path)  # mapping again replaces the set
+    assert is_complete(tmp_path, scene)
+    outputs["quicklook"].unlink()
+    assert not is_complete(tmp_path, scene)
+    outputs["manifest"].unlink()
+    assert not is_complete(tmp_path, scene)
