@@ -11,22 +11,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from dataset_builder.atomic import atomic_path  # noqa: E402
-from dataset_builder.quicklook import true_colour  # noqa: E402
+from dataset_builder.quicklook import save_figure, true_colour  # noqa: E402
 from dataset_builder.schema import CLASS_NAMES  # noqa: E402
 from dataset_builder.writer import iter_rows  # noqa: E402
 
 if TYPE_CHECKING:
     from dataset_builder.pruning import PruneResult
-
-
-def _save(fig: plt.Figure, out_png: Path) -> Path:
-    try:
-        with atomic_path(out_png) as tmp:
-            fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return out_png
 
 
 def plot_flagged_share(result: "PruneResult", out_png: str | Path) -> Path:
@@ -47,7 +37,7 @@ def plot_flagged_share(result: "PruneResult", out_png: str | Path) -> Path:
         ax.set_ylabel("flagged as label issue (%)")
         ax.set_title(f"Pruned share {title}")
         ax.legend(fontsize=8)
-    return _save(fig, Path(out_png))
+    return save_figure(fig, out_png, dpi=110)
 
 
 def plot_lowest_quality(rows: dict[str, np.ndarray], dataset: str | Path, out_png: str | Path, *, n_examples: int = 24) -> Path:
@@ -77,4 +67,4 @@ def plot_lowest_quality(rows: dict[str, np.ndarray], dataset: str | Path, out_pn
     if not len(order):
         axes[0, 0].text(0.5, 0.5, "no label flagged", ha="center", va="center")
     fig.suptitle("Lowest-quality flagged labels: given -> suggested (red + = labelled pixel)", fontsize=9)
-    return _save(fig, Path(out_png))
+    return save_figure(fig, out_png, dpi=110)

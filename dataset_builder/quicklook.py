@@ -95,7 +95,7 @@ def plot_scene_quicklook(scene_path: str | Path, truth_path: str | Path, out_png
     present = [CLASS_NAMES[c] for c in np.unique(codes) if c < len(CLASS_NAMES)]
     axes[1].legend(handles=_legend_handles(present), loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.suptitle(" ".join(tags.get(k, "") for k in ("GLACIER", "DATE", "SENSOR")).strip() or Path(scene_path).stem)
-    return _save(fig, out_png)
+    return save_figure(fig, out_png)
 
 
 def plot_class_histogram(counts: Mapping[str | int, Mapping[str, int]], out_png: str | Path) -> Path:
@@ -122,7 +122,7 @@ def plot_class_histogram(counts: Mapping[str | int, Mapping[str, int]], out_png:
     total = sum(sum(c.values()) for c in counts.values())
     ax.set_title(f"labels per class and fold ({total} in all)")
     ax.legend(ncols=min(len(folds), 6), fontsize="small")
-    return _save(fig, out_png)
+    return save_figure(fig, out_png)
 
 
 def write_quicklooks(benchmark_dir: str | Path, out_dir: str | Path, counts: Mapping[str | int, Mapping[str, int]]) -> list[Path]:
@@ -143,11 +143,12 @@ def write_quicklooks(benchmark_dir: str | Path, out_dir: str | Path, counts: Map
     return written
 
 
-def _save(fig: plt.Figure, out_png: str | Path) -> Path:
+def save_figure(fig: plt.Figure, out_png: str | Path, dpi: int = 100) -> Path:
+    """Write a matplotlib figure as PNG atomically (temporary file, then rename) and close it."""
     out_png = Path(out_png)
     try:
         with atomic_path(out_png) as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
+            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
     return out_png

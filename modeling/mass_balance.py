@@ -55,7 +55,7 @@ from scipy import stats  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from dataset_builder.atomic import atomic_path, atomic_write_text  # noqa: E402
-from dataset_builder.quicklook import _save  # noqa: E402  (the project's atomic figure writer)
+from dataset_builder.quicklook import save_figure  # noqa: E402
 from dataset_builder.schema import CLASS_NAMES, canonical_class  # noqa: E402
 
 RESULTS_SCHEMA_VERSION = 1
@@ -1008,7 +1008,7 @@ def plot_scatter(table: pd.DataFrame, summary: Mapping[str, Any], predictions: M
     right.set_xlabel("observed balance (m w.e.)")
     right.set_ylabel("cross-validated prediction (m w.e.)")
     right.legend(fontsize="x-small", loc="upper left")
-    return _save(fig, out_png)
+    return save_figure(fig, out_png)
 
 
 def plot_timeseries(predictions: Mapping[str, pd.DataFrame], out_png: str | Path) -> Path:
@@ -1042,5 +1042,5 @@ def plot_timeseries(predictions: Mapping[str, pd.DataFrame], out_png: str | Path
     axes[0, 0].set_ylim(limits)
     axes[0, 0].xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
     axes.flat[0].legend(fontsize="xx-small")
-    return _save(fig, out_png)
+    return save_figure(fig, out_png)
 
