@@ -21,7 +21,6 @@ from typing import Any, Iterator
 import numpy as np
 
 from dataset_builder.builder import build_dataset
-from dataset_builder.pruning import prune_dataset, score_against_truth, write_report
 from dataset_builder.quicklook import write_quicklooks
 from dataset_builder.schema import CLASS_NAMES
 from dataset_builder.synthetic import SyntheticConfig, generate
@@ -29,11 +28,12 @@ from dataset_builder.writer import iter_rows
 from hub_cards.leaderboard import read_leaderboard, ranked
 from hub_cards.report import Figure, Report, Section, Table
 from modeling.baseline import BaselineConfig
-from modeling.evaluation import dataset_revision, evaluate_predictions
+from modeling.evaluation import dataset_revision
 from modeling.leaderboard import PUBLISHED, add_to_leaderboard, evaluate_submission, write_submission
 from modeling.ndsi_rules import NDSIRules
 from modeling.predictions import read_predictions
 from modeling.training import OOF_PREDICTIONS, TrainConfig, cross_validate
+from modeling.two_rounds import run_two_rounds
 
 
 @dataclass
@@ -156,21 +156,13 @@ def run_demo(paths: DemoPaths = DemoPaths(), *, quick: bool = False, seed: int |
         )
     )
 
-    with timer.stage("round 1: cross-validation on the full labels"):
-        cross_validate(paths.dataset, replace(profile.training, dataset_config="full"), paths.round1 / "cnn", n_bootstrap=profile.n_bootstrap)
-    with timer.stage("prune label issues (cleanlab)"):
-        pruned, rows = prune_dataset(paths.dataset, [paths.round1 / "cnn" / OOF_PREDICTIONS])
-        pruned.truth = score_against_truth(rows, paths.synthetic / "truth" / "labels.parquet")
-        report_files = write_report(paths.pruning, pruned, rows, paths.dataset)
-    with timer.stage("round 2: cross-validation on the pruned labels"):
-        round2 = cross_validate(paths.dataset, profile.training, paths.round2 / "cnn", n_bootstrap=profile.n_bootstrap)
-    with timer.stage("evaluate both rounds on full and pruned labels"):
-        r1 = evaluate_predictions(
-            paths.dataset, read_predictions(paths.round1 / "cnn" / OOF_PREDICTIONS), n_bootstrap=profile.n_bootstrap,
-            plot_dir=paths.round1 / "cnn",
-        )  # fmt: skip
-        results["FaciesCNN round 1 (trained on full)"] = r1
-        results["FaciesCNN round 2 (trained on pruned)"] = round2.metrics
+    rounds = run_two_rounds(
+        paths.dataset, profile.training, paths.outputs, truth=paths.synthetic / "truth" / "labels.parquet",
+        n_bootstrap=profile.n_bootstrap, stage=timer.stage,
+    )  # fmt: skip
+    pruned, report_files = rounds.pruning, rounds.pruning_report
+    results["FaciesCNN round 1 (trained on full)"] = rounds.round1
+    results["FaciesCNN round 2 (trained on pruned)"] = rounds.round2
     truth = pruned.truth
     sections.append(
         Section(
@@ -187,14 +179,14 @@ def run_demo(paths: DemoPaths = DemoPaths(), *, quick: bool = False, seed: int |
     )
 
     with timer.stage("baselines: gradient boosting and NDSI rules"):
-        baseline = cross_validate(paths.dataset, profile.baseline, paths.round2 / "baseline", n_bootstrap=profile.n_bootstrap)
+        baseline = cross_validate(paths.dataset, profile.baseline, paths.outputs / "baseline", n_bootstrap=profile.n_bootstrap)
         results["gradient boosting on centre pixel + neighbourhood"] = baseline.metrics
         ids, ndsi = ndsi_predictions(paths.dataset)
     with timer.stage("leaderboard submissions"):
         revision = dataset_revision(paths.dataset)
         common = {"authors": "glacier-facies demo", "dataset_revision": revision, "seeds": [profile.training.seed]}
-        cnn_oof = read_predictions(paths.round2 / "cnn" / OOF_PREDICTIONS)
-        gb_oof = read_predictions(paths.round2 / "baseline" / OOF_PREDICTIONS)
+        cnn_oof = read_predictions(paths.round2 / OOF_PREDICTIONS)
+        gb_oof = read_predictions(paths.outputs / "baseline" / OOF_PREDICTIONS)
         from modeling import FaciesCNN, FaciesCNNConfig
 
         n_params = sum(p.numel() for p in FaciesCNN(FaciesCNNConfig()).parameters())
@@ -213,7 +205,7 @@ def run_demo(paths: DemoPaths = DemoPaths(), *, quick: bool = False, seed: int |
         board = ranked(read_leaderboard(paths.dataset)["entries"])
         for e in board:
             print(f"  {e['method']:45s} macro-F1 pruned {_pct(e['scores']['pruned'].get('macro_f1'))}  [{e['kind']}]")
-    ece = round2.metrics["pruned"]["calibration"]
+    ece = rounds.round2["pruned"]["calibration"]
     sections.append(
         Section(
             "Classification results",
@@ -232,10 +224,10 @@ def run_demo(paths: DemoPaths = DemoPaths(), *, quick: bool = False, seed: int |
                         _pct(e["scores"].get("full", {}).get("macro_f1")), e["kind"]] for i, e in enumerate(board)], "leaderboard"),
             ],  # fmt: skip
             [
-                Figure(paths.round2 / "cnn" / "confusion_pruned.png", "round 2 confusion matrix, pruned labels"),
-                Figure(paths.round2 / "cnn" / "reliability_pruned.png", "round 2 reliability diagram"),
-                Figure(paths.round1 / "cnn" / "confusion_full.png", "round 1 confusion matrix, full labels"),
-                Figure(paths.round2 / "cnn" / "fold_0" / "training_curves.png", "training curves, test fold 0"),
+                Figure(paths.round2 / "confusion_pruned.png", "round 2 confusion matrix, pruned labels"),
+                Figure(paths.round2 / "reliability_pruned.png", "round 2 reliability diagram"),
+                Figure(paths.round1 / "confusion_full.png", "round 1 confusion matrix, full labels"),
+                Figure(paths.round2 / "fold_0" / "training_curves.png", "training curves, test fold 0"),
             ],
         )
     )
@@ -294,7 +286,7 @@ def map_demo_scenes(paths: DemoPaths, n: int) -> list[dict[str, Any]]:
     scenes = sorted(meta["scenes"], key=lambda s: (s["cloud_cover"], s["scene"]))[:n]
     out = []
     for s in scenes:
-        model = FaciesCNN.from_pretrained(paths.round2 / "cnn" / f"fold_{fold_of[s['glacier']]}" / "model")
+        model = FaciesCNN.from_pretrained(paths.round2 / f"fold_{fold_of[s['glacier']]}" / "model")
         result = map_scene(
             paths.synthetic / "scenes" / f"{s['scene']}.tif", model, paths.maps,
             outlines=paths.synthetic / "outlines.gpkg", dem=[paths.synthetic / "dems"],
