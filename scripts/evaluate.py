@@ -1,0 +1,99 @@
+#!/usr/bin/env python
+"""Evaluate a model folder or a predictions file against a built dataset's pruned and full labels.
+
+    python scripts/evaluate.py DATASET --model MODEL_DIR [--fold T] [--calibrate] --out OUT
+    python scripts/evaluate.py DATASET --predictions FILE.parquet [--results RESULTS.json] --out OUT
+
+A model folder (``from_pretrained`` layout) is evaluated on test fold T (default: the fold recorded in its
+config); ``--calibrate`` fits temperature scaling on the validation fold T-1 and writes the calibrated
+model to OUT/model. A predictions file (e.g. ``oof_predictions.parquet``) is evaluated on its folds,
+pooled; ``--results`` (the results.json of the run that wrote it) supplies the per-fold temperatures so
+that the ECE before calibration is reported too.
+OUT receives results.json (modeling.evaluation.ResultsRecord), summary.md, confusion_{config}.png and
+reliability_{config}.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dataset_builder.loading import CONFIGS
+from dataset_builder.records import DatasetNotFoundError
+from dataset_builder.schema import NUM_FOLDS
+from dataset_builder.atomic import atomic_write_text
+from modeling import FaciesCNN
+from modeling.evaluation import ResultsRecord, dataset_revision, evaluate_predictions, summary_table
+from modeling.predictions import PredictionsError, read_predictions
+from modeling.training import SUMMARY_FILE, RESULTS_FILE, evaluate_model
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", type=Path, help="built dataset folder with the reference labels")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", type=Path, help="a FaciesCNN from_pretrained folder")
+    source.add_argument("--predictions", type=Path, help="a predictions Parquet file")
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--fold", type=int, choices=range(NUM_FOLDS), help="test fold of --model (default: from its config)")
+    parser.add_argument("--config", choices=CONFIGS, default="pruned", help="labels of the validation fold used by --calibrate")
+    parser.add_argument("--calibrate", action="store_true", help="--model: fit temperature scaling on the validation fold")
+    parser.add_argument("--results", type=Path, help="--predictions: results.json holding the per-fold temperatures")
+    parser.add_argument("--method", default=None, help="method name recorded in results.json")
+    parser.add_argument("--n-bootstrap", type=int, default=1000)
+    parser.add_argument("--quiet", action="store_true")
+    return parser.parse_args(argv)
+
+
+def evaluate_file(args: argparse.Namespace) -> ResultsRecord:
+    """Evaluate a predictions file, pooled over its folds."""
+    predictions = read_predictions(args.predictions)
+    origin = ResultsRecord.load(args.results) if args.results else None
+    temperatures = origin.temperatures() if origin else None
+    metrics = evaluate_predictions(args.dataset, predictions, temperatures=temperatures, n_bootstrap=args.n_bootstrap, plot_dir=args.out)
+    record = ResultsRecord(
+        method=args.method or (origin.method if origin else "unknown"),
+        dataset={"path": str(args.dataset), "config": origin.dataset["config"] if origin else "", "revision": dataset_revision(args.dataset)},
+        folds=sorted({int(f) for f in predictions.fold}),
+        seeds=origin.seeds if origin else [],
+        metrics=metrics,
+        details={"predictions": str(args.predictions), "temperature": {str(k): v for k, v in (temperatures or {}).items()}},
+    )
+    record.save(args.out / RESULTS_FILE)
+    atomic_write_text(args.out / SUMMARY_FILE, f"# {record.method}, test folds {record.folds}\n\n{summary_table(metrics)}\n")
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        if args.predictions:
+            record = evaluate_file(args)
+        else:
+            model = FaciesCNN.from_pretrained(str(args.model))
+            fold = args.fold if args.fold is not None else (model.config.training or {}).get("test_fold")
+            if fold is None:
+                raise ValueError(f"{args.model}: its config records no test fold; pass --fold")
+            record = evaluate_model(
+                model,
+                args.dataset,
+                int(fold),
+                args.out,
+                dataset_config=args.config,
+                calibrate=args.calibrate,
+                method=args.method or "cnn",
+                n_bootstrap=args.n_bootstrap,
+                progress=not args.quiet,
+            ).record
+    except (DatasetNotFoundError, PredictionsError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{record.method}, test fold(s) {record.folds} -> {args.out}")
+    print(summary_table(record.metrics))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
