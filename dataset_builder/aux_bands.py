@@ -153,7 +153,7 @@ def outline_distance_m(
             result equals the whole-grid computation exactly. None: one pass over the whole grid.
         needed: ``(rows, cols)`` bool, with ``strip_rows``: only these pixels' distances must be
             exact (the halo stops growing once they are); elsewhere a distance may come out
-            larger than the true one. Default: all pixels.
+            larger than the true one (inf in strips without a needed pixel). Default: all pixels.
 
     Returns:
         ``(rows, cols)`` float32 metres; all NaN when there is no outline pixel.
@@ -167,12 +167,19 @@ def outline_distance_m(
     out = np.empty(outline.shape, dtype=np.float32)
     for top in range(0, rows, strip_rows):
         bottom, halo = min(rows, top + strip_rows), strip_rows
+        if needed is not None and not needed[top:bottom].any():
+            out[top:bottom] = np.inf
+            continue
         while True:
             lo, hi = max(0, top - halo), min(rows, bottom + halo)
             window = outline[lo:hi]
             whole = lo == 0 and hi == rows
             if window.any():
-                distance = ndimage.distance_transform_edt(~window)[top - lo : bottom - lo]
+                # the nearest outline pixel of each pixel (8 bytes a pixel), distances of the strip only
+                nearest = ndimage.distance_transform_edt(~window, return_distances=False, return_indices=True)[:, top - lo : bottom - lo]
+                drow = (nearest[0] - np.arange(top - lo, bottom - lo)[:, None]).astype(np.float64)
+                dcol = (nearest[1] - np.arange(outline.shape[1])[None, :]).astype(np.float64)
+                distance = np.sqrt(drow * drow + dcol * dcol)
                 check = distance if needed is None else distance[needed[top:bottom]]
                 if whole or not check.size or check.max() <= halo:
                     break

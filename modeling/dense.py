@@ -10,8 +10,8 @@ blocks per scale; defaults P = 33, pool = 3, G = 11, d1 = d2 = 3). Per patch, th
 - ``"dense"`` (the default): the scale-1 convs run once over the tile; a stride-1 max-pool
   ``pool x pool`` gives every pixel's pooled cell; the scale-2 convs run dilated by ``pool``
   (padding ``pool``), so the scale-2 map holds every pixel's grid cells at offsets ``pool * k``;
-  the centre features are read at each pixel, and the global max becomes a max-pool with
-  kernel ``G``, dilation ``pool``, padding ``pool * (G//2)`` (a window of offsets -15..15 step 3).
+  the centre features are read at each pixel, and the global max becomes a sliding max over a
+  ``G x G`` window of dilation ``pool`` (offsets -15..15 step 3; :func:`window_max`).
   ~1/500 of the FLOPs. The centre features equal the per-patch ones; the global max does not
   quite: per patch, the scale-1 map is zero-padded at the patch border (its outermost
   ``d1`` rows/columns, which feed the outer ring of pooled cells, differ) and the scale-2 convs
@@ -25,7 +25,8 @@ blocks per scale; defaults P = 33, pool = 3, G = 11, d1 = d2 = 3). Per patch, th
 
 Images are zero beyond their edge in the normalised space (as zero-filled patches are), so every
 mode gives the same result tiled or untiled: tiles are read with a halo (:meth:`PatchGeometry.halo`)
-that covers the mode's receptive field.
+that covers the mode's receptive field. All modes run the conv blocks with the batch norm folded into
+the convolutions (:func:`fold_stage`) on channels-last tensors; they equal ``model.features`` to ~1e-6.
 """
 
 from __future__ import annotations
@@ -101,13 +102,14 @@ class PatchGeometry:
 
 
 def check_mode(mode: str) -> Mode:
+    """``mode`` if it is one of :data:`MODES`, else a :class:`DenseInferenceError`."""
     if mode not in MODES:
         raise DenseInferenceError(f"unknown inference mode {mode!r}; expected one of {', '.join(MODES)}")
     return mode  # type: ignore[return-value]
 
 
 def conv_macs(config: FaciesCNNConfig) -> tuple[float, float, float]:
-    """Multiply-accumulates per position of the scale-1 stack, one scale-2 block, and the head."""
+    """Multiply-accumulates per position of the scale-1 stack and of the scale-2 stack, and per pixel of the head."""
     f1, f2 = config.filters
     scale1 = 9 * (config.num_bands * f1 + (config.depths[0] - 1) * f1 * f1)
     block2 = 9 * f1 * f2  # the first scale-2 block; later ones are f2 * f2
@@ -286,7 +288,7 @@ def exact_features(model: FaciesCNN, x: torch.Tensor, rows: torch.Tensor, cols: 
         raise DenseInferenceError(f"exact mode needs depths[0] <= pool_size, got {geo.depth1} > {geo.pool}")
     g, h, lines, shift = geo.grid, geo.half, geo.pool + geo.depth1, geo.pool // 2
     inner = geo.offsets[1:-1]
-    # the four borders: (patch line, axis, high side, grid index of the ring, whether the ring is a row)
+    # the four patch borders: (first line of the strip, axis across it, border after the strip, ring index in the grid)
     borders = [(rows - h, 2, False, 0), (rows + h - lines + 1, 2, True, g - 1), (cols - h, 3, False, 0), (cols + h - lines + 1, 3, True, g - 1)]
     edges = []
     for line, axis, high, _ in borders:

@@ -137,7 +137,7 @@ def map_many(
     for job in jobs:
         try:
             name = job.open().scene
-        except SceneInputError as err:
+        except (SceneInputError, ValueError, OSError) as err:
             report.failed[str(job.scene)] = _describe(err)
             notify(str(job.scene), "failed")
             continue

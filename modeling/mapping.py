@@ -87,6 +87,8 @@ class MappingOptions:
         shadow_reach_m: DEM read around each block for cast shadows.
         batch_size: pixels per forward pass in the exact and patch modes.
         quicklook_px: largest side of the quick-look's maps in pixels.
+        gdal_cache_mb: GDAL's raster block cache while mapping (its default, 5 % of the machine's
+            memory, would count against the memory bound).
     """
 
     mode: Mode = "dense"
@@ -94,14 +96,15 @@ class MappingOptions:
     smooth: bool = False
     glaciers: tuple[str, ...] | None = None
     pixel_size: float = PIXEL_SIZE_M
-    block_size: int = 2048
+    block_size: int = 1024
     shadow_reach_m: float = 5000.0
     batch_size: int = 1024
     quicklook_px: int = 1200
+    gdal_cache_mb: int = 256
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
-        for name in ("tile_size", "block_size", "batch_size", "quicklook_px"):
+        for name in ("tile_size", "block_size", "batch_size", "quicklook_px", "gdal_cache_mb"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
@@ -152,11 +155,11 @@ def mode_filter(codes: np.ndarray, num_classes: int = len(CLASS_NAMES), nodata: 
     return np.where(codes == nodata, np.uint8(nodata), out)
 
 
-def qgis_style(class_names: Sequence[str] = CLASS_NAMES) -> str:
+def qgis_style() -> str:
     """A QGIS layer style (``.qml``): a paletted renderer of band 1 with the class names and colours."""
     entries = "\n".join(
         f'        <paletteEntry value="{code}" label={quoteattr(name)} alpha="255" color="#{"".join(f"{v:02x}" for v in FACIES_COLOURS[name])}"/>'
-        for code, name in enumerate(class_names)
+        for code, name in enumerate(CLASS_NAMES)
     )
     return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
 <qgis version="3.28.0" styleCategories="AllStyleCategories">
@@ -179,8 +182,9 @@ def qgis_style(class_names: Sequence[str] = CLASS_NAMES) -> str:
 """
 
 
-def area_table(counts: np.ndarray, glacier_ids: Sequence[str], pixel_size: float, class_names: Sequence[str] = CLASS_NAMES) -> str:
-    """CSV text of :data:`AREA_COLUMNS`: one row per glacier and class from counts (glaciers, classes).
+def area_table(counts: np.ndarray, glacier_ids: Sequence[str], pixel_size: float) -> str:
+    """CSV text of :data:`AREA_COLUMNS`: one row per glacier and class from counts (glaciers, classes) in
+    ``schema.CLASS_NAMES`` order; pixel_size in metres.
 
     ``share`` is the class's share of the glacier's classified pixels (empty when none is classified)."""
     buffer = io.StringIO()
@@ -188,13 +192,13 @@ def area_table(counts: np.ndarray, glacier_ids: Sequence[str], pixel_size: float
     writer.writerow(AREA_COLUMNS)
     for glacier, row in zip(glacier_ids, counts):
         total = int(row.sum())
-        for name, n in zip(class_names, row):
+        for name, n in zip(CLASS_NAMES, row):
             share = f"{n / total:.6f}" if total else ""
             writer.writerow([glacier, name, int(n), f"{n * pixel_size**2 / 1e6:.6f}", share])
     return buffer.getvalue()
 
 
-def _facies_tags(prepared: PreparedScene, options: MappingOptions, class_names: Sequence[str]) -> dict[str, str]:
+def _facies_tags(prepared: PreparedScene, options: MappingOptions) -> dict[str, str]:
     ids = prepared.glacier_ids
     tags = {"GLACIER": ids[0]} if len(ids) == 1 else {"GLACIERS": ",".join(ids)}
     return tags | {
@@ -203,8 +207,8 @@ def _facies_tags(prepared: PreparedScene, options: MappingOptions, class_names: 
         "SCENE": prepared.scene.scene,
         "MODE": options.mode,
         "SMOOTHING": "mode 3x3" if options.smooth else "none",
-        "CLASS_NAMES": ",".join(class_names),
-        "CLASS_CODES": json.dumps({name: i for i, name in enumerate(class_names)}),
+        "CLASS_NAMES": ",".join(CLASS_NAMES),
+        "CLASS_CODES": json.dumps({name: i for i, name in enumerate(CLASS_NAMES)}),
         "NODATA": str(NODATA),
     }
 
@@ -213,7 +217,7 @@ def _write_cog(source: Path, target: Path, resampling: str) -> None:
     rasterio.shutil.copy(source, target, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=512, OVERVIEWS="AUTO", RESAMPLING=resampling)
 
 
-def _quicklook(prepared: PreparedScene, facies_path: Path, out_png: Path, options: MappingOptions, class_names: Sequence[str]) -> None:
+def _quicklook(prepared: PreparedScene, facies_path: Path, out_png: Path, options: MappingOptions) -> None:
     rgb = prepared.quicklook_bands(options.quicklook_px)
     with rasterio.open(facies_path) as src:
         step = max(1, math.ceil(max(src.shape) / options.quicklook_px))
@@ -228,7 +232,7 @@ def _quicklook(prepared: PreparedScene, facies_path: Path, out_png: Path, option
     axes[-1].set_title(f"facies ({options.mode}{', mode filter' if options.smooth else ''})")
     for ax in axes:
         ax.set_axis_off()
-    present = [class_names[c] for c in np.unique(codes) if c < len(class_names)]
+    present = [CLASS_NAMES[c] for c in np.unique(codes) if c < len(CLASS_NAMES)]
     axes[-1].legend(handles=_legend_handles(present), loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     scene = prepared.scene
     fig.suptitle(f"{scene.scene}  {scene.date}  {scene.sensor}  ({', '.join(prepared.glacier_ids[:3])}{' ...' if len(prepared.glacier_ids) > 3 else ''})")
@@ -251,13 +255,18 @@ def classify_prepared(
 ) -> np.ndarray:
     """Classify a prepared scene tile by tile into two tiled GeoTIFFs (uint8 codes, float32 confidence).
 
+    Codes are ``schema.CLASS_NAMES`` indices whatever the order of the model's classes.
+
     Returns:
-        (glaciers, classes) int64 pixel counts per glacier and class.
+        (glaciers, len(CLASS_NAMES)) int64 pixel counts per glacier and class code.
     """
-    grid, num_classes = prepared.grid, model.config.num_classes
+    grid, num_codes = prepared.grid, len(CLASS_NAMES)
+    to_code = np.array([CLASS_NAMES.index(name) for name in model.config.class_names], dtype=np.uint8)
+    to_index = np.zeros(NODATA + 1, dtype=np.intp)  # class code -> model output index
+    to_index[to_code] = np.arange(len(to_code))
     profile = dict(driver="GTiff", width=grid.width, height=grid.height, count=1, crs=grid.crs, transform=grid.transform,
                    tiled=True, blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER")  # fmt: skip
-    counts = np.zeros((len(prepared.glacier_ids) + 1, num_classes), dtype=np.int64)
+    counts = np.zeros((len(prepared.glacier_ids) + 1, num_codes), dtype=np.int64)
     cores = tile_windows(grid.shape, options.tile_size)
     grow = 1 if options.smooth else 0  # the mode filter needs one pixel of context
     windows = [_grow(w, grow, grid.shape) for w in cores]
@@ -268,25 +277,25 @@ def classify_prepared(
         predictions = predict_tiled(model, prepared.reader(model.config), grid.shape, mode=options.mode, windows=windows, batch_size=options.batch_size)
         for core, (window, proba) in zip(cores, predictions):
             labelled = np.isfinite(proba[0])
-            codes = np.where(labelled, np.nan_to_num(proba).argmax(axis=0), NODATA).astype(np.uint8)
+            codes = np.where(labelled, to_code[np.nan_to_num(proba).argmax(axis=0)], NODATA).astype(np.uint8)
             if options.smooth:
-                codes = mode_filter(codes, num_classes)
+                codes = mode_filter(codes, num_codes)
             r0, c0 = core.row_off - window.row_off, core.col_off - window.col_off
             codes = codes[r0 : r0 + core.height, c0 : c0 + core.width]
             proba = proba[:, r0 : r0 + core.height, c0 : c0 + core.width]
-            conf = np.take_along_axis(proba, np.minimum(codes, num_classes - 1)[None].astype(np.intp), axis=0)[0]
+            conf = np.take_along_axis(proba, to_index[codes][None], axis=0)[0]
             conf[codes == NODATA] = np.nan
             facies.write(codes, 1, window=core)
             confidence.write(conf.astype(np.float32), 1, window=core)
             rows, cols = window_slices(core)
             index = prepared.glacier_index[rows, cols]
             done = codes != NODATA
-            counts += np.bincount(index[done].astype(np.int64) * num_classes + codes[done], minlength=counts.size).reshape(counts.shape)
-        facies.write_colormap(1, {i: (*facies_colours()[i], 255) for i in range(num_classes)})
+            counts += np.bincount(index[done].astype(np.int64) * num_codes + codes[done], minlength=counts.size).reshape(counts.shape)
+        facies.write_colormap(1, {code: (*rgb, 255) for code, rgb in enumerate(facies_colours())})
         facies.set_band_description(1, "facies")
-        tags = _facies_tags(prepared, options, model.config.class_names)
+        tags = _facies_tags(prepared, options)
         facies.update_tags(**tags)
-        facies.update_tags(1, **{f"CLASS_{i}": name for i, name in enumerate(model.config.class_names)})
+        facies.update_tags(1, **{f"CLASS_{code}": name for code, name in enumerate(CLASS_NAMES)})
         confidence.set_band_description(1, "confidence")
         identity = {k: v for k, v in tags.items() if k not in ("CLASS_NAMES", "CLASS_CODES", "NODATA")}
         confidence.update_tags(**identity, CALIBRATION=json.dumps(model.config.calibration))
@@ -329,7 +338,10 @@ def map_scene(
     out_dir.mkdir(parents=True, exist_ok=True)
     final = output_paths(out_dir, scene.scene)
     seconds: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix=f".{scene.scene}.", suffix=".building", dir=out_dir) as tmp:
+    with (
+        rasterio.Env(GDAL_CACHEMAX=options.gdal_cache_mb * 2**20),
+        tempfile.TemporaryDirectory(prefix=f".{scene.scene}.", suffix=".building", dir=out_dir) as tmp,
+    ):
         work = Path(tmp)
         prepared = prepare_scene(
             scene, outlines, dem, model.config.bands, work, glaciers=options.glaciers, pixel_size=options.pixel_size,
@@ -345,9 +357,9 @@ def map_scene(
         tick = time.perf_counter()
         _write_cog(tiles["facies"], staged["facies"], "MODE")
         _write_cog(tiles["confidence"], staged["confidence"], "AVERAGE")
-        staged["style"].write_text(qgis_style(model.config.class_names))
-        staged["areas"].write_text(area_table(counts, prepared.glacier_ids, options.pixel_size, model.config.class_names))
-        _quicklook(prepared, tiles["facies"], staged["quicklook"], options, model.config.class_names)
+        staged["style"].write_text(qgis_style())
+        staged["areas"].write_text(area_table(counts, prepared.glacier_ids, options.pixel_size))
+        _quicklook(prepared, tiles["facies"], staged["quicklook"], options)
         seconds["write"] = time.perf_counter() - tick
         seconds["total"] = time.perf_counter() - started
         manifest = _manifest(prepared, model, options, counts, staged, seconds)

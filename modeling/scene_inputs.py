@@ -28,6 +28,7 @@ work folder; :meth:`PreparedScene.reader` serves tiles of it to :func:`modeling.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -71,6 +72,9 @@ RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt")
 ID_COLUMNS: tuple[str, ...] = ("glacier", "rgi_id", "rgiid", "glac_id", "id")
 #: Pixels of grid around the glaciers' extent (more than the dense receptive half-width, 28 px).
 GRID_MARGIN_PX = 32
+#: Rows per strip of the proximity computation (see ``aux_bands.outline_distance_m``): ~50 bytes per
+#: pixel of a strip and its halo, a few hundred MB on a 10980 px wide grid.
+PROXIMITY_STRIP_ROWS = 256
 QUICKLOOK_BANDS: tuple[str, ...] = ("blue", "green", "red")
 
 
@@ -206,7 +210,7 @@ def read_landsat_c2l2(folder: str | Path) -> OpticalScene:
         except (KeyError, TypeError):
             raise SceneInputError(mtl, f"missing {group}.{key}") from None
 
-    product = meta.get("PRODUCT_CONTENTS", {}).get("LANDSAT_PRODUCT_ID") or mtl.name.removesuffix(mtl.name[mtl.name.rfind("_MTL") :])
+    product = meta.get("PRODUCT_CONTENTS", {}).get("LANDSAT_PRODUCT_ID") or mtl.name[: mtl.name.rfind("_MTL")]
     spacecraft = meta.get("IMAGE_ATTRIBUTES", {}).get("SPACECRAFT_ID", "")
     instrument = str(meta.get("IMAGE_ATTRIBUTES", {}).get("SENSOR_ID", ""))
     number = re.search(r"(\d)$", spacecraft) or re.match(r"L[CEOT]0?(\d)", product)
@@ -334,14 +338,17 @@ def open_scene(
         reader = read_geotiff_scene
     else:
         raise SceneInputError(path, "no such scene file or folder")
-    scene = reader(path)
-    changes = {
-        "date": parse_date(date, "--date") if date else scene.date,
-        "sensor": sensor or scene.sensor,
-        "sun_azimuth": scene.sun_azimuth if sun_azimuth is None else float(sun_azimuth),
-        "sun_elevation": scene.sun_elevation if sun_elevation is None else float(sun_elevation),
-    }
-    return OpticalScene(**{**scene.__dict__, **changes})
+    try:
+        scene = reader(path)
+        return dataclasses.replace(
+            scene,
+            date=parse_date(date, f"{path} (date given)") if date else scene.date,
+            sensor=sensor or scene.sensor,
+            sun_azimuth=scene.sun_azimuth if sun_azimuth is None else float(sun_azimuth),
+            sun_elevation=scene.sun_elevation if sun_elevation is None else float(sun_elevation),
+        )
+    except InvalidSourceError as err:  # a malformed date
+        raise SceneInputError(err.where, err.reason) from None
 
 
 # -- outlines, grid, DEM -------------------------------------------------------------------------------------
@@ -636,7 +643,7 @@ def prepare_scene(
     *,
     glaciers: Sequence[str] | None = None,
     pixel_size: float = PIXEL_SIZE_M,
-    block_size: int = 2048,
+    block_size: int = 1024,
     shadow_reach_m: float = 5000.0,
     margin_px: int = GRID_MARGIN_PX,
 ) -> PreparedScene:
@@ -676,7 +683,7 @@ def prepare_scene(
     near = ndimage.maximum_filter(index > 0, size=2 * margin_px + 1)  # inputs are needed here only
     proximity = None
     if "proximity" in bands:
-        proximity = proximity_m(index, pixel_size, strip_rows=block_size, needed=near)
+        proximity = proximity_m(index, pixel_size, strip_rows=PROXIMITY_STRIP_ROWS, needed=near)
         proximity[~near] = np.nan
     terrain = [b for b in bands if b in TERRAIN_BANDS]
     uses_dem = bool(terrain)

@@ -182,7 +182,7 @@ def bench_agreement(models: dict[str, FaciesCNN], synthetic: Path, work: Path, n
 
 def fake_sentinel2_tile(root: Path, size: int, n_glaciers: int = 4) -> tuple[Path, Path, Path]:
     """A fake Sentinel-2 L2A SAFE tile of ``size`` px (GeoTIFF bands, 20 m SWIR), a 30 m DEM and outlines
-    of ``n_glaciers`` round glaciers spread over the tile (so the grid covers it)."""
+    of ``n_glaciers`` round glaciers (800 m wide) spread over the tile, near its corners (so the grid covers it)."""
     safe = root / "S2A_MSIL2A_20200815T102031_N0400_R065_T32TMS_20200815T130528.SAFE"
     granule = safe / "GRANULE" / "L2A_T32TMS_A000001_20200815T102031"
     x0, y0, crs = 300000.0, 5200020.0, "EPSG:32632"
@@ -208,8 +208,9 @@ def fake_sentinel2_tile(root: Path, size: int, n_glaciers: int = 4) -> tuple[Pat
     with rasterio.open(root / "dem30.tif", "w", driver="GTiff", width=n, height=n, count=1, dtype="float32", crs=crs,
                        transform=from_origin(x0, y0, 30, 30), tiled=True) as dst:  # fmt: skip
         dst.write(dem[None])
-    side = int(np.ceil(np.sqrt(n_glaciers)))
-    centres = [(x0 + (i + 0.5) * size * 10 / side, y0 - (j + 0.5) * size * 10 / side) for i in range(side) for j in range(side)][:n_glaciers]
+    side = max(2, int(np.ceil(np.sqrt(n_glaciers))))
+    spread = 0.04 + 0.92 * np.arange(side) / (side - 1)  # from near one edge of the tile to near the other
+    centres = [(x0 + u * size * 10, y0 - v * size * 10) for u in spread for v in spread][:n_glaciers]
     from pyogrio.raw import write
 
     write(root / "outlines.gpkg", shapely.to_wkb(np.asarray([shapely.Point(x, y).buffer(400.0) for x, y in centres], dtype=object)),
@@ -226,8 +227,9 @@ def bench_large(model_dir: Path, work: Path, size: int, tile_size: int) -> None:
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     figures = json.loads(done.stdout.strip().splitlines()[-1])
+    grid = json.loads(next((work / "large_out").glob("*_mapping.json")).read_text())["grid"]
     print(f"\n[3] memory: map_scene on a fake {size} x {size} px Sentinel-2 L2A tile (written in {made:.0f} s), "
-          f"{figures['glaciers']} glaciers spread over it, dense, tile {tile_size} px, fresh process")  # fmt: skip
+          f"{figures['glaciers']} glaciers spread over it (grid {grid['height']} x {grid['width']} px), dense, tile {tile_size} px, fresh process")  # fmt: skip
     s = figures["seconds"]
     print(f"    peak resident memory {figures['peak_mb']:.0f} MB; {figures['classified']} px classified; prepare {s['prepare']:.0f} s, "
           f"classify {s['classify']:.0f} s, write {s['write']:.0f} s")  # fmt: skip

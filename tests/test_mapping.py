@@ -214,3 +214,13 @@ def test_incomplete_outputs_are_detected(bench, model, tmp_path):
     assert not is_complete(tmp_path, scene)
     outputs["manifest"].unlink()
     assert not is_complete(tmp_path, scene)
+
+
+def test_codes_are_schema_codes_whatever_the_models_class_order(bench, tmp_path):
+    model = make_model(bench, class_names=("cloud", "ice", "snow"))
+    outputs = mapped(bench, model, tmp_path)
+    facies = rasterio.open(outputs["facies"]).read(1)
+    present = set(np.unique(facies).tolist()) - {255}
+    assert present <= {CLASS_NAMES.index(c) for c in ("cloud", "ice", "snow")} and len(present) > 1
+    rows = list(csv.DictReader(outputs["areas"].open()))
+    assert [r["class"] for r in rows] == list(CLASS_NAMES) and int(rows[CLASS_NAMES.index("debris")]["pixels"]) == 0

@@ -14,6 +14,7 @@ import shapely
 from rasterio.transform import Affine
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 from rasterio.windows import Window
+from scipy import ndimage
 
 from dataset_builder.aux_bands import glacier_outline, proximity_m
 from dataset_builder.schema import BAND_NAMES, OPTICAL_BANDS
@@ -293,6 +294,9 @@ def test_missing_metadata_and_band_files(bench, tmp_path):
     meta_txt.write_text(meta_txt.read_text().replace("FILE_NAME_BAND_7", "X_FILE_NAME"))
     with pytest.raises(SceneInputError, match="swir2"):
         open_scene(folder)
+    with pytest.raises(SceneInputError, match="not a calendar date") as err:
+        open_scene(scene, date="2020-02-30")
+    assert str(scene) in str(err.value)
     with pytest.raises(SceneInputError, match="Landsat"):
         open_scene(tmp_path)
     with pytest.raises(SceneInputError, match="no such scene"):
@@ -391,3 +395,15 @@ def test_touching_glaciers_share_an_outline():
     assert outline[5, 5] and outline[5, 6]  # the shared border belongs to both
     assert not glacier_outline(ids > 0)[5, 5]  # as one glacier, it is interior
     np.testing.assert_array_equal(proximity_m(ids > 0, 10.0), proximity_m((ids > 0).astype(np.uint8), 10.0))
+
+
+def test_proximity_in_strips_equals_the_whole_grid():
+    rng = np.random.default_rng(5)
+    blobs = ndimage.gaussian_filter(rng.normal(size=(230, 180)), 9)
+    ids, _ = ndimage.label(blobs > 0.02)
+    whole = proximity_m(ids, 10.0)
+    np.testing.assert_array_equal(proximity_m(ids, 10.0, strip_rows=16), whole)
+    needed = ndimage.maximum_filter(ids > 0, size=9)
+    partial = proximity_m(ids, 10.0, strip_rows=16, needed=needed)
+    np.testing.assert_array_equal(partial[needed], whole[needed])
+    assert (partial[~needed] >= whole[~needed]).all()
