@@ -16,6 +16,8 @@ from dataset_builder.statistics import DatasetStatistics
 from dataset_builder.writer import MANIFEST_FILE
 
 CONFIGS = ("pruned", "full")
+#: Hidden folder inside a built dataset holding its Arrow cache (never published, never copied).
+CACHE_DIR = ".cache"
 
 
 def _check_folder(path: str | Path, config: str) -> Path:
@@ -30,9 +32,14 @@ def _check_folder(path: str | Path, config: str) -> Path:
 def load_facies(
     path: str | Path = "glacier-facies", config: str = "pruned", *, streaming: bool = False
 ) -> DatasetDict | IterableDatasetDict:
-    """``load_dataset`` on a built folder, offline, with splits ``fold_0`` ... ``fold_5``."""
+    """``load_dataset`` on a built folder, offline, with splits ``fold_0`` ... ``fold_5``.
+
+    The Arrow cache goes into the folder itself (``.cache``): ``datasets`` keys its global cache by
+    the folder's name and file sizes, so two different builds named alike (or a rebuild in place)
+    could otherwise be served each other's rows. A rebuilt or pruned folder starts without one.
+    """
     path = _check_folder(path, config)
-    return load_dataset(str(path), config, streaming=streaming)
+    return load_dataset(str(path), config, streaming=streaming, cache_dir=str(path / CACHE_DIR))
 
 
 def load_cv_split(path: str | Path, test_fold: int, config: str = "pruned") -> DatasetDict:

@@ -196,3 +196,12 @@ def test_patch_cutter_matches_a_naive_cut_at_edges_and_nodata():
         crosses = r < 4 or c < 4 or r + 5 > 40 or c + 5 > 50
         holds_nan = abs(r - 20) <= 4 and abs(c - 25) <= 4
         assert padded[i] == (crosses or holds_nan)
+
+
+def test_builds_with_the_same_folder_name_do_not_share_a_cache(tmp_path):
+    # datasets keys its global cache by folder name and file sizes; load_facies keeps a cache per folder
+    for name, glaciers in (("a", 2), ("b", 1)):
+        write_fake_released(tmp_path / name / "src", per_fold=4, seed=5, glaciers_per_fold=glaciers)
+        build_dataset(tmp_path / name / "src", tmp_path / name / "ds", progress=False)
+    seen = {name: set(load_facies(tmp_path / name / "ds", "full")["fold_0"]["glacier"]) for name in ("a", "b")}
+    assert seen == {"a": {"glacier00", "glacier01"}, "b": {"glacier00"}}
