@@ -22,8 +22,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from dataset_builder.atomic import atomic_path, atomic_write_text  # noqa: E402
+from dataset_builder.atomic import atomic_write_text  # noqa: E402
 from dataset_builder.loading import CONFIGS, load_facies  # noqa: E402
+from dataset_builder.quicklook import save_figure  # noqa: E402
 from dataset_builder.schema import CLASS_NAMES, NUM_CLASSES, SPLIT_NAMES  # noqa: E402
 from dataset_builder.writer import MANIFEST_FILE  # noqa: E402
 from modeling.calibration import (  # noqa: E402
@@ -372,12 +373,6 @@ def summary_table(metrics: Mapping[str, Mapping[str, Any]], class_names: Sequenc
 # -- plots ------------------------------------------------------------------------------------------------------
 
 
-def _save(fig: plt.Figure, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-
-
 def plot_confusion_matrix(
     cm: np.ndarray, path: str | Path, *, class_names: Sequence[str] = CLASS_NAMES, title: str = ""
 ) -> None:
@@ -396,7 +391,7 @@ def plot_confusion_matrix(
     ax.set_ylabel("true")
     ax.set_title(f"{title}: counts and row-normalised shares" if title else "counts and row-normalised shares")
     fig.colorbar(image, ax=ax, label="share of the true class")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_reliability_diagram(curves: Mapping[str, ReliabilityCurve], path: str | Path, *, title: str = "") -> None:
@@ -414,7 +409,7 @@ def plot_reliability_diagram(curves: Mapping[str, ReliabilityCurve], path: str |
     hist.set_xlabel("confidence (max probability)")
     hist.set_ylabel("share of samples")
     hist.set_xlim(0, 1)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_training_curves(log: Sequence[Mapping[str, float]], path: str | Path, *, title: str = "") -> None:
@@ -434,7 +429,7 @@ def plot_training_curves(log: Sequence[Mapping[str, float]], path: str | Path, *
     right.set_xlabel("epoch")
     right.legend()
     fig.suptitle(title)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 __all__ = [
