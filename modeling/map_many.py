@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import functools
 import time
-import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Sequence
 
 from modeling.mapping import MappingOptions, is_complete, map_scene
@@ -95,9 +93,7 @@ def run_job(job: SceneJob, spec: ModelSpec, threads: int | None = None) -> dict:
 
 
 def _describe(error: BaseException) -> str:
-    if isinstance(error, (SceneInputError, ValueError, OSError)):
-        return f"{type(error).__name__}: {error}"
-    return "".join(traceback.format_exception_only(type(error), error)).strip()
+    return f"{type(error).__name__}: {error}"
 
 
 def map_many(
@@ -151,7 +147,7 @@ def map_many(
             pending[name] = job
     if pending and n_workers == 0 and scheduler is None:
         for name, job in pending.items():
-            for attempt in range(retries + 1):
+            for _ in range(retries + 1):
                 try:
                     report.done[name] = runner(job, spec, None)
                     break

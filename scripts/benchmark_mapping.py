@@ -11,8 +11,9 @@
    weights with the dataset's statistics): on a random sample of glacier pixels at least 16 px inside the
    scene's data, the share of equal labels dense vs per-patch, their mean |p_dense - p_patch|, the exact
    mode's largest difference from per-patch, and the macro-F1 of each mode against the truth maps.
-3. Memory: ``map_scene`` on a fake Sentinel-2 L2A tile of ``--large`` px (a few glaciers spread over it, a
-   30 m DEM) in a fresh process: peak resident memory and time.
+3. Memory: ``map_scene`` on a fake Sentinel-2 L2A tile of ``--large`` px with a 30 m DEM, in fresh processes:
+   small glaciers near its corners (the grid spans the tile) and one 10 km wide glacier (~3 M pixels
+   classified): peak resident memory and time.
 
 Without ``--synthetic``/``--dataset`` the default synthetic benchmark is generated and built in the workdir.
 """
@@ -33,6 +34,7 @@ import rasterio
 import shapely
 import torch
 import torch.nn.functional as F
+from pyogrio.raw import write
 from rasterio.transform import from_origin
 from rasterio.warp import Resampling, reproject
 from rasterio.windows import Window
@@ -49,15 +51,19 @@ from modeling.keras_conversion import load_keras_weights
 from modeling.scene_inputs import PreparedScene, open_scene, prepare_scene, read_outlines
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "upstream" / "weights" / "0_cnn_afterconfidentlearning_weights.h5"
+#: Maps a scene in a fresh interpreter and prints its peak resident memory: VmHWM of its own address space
+#: (ru_maxrss would also count the parent's memory at fork time).
 LARGE_RUN = """
-import json, resource, sys, time
+import json, re, sys, time
+from pathlib import Path
 from modeling.facies_cnn import FaciesCNN
 from modeling.mapping import MappingOptions, map_scene
 model = FaciesCNN.from_pretrained(sys.argv[1])
 start = time.perf_counter()
 result = map_scene(sys.argv[2], model, sys.argv[3], outlines=sys.argv[4], dem=[sys.argv[5]], options=MappingOptions(tile_size=int(sys.argv[6])))
-print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "seconds": result.seconds,
-                  "classified": result.classified_pixels, "glaciers": len(result.glaciers), "wall": time.perf_counter() - start}))
+peak_kb = int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text())[1])
+print(json.dumps({"peak_mb": peak_kb / 1024, "seconds": result.seconds, "classified": result.classified_pixels,
+                  "glaciers": len(result.glaciers), "wall": time.perf_counter() - start}))
 """
 
 
@@ -123,6 +129,8 @@ def dense_executed_flops(model: FaciesCNN, mask: np.ndarray, tile_size: int) -> 
 def bench_speed(model: FaciesCNN, name: str, raw: np.ndarray, prepared: PreparedScene, n: int, tile_size: int) -> None:
     sample = sample_mask(prepared, raw, n, None)
     dense, t_dense = timed(predict_array, model, raw, prepared.classify, mode="dense", tile_size=tile_size)
+    everywhere = np.ones(prepared.grid.shape, bool)  # as on a tile covered by ice: no pixel of the grid left out
+    _, t_full = timed(predict_array, model, raw, everywhere, mode="dense", tile_size=tile_size)
     exact, t_exact = timed(predict_array, model, raw, sample, mode="exact", tile_size=tile_size)
     patch, t_patch = timed(predict_array, model, raw, sample, mode="patch", tile_size=tile_size)
     n_dense, n_sample = int(prepared.classify.sum()), int(sample.sum())
@@ -135,54 +143,78 @@ def bench_speed(model: FaciesCNN, name: str, raw: np.ndarray, prepared: Prepared
     for mode, rate in rates.items():
         pixels = n_dense if mode == "dense" else n_sample
         print(f"    {mode:>5}: {rate:10.1f} px/s  ({pixels} px)")
-    print(f"    dense / per-patch: {rates['dense'] / rates['patch']:.0f}x   exact / per-patch: {rates['exact'] / rates['patch']:.1f}x")
+    full = everywhere.size / t_full
+    print(f"    dense on every pixel of the grid (an ice-covered scene): {full:10.1f} px/s  ({everywhere.size} px)")
+    print(f"    dense / per-patch: {rates['dense'] / rates['patch']:.0f}x (glacier pixels), {full / rates['patch']:.0f}x (every pixel); "
+          f"exact / per-patch: {rates['exact'] / rates['patch']:.1f}x")  # fmt: skip
     print(f"    dense achieved {achieved:.1f} GFLOP/s (executed convolutions, halos included); bare 64->64 3x3 conv {bare:.1f} GFLOP/s")
     d = np.abs(exact - patch)[:, sample]
     print(f"    on this sample: exact vs per-patch max |dp| {d.max():.2e}; dense vs per-patch labels agree "
           f"{(dense[:, sample].argmax(0) == patch[:, sample].argmax(0)).mean():.3f}")  # fmt: skip
 
 
+def paired_f1(truth: np.ndarray, a: np.ndarray, b: np.ndarray, n_bootstrap: int = 1000, seed: int = 0) -> dict[str, object]:
+    """Macro-F1 of two predictions of the same pixels against the truth, and a percentile bootstrap 95 %
+    interval of their difference (pixels resampled jointly: a multinomial draw over (truth, a, b) triples)."""
+    k = len(CLASS_NAMES)
+    joint = np.bincount((truth.astype(np.int64) * k + a) * k + b, minlength=k**3)
+    draws = np.random.default_rng(seed).multinomial(joint.sum(), joint / joint.sum(), size=n_bootstrap).reshape(-1, k, k, k)
+    cm_a, cm_b = confusion_matrix(truth, a), confusion_matrix(truth, b)
+    diff = metrics_from_confusion(draws.sum(axis=3))["macro_f1"] - metrics_from_confusion(draws.sum(axis=2))["macro_f1"]
+    return {
+        "a": metrics_from_confusion(cm_a),
+        "b": metrics_from_confusion(cm_b),
+        "interval": np.percentile(diff, [2.5, 97.5]),
+    }
+
+
 def bench_agreement(models: dict[str, FaciesCNN], synthetic: Path, work: Path, n: int, tile_size: int, seed: int) -> None:
     outlines = read_outlines(synthetic / "outlines.gpkg")
     rng = np.random.default_rng(seed)
-    stats = {k: {"agree": [], "dp": [], "dmax": [], "exact": [], "cm": {m: np.zeros((8, 8), np.int64) for m in ("dense", "patch", "dense_all")}} for k in models}
+    keys = ("truth", "dense", "patch", "dp", "dmax", "exact", "all_truth", "all_dense")
+    stats: dict[str, dict[str, list]] = {name: {k: [] for k in keys} for name in models}
     scenes = sorted((synthetic / "scenes").glob("*.tif"))
     started = time.perf_counter()
     for i, path in enumerate(scenes):
         prepared = prepare_scene(open_scene(path), outlines, [synthetic / "dems"], BAND_NAMES, work / path.stem)
         raw = scene_inputs(prepared)
         truth = truth_on_grid(synthetic / "truth" / "maps" / path.name, prepared)
-        sample = sample_mask(prepared, raw, n, rng)
+        sample = sample_mask(prepared, raw, n, rng) & (truth < len(CLASS_NAMES))
         exact_sample = sample & (rng.random(sample.shape) < 0.25)
+        every = prepared.classify & (truth < len(CLASS_NAMES))
         for name, model in models.items():
             dense = predict_array(model, raw, prepared.classify, mode="dense", tile_size=tile_size)
             patch = predict_array(model, raw, sample, mode="patch", tile_size=tile_size)
             exact = predict_array(model, raw, exact_sample, mode="exact", tile_size=tile_size)
             s = stats[name]
             dp = np.abs(dense[:, sample] - patch[:, sample])
-            s["agree"].append(dense[:, sample].argmax(0) == patch[:, sample].argmax(0))
+            s["truth"].append(truth[sample])
+            s["dense"].append(dense[:, sample].argmax(0))
+            s["patch"].append(patch[:, sample].argmax(0))
             s["dp"].append(dp.mean(0))
             s["dmax"].append(dp.max(0))
             s["exact"].append(np.abs(exact[:, exact_sample] - patch[:, exact_sample]).max(initial=0.0))
-            labelled = truth[sample] < len(CLASS_NAMES)
-            s["cm"]["dense"] += confusion_matrix(truth[sample][labelled], dense[:, sample].argmax(0)[labelled])
-            s["cm"]["patch"] += confusion_matrix(truth[sample][labelled], patch[:, sample].argmax(0)[labelled])
-            every = prepared.classify & (truth < len(CLASS_NAMES))
-            s["cm"]["dense_all"] += confusion_matrix(truth[every], dense[:, every].argmax(0))
+            s["all_truth"].append(truth[every])
+            s["all_dense"].append(dense[:, every].argmax(0))
         print(f"    scene {i + 1}/{len(scenes)} {path.stem}: {int(sample.sum())} sampled px ({time.perf_counter() - started:.0f} s)", flush=True)
     print(f"\n[2] agreement and accuracy on {len(scenes)} synthetic scenes ({n} sampled glacier px per scene, >= 16 px inside the data)")
     for name, s in stats.items():
-        agree, dp, dmax = (np.concatenate(s[k]) for k in ("agree", "dp", "dmax"))
-        f1 = {m: float(metrics_from_confusion(cm)["macro_f1"]) for m, cm in s["cm"].items()}
-        print(f"    {name}: {agree.size} px; labels agree {agree.mean():.4f}; mean |dp| {dp.mean():.4f} (mean of the largest class difference {dmax.mean():.4f}); "
-              f"exact vs per-patch max |dp| {max(s['exact']):.1e}")  # fmt: skip
-        print(f"      macro-F1 vs truth (sample): dense {100 * f1['dense']:.1f}, per-patch {100 * f1['patch']:.1f} "
-              f"(difference {100 * (f1['dense'] - f1['patch']):+.1f} points); dense on every glacier pixel {100 * f1['dense_all']:.1f}")  # fmt: skip
+        truth, dense, patch, dp, dmax, all_truth, all_dense = (np.concatenate(s[k]) for k in keys if k != "exact")
+        f1 = paired_f1(truth, dense, patch)
+        every = metrics_from_confusion(confusion_matrix(all_truth, all_dense))["macro_f1"]
+        lo, hi = 100 * f1["interval"]
+        print(f"    {name}: {truth.size} px; labels agree {(dense == patch).mean():.4f}; mean |dp| {dp.mean():.4f} "
+              f"(mean of the largest class difference {dmax.mean():.4f}); exact vs per-patch max |dp| {max(s['exact']):.1e}")  # fmt: skip
+        print(f"      macro-F1 vs truth (sample): dense {100 * f1['a']['macro_f1']:.1f}, per-patch {100 * f1['b']['macro_f1']:.1f} "
+              f"(difference {100 * (f1['a']['macro_f1'] - f1['b']['macro_f1']):+.1f} points, 95 % interval [{lo:+.1f}, {hi:+.1f}]); "
+              f"dense on every glacier pixel {100 * every:.1f}")  # fmt: skip
+        print("      per-class F1 dense / per-patch: " + ", ".join(
+            f"{c} {100 * a:.0f}/{100 * b:.0f}" for c, a, b in zip(CLASS_NAMES, f1["a"]["f1"], f1["b"]["f1"])))  # fmt: skip
 
 
-def fake_sentinel2_tile(root: Path, size: int, n_glaciers: int = 4) -> tuple[Path, Path, Path]:
-    """A fake Sentinel-2 L2A SAFE tile of ``size`` px (GeoTIFF bands, 20 m SWIR), a 30 m DEM and outlines
-    of ``n_glaciers`` round glaciers (800 m wide) spread over the tile, near its corners (so the grid covers it)."""
+def fake_sentinel2_tile(root: Path, size: int, glaciers: list[tuple[float, float, float]]) -> tuple[Path, Path, Path]:
+    """A fake Sentinel-2 L2A SAFE tile of ``size`` px (GeoTIFF bands, 20 m SWIR), a 30 m DEM, and round glacier
+    outlines given as (column, row, radius in m) with column and row as fractions of the tile."""
     safe = root / "S2A_MSIL2A_20200815T102031_N0400_R065_T32TMS_20200815T130528.SAFE"
     granule = safe / "GRANULE" / "L2A_T32TMS_A000001_20200815T102031"
     x0, y0, crs = 300000.0, 5200020.0, "EPSG:32632"
@@ -208,31 +240,33 @@ def fake_sentinel2_tile(root: Path, size: int, n_glaciers: int = 4) -> tuple[Pat
     with rasterio.open(root / "dem30.tif", "w", driver="GTiff", width=n, height=n, count=1, dtype="float32", crs=crs,
                        transform=from_origin(x0, y0, 30, 30), tiled=True) as dst:  # fmt: skip
         dst.write(dem[None])
-    side = max(2, int(np.ceil(np.sqrt(n_glaciers))))
-    spread = 0.04 + 0.92 * np.arange(side) / (side - 1)  # from near one edge of the tile to near the other
-    centres = [(x0 + u * size * 10, y0 - v * size * 10) for u in spread for v in spread][:n_glaciers]
-    from pyogrio.raw import write
-
-    write(root / "outlines.gpkg", shapely.to_wkb(np.asarray([shapely.Point(x, y).buffer(400.0) for x, y in centres], dtype=object)),
-          [np.array([f"g{i}" for i in range(len(centres))], dtype=object)], ["glacier"], driver="GPKG", geometry_type="Polygon", crs=crs)  # fmt: skip
+    shapes = [shapely.Point(x0 + u * size * 10, y0 - v * size * 10).buffer(radius) for u, v, radius in glaciers]
+    write(root / "outlines.gpkg", shapely.to_wkb(np.asarray(shapes, dtype=object)), [np.array([f"g{i}" for i in range(len(shapes))], dtype=object)],
+          ["glacier"], driver="GPKG", geometry_type="Polygon", crs=crs)  # fmt: skip
     return safe, root / "dem30.tif", root / "outlines.gpkg"
 
 
 def bench_large(model_dir: Path, work: Path, size: int, tile_size: int) -> None:
-    started = time.perf_counter()
-    safe, dem, outlines = fake_sentinel2_tile(work / "large", size)
-    made = time.perf_counter() - started
-    done = subprocess.run(
-        [sys.executable, "-c", LARGE_RUN, str(model_dir), str(safe), str(work / "large_out"), str(outlines), str(dem), str(tile_size)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    figures = json.loads(done.stdout.strip().splitlines()[-1])
-    grid = json.loads(next((work / "large_out").glob("*_mapping.json")).read_text())["grid"]
-    print(f"\n[3] memory: map_scene on a fake {size} x {size} px Sentinel-2 L2A tile (written in {made:.0f} s), "
-          f"{figures['glaciers']} glaciers spread over it (grid {grid['height']} x {grid['width']} px), dense, tile {tile_size} px, fresh process")  # fmt: skip
-    s = figures["seconds"]
-    print(f"    peak resident memory {figures['peak_mb']:.0f} MB; {figures['classified']} px classified; prepare {s['prepare']:.0f} s, "
-          f"classify {s['classify']:.0f} s, write {s['write']:.0f} s")  # fmt: skip
+    """Two fresh-process runs on a fake tile: small glaciers near its corners (the grid spans the tile), and one
+    large glacier (every pixel of a ~2000 px disc classified)."""
+    cases = {
+        "4 small glaciers near the corners": [(u, v, 400.0) for u in (0.04, 0.96) for v in (0.04, 0.96)],
+        "one 10 km wide glacier": [(0.5, 0.5, 10000.0)],
+    }
+    print(f"\n[3] memory: map_scene on a fake {size} x {size} px Sentinel-2 L2A tile, 30 m DEM, dense, tile {tile_size} px, fresh processes")
+    for k, (name, glaciers) in enumerate(cases.items()):
+        root, out = work / f"large{k}", work / f"large{k}_out"
+        safe, dem, outlines = fake_sentinel2_tile(root, size, glaciers)
+        done = subprocess.run(
+            [sys.executable, "-c", LARGE_RUN, str(model_dir), str(safe), str(out), str(outlines), str(dem), str(tile_size)],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        figures = json.loads(done.stdout.strip().splitlines()[-1])
+        grid = json.loads(next(out.glob("*_mapping.json")).read_text())["grid"]
+        s = figures["seconds"]
+        print(f"    {name}: grid {grid['height']} x {grid['width']} px, {figures['classified']} px classified; peak resident memory "
+              f"{figures['peak_mb']:.0f} MB; prepare {s['prepare']:.0f} s, classify {s['classify']:.0f} s "
+              f"({figures['classified'] / s['classify']:.0f} px/s), write {s['write']:.0f} s")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
