@@ -5,14 +5,15 @@ Outputs in ``out_dir`` for a scene named ``{scene}`` (:data:`OUTPUTS`):
 - ``{scene}_facies.tif``: uint8 class codes (``schema.CLASS_NAMES`` order), nodata 255 outside the
   glaciers (and on glacier pixels without data), an embedded colour table (``quicklook.FACIES_COLOURS``),
   class names in the tags (``CLASS_NAMES``, ``CLASS_CODES``, band tags ``CLASS_k``), tags GLACIER (or
-  GLACIERS, comma-separated), DATE (YYYY-MM-DD), SENSOR, SCENE, MODE, SMOOTHING; a Cloud-Optimised
-  GeoTIFF (deflate, 512 px tiles, mode overviews);
+  GLACIERS, comma-separated: the glaciers with data in the scene), COVERAGE (JSON: each one's share of
+  pixels with data), DATE (YYYY-MM-DD), SENSOR, SCENE, MODE, SMOOTHING; a Cloud-Optimised GeoTIFF
+  (deflate, 512 px tiles, mode overviews);
 - ``{scene}_facies.qml``: QGIS layer style (paletted: class names and colours), loaded with the map;
 - ``{scene}_confidence.tif``: float32 calibrated probability (temperature of the model's config) of
   the written class, 0-1, NaN where there is no class; a COG;
 - ``{scene}_quicklook.png``: true colour beside the facies map, with a legend;
-- ``{scene}_areas.csv``: per glacier and class: glacier, class, pixels, area_km2, share (of the
-  glacier's classified pixels);
+- ``{scene}_areas.csv``: per glacier (those of the tags) and class: glacier, class, pixels, area_km2,
+  share (of the glacier's classified pixels);
 - ``{scene}_mapping.json``: what was done (inputs, grid, model, mode, coverage, timings) and the list
   of outputs with their sizes; written last, so a scene counts as finished (:func:`is_complete`)
   only when everything is there.
@@ -198,10 +199,16 @@ def area_table(counts: np.ndarray, glacier_ids: Sequence[str], pixel_size: float
     return buffer.getvalue()
 
 
+def observed(prepared: PreparedScene) -> list[str]:
+    """The glaciers of a prepared scene with at least one pixel that can be classified, in outline order."""
+    return [g for g in prepared.glacier_ids if prepared.coverage[g] > 0]
+
+
 def _facies_tags(prepared: PreparedScene, options: MappingOptions) -> dict[str, str]:
-    ids = prepared.glacier_ids
+    ids = observed(prepared)
     tags = {"GLACIER": ids[0]} if len(ids) == 1 else {"GLACIERS": ",".join(ids)}
     return tags | {
+        "COVERAGE": json.dumps({g: round(prepared.coverage[g], 4) for g in ids}),
         "DATE": prepared.scene.date,
         "SENSOR": prepared.scene.sensor,
         "SCENE": prepared.scene.scene,
@@ -235,7 +242,8 @@ def _quicklook(prepared: PreparedScene, facies_path: Path, out_png: Path, option
     present = [CLASS_NAMES[c] for c in np.unique(codes) if c < len(CLASS_NAMES)]
     axes[-1].legend(handles=_legend_handles(present), loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     scene = prepared.scene
-    fig.suptitle(f"{scene.scene}  {scene.date}  {scene.sensor}  ({', '.join(prepared.glacier_ids[:3])}{' ...' if len(prepared.glacier_ids) > 3 else ''})")
+    ids = observed(prepared)
+    fig.suptitle(f"{scene.scene}  {scene.date}  {scene.sensor}  ({', '.join(ids[:3])}{' ...' if len(ids) > 3 else ''})")
     try:
         fig.savefig(out_png, format="png", dpi=100)
     finally:
@@ -297,7 +305,7 @@ def classify_prepared(
         facies.update_tags(**tags)
         facies.update_tags(1, **{f"CLASS_{code}": name for code, name in enumerate(CLASS_NAMES)})
         confidence.set_band_description(1, "confidence")
-        identity = {k: v for k, v in tags.items() if k not in ("CLASS_NAMES", "CLASS_CODES", "NODATA")}
+        identity = {k: v for k, v in tags.items() if k not in ("CLASS_NAMES", "CLASS_CODES", "NODATA", "COVERAGE")}
         confidence.update_tags(**identity, CALIBRATION=json.dumps(model.config.calibration))
     return counts[1:]
 
@@ -358,7 +366,8 @@ def map_scene(
         _write_cog(tiles["facies"], staged["facies"], "MODE")
         _write_cog(tiles["confidence"], staged["confidence"], "AVERAGE")
         staged["style"].write_text(qgis_style())
-        staged["areas"].write_text(area_table(counts, prepared.glacier_ids, options.pixel_size))
+        seen = [prepared.glacier_ids.index(g) for g in observed(prepared)]
+        staged["areas"].write_text(area_table(counts[seen], observed(prepared), options.pixel_size))
         _quicklook(prepared, tiles["facies"], staged["quicklook"], options)
         seconds["write"] = time.perf_counter() - tick
         seconds["total"] = time.perf_counter() - started
@@ -368,7 +377,7 @@ def map_scene(
             if kind != "manifest":
                 os.replace(path, final[kind])
         atomic_write_text(final["manifest"], json.dumps(manifest, indent=1) + "\n")
-    return MappingResult(scene.scene, final, prepared.glacier_ids, int(counts.sum()), seconds)
+    return MappingResult(scene.scene, final, tuple(observed(prepared)), int(counts.sum()), seconds)
 
 
 def _manifest(

@@ -14,6 +14,7 @@ import pyogrio.raw
 import pytest
 import rasterio
 import rasterio.features
+import rasterio.warp
 import shapely
 import torch
 from rasterio.windows import Window
@@ -179,6 +180,23 @@ def test_several_glaciers_and_per_glacier_elevation_scaling(bench, tmp_path):
     assert all(sum(float(r["share"]) for r in rows if r["glacier"] == g) == pytest.approx(1.0, abs=1e-5) for g in ("west", "east"))
     manifest = json.loads(result.outputs["manifest"].read_text())
     assert set(manifest["glaciers"]) == {"west", "east"} and manifest["model"]["per_glacier_elevation_scaling"]
+    # a scene without data over the east half: only the west glacier is mapped and tagged
+    with rasterio.open(scene) as src:
+        data, profile, tags = src.read(), src.profile, src.tags()
+        east = (src.transform * (np.arange(src.width) + 0.5, np.zeros(src.width)))[0] > rasterio.warp.transform(
+            "EPSG:4326", src.crs, [(x0 + x1) / 2], [(y0 + y1) / 2])[0][0]  # fmt: skip
+        descriptions = src.descriptions
+    data[:6, :, east] = np.nan
+    half = tmp_path / "half.tif"
+    with rasterio.open(half, "w", **profile) as dst:
+        dst.write(data)
+        dst.descriptions = descriptions
+        dst.update_tags(**tags)
+    result = map_scene(half, model, tmp_path / "half", outlines=path, dem=[bench / "dems"])
+    with rasterio.open(result.outputs["facies"]) as src:
+        assert src.tags()["GLACIER"] == "west" and json.loads(src.tags()["COVERAGE"]) == {"west": 1.0}
+    assert {r["glacier"] for r in csv.DictReader(result.outputs["areas"].open())} == {"west"}
+    assert json.loads(result.outputs["manifest"].read_text())["glaciers"]["east"]["coverage"] == 0.0
 
 
 def test_bad_input_leaves_no_partial_output(bench, model, tmp_path):
