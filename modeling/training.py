@@ -41,6 +41,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from huggingface_hub import EvalResult
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
@@ -287,9 +288,8 @@ def pool_batchnorm(model: nn.Module, runtime: Runtime) -> nn.Module:
     if runtime.device.type == "cuda":
         return nn.SyncBatchNorm.convert_sync_batchnorm(model)
     for module in model.modules():
-        for name, child in module.named_children():
-            if type(child) is nn.BatchNorm2d:
-                child.__class__ = PooledBatchNorm2d
+        if type(module) is nn.BatchNorm2d:
+            module.__class__ = PooledBatchNorm2d  # same parameters and buffers, pooled forward
     return model
 
 
@@ -722,8 +722,8 @@ def load_checkpoint(directory: Path, trainer: Trainer) -> bool:
     if meta["train_config"] != trainer.config.to_dict():
         changed = sorted(k for k in meta["train_config"] if meta["train_config"][k] != trainer.config.to_dict().get(k))
         raise CheckpointError(f"{directory}: checkpoint of other training options (differ: {changed}); start afresh without resume")
-    from safetensors import safe_open
-
+    if meta["world"] != trainer.runtime.world:
+        raise CheckpointError(f"{directory}: checkpoint of {meta['world']} process(es), this run has {trainer.runtime.world}")
     with safe_open(str(tensor_path), "pt") as fh:
         if (fh.metadata() or {}).get("epoch") != str(meta["epoch"]):
             raise CheckpointError(f"{tensor_path}: tensors do not belong to epoch {meta['epoch']} of {meta_path.name}")
