@@ -207,3 +207,17 @@ def test_cross_validation_cli_writes_oof_predictions_of_every_sample(dataset, tm
     # a resumed cross-validation skips the finished folds and gives the same pooled predictions
     assert train(argv + ["--resume"]) == 0
     assert np.array_equal(read_predictions(tmp_path / "cv" / "oof_predictions.parquet").proba, oof.proba)
+
+
+def test_evaluating_the_model_folder_reproduces_the_run(dataset, trained, tmp_path):
+    out, _ = trained
+    evaluate = runpy.run_path(str(ROOT / "scripts" / "evaluate.py"))["main"]
+    assert evaluate([str(dataset), "--model", str(out / "model"), "--calibrate", "--out", str(tmp_path / "ev"), "--quiet"]) == 0
+    run, again = ResultsRecord.load(out / "results.json"), ResultsRecord.load(tmp_path / "ev" / "results.json")
+    assert again.folds == [2]  # the test fold recorded in the model's config
+    assert again.temperatures()[2] == pytest.approx(run.temperatures()[2], rel=1e-3)
+    for config in ("pruned", "full"):
+        assert again.metrics[config]["confusion_matrix"] == run.metrics[config]["confusion_matrix"]
+        assert again.metrics[config]["calibration"]["ece_after"] == pytest.approx(run.metrics[config]["calibration"]["ece_after"], abs=1e-4)
+    recalibrated = FaciesCNN.from_pretrained(str(tmp_path / "ev" / "model"))
+    assert recalibrated.config.calibration["temperature"] == pytest.approx(run.temperatures()[2], rel=1e-3)
