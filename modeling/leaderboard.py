@@ -23,7 +23,14 @@ from dataset_builder.atomic import atomic_path, atomic_write_text
 from dataset_builder.schema import NUM_CLASSES, SchemaError, class_index
 from dataset_builder.writer import iter_rows, refresh_card
 from hub_cards.leaderboard import LEADERBOARD_FILE, SCHEMA_VERSION, read_leaderboard
-from modeling.evaluation import classification_report, dataset_revision
+from modeling.calibration import reliability_curve
+from modeling.evaluation import (
+    calibration_summary,
+    classification_report,
+    dataset_revision,
+    plot_confusion_matrix,
+    plot_reliability_diagram,
+)
 from modeling.predictions import PROBA_COLUMNS, SUM_TOLERANCE
 
 MAX_PREDICTIONS_BYTES = 256 * 2**20
@@ -197,13 +204,36 @@ def _class_code(value: Any) -> int:
     return class_index(text)
 
 
-def score_submission(submission: Submission, labels: DatasetLabels, *, n_bootstrap: int = 1000, seed: int = 0) -> dict[str, dict]:
-    """Pooled out-of-fold scores on the ``pruned`` labels (rows not flagged) and on the ``full`` labels."""
+def submission_reports(
+    submission: Submission, labels: DatasetLabels, *, n_bootstrap: int = 1000, seed: int = 0, plot_dir: str | Path | None = None
+) -> dict[str, dict[str, Any]]:
+    """Pooled out-of-fold reports on the ``pruned`` labels (rows not flagged) and on the ``full`` labels.
+
+    Each is a :func:`modeling.evaluation.classification_report` dict, plus ``calibration`` (expected
+    calibration error) when the submission has probabilities. With ``plot_dir``, the confusion matrices
+    (and reliability diagrams) are written there as in ``scripts/evaluate.py``.
+    """
     out = {}
     for config, rows in (("pruned", ~labels.label_issue), ("full", np.ones(len(labels.label), bool))):
         report = classification_report(
             labels.label[rows], submission.pred[rows], glaciers=labels.glacier[rows], n_bootstrap=n_bootstrap, seed=seed
         )
+        title = f"{submission.metadata['method']}, {config} labels"
+        if submission.proba is not None:
+            report["calibration"] = calibration_summary(submission.proba[rows], labels.label[rows], labels.fold[rows], None)
+            if plot_dir is not None:
+                curve = reliability_curve(submission.proba[rows], labels.label[rows])
+                plot_reliability_diagram({"submission": curve}, Path(plot_dir) / f"reliability_{config}.png", title=title)
+        if plot_dir is not None:
+            plot_confusion_matrix(np.array(report["confusion_matrix"]), Path(plot_dir) / f"confusion_{config}.png", title=title)
+        out[config] = report
+    return out
+
+
+def leaderboard_scores(reports: dict[str, dict[str, Any]]) -> dict[str, dict]:
+    """The leaderboard's condensed scores of :func:`submission_reports`."""
+    out = {}
+    for config, report in reports.items():
         glacier = report["glacier_macro_f1"] or {}
         out[config] = {
             "n": report["n"],
@@ -217,6 +247,11 @@ def score_submission(submission: Submission, labels: DatasetLabels, *, n_bootstr
             "per_class_f1": {c: (v or {}).get("f1") for c, v in report["per_class"].items()},
         }
     return out
+
+
+def score_submission(submission: Submission, labels: DatasetLabels, *, n_bootstrap: int = 1000, seed: int = 0) -> dict[str, dict]:
+    """The leaderboard scores of a validated submission (see :func:`submission_reports`)."""
+    return leaderboard_scores(submission_reports(submission, labels, n_bootstrap=n_bootstrap, seed=seed))
 
 
 @dataclass
@@ -291,6 +326,8 @@ __all__ = [
     "add_to_leaderboard",
     "evaluate_submission",
     "read_submission",
+    "leaderboard_scores",
     "score_submission",
+    "submission_reports",
     "write_submission",
 ]

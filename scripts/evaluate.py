@@ -3,6 +3,7 @@
 
     python scripts/evaluate.py DATASET --model MODEL_DIR [--fold T] [--calibrate] --out OUT
     python scripts/evaluate.py DATASET --predictions FILE.parquet [--results RESULTS.json] --out OUT
+    python scripts/evaluate.py DATASET --submission DIR --out OUT
 
 A model folder (``from_pretrained`` layout) is evaluated on test fold T (default: the fold recorded in its
 config); ``--calibrate`` fits temperature scaling on the validation fold T-1 and writes the calibrated
@@ -11,6 +12,11 @@ pooled; ``--results`` (the results.json of the run that wrote it) supplies the p
 that the ECE before calibration is reported too.
 OUT receives results.json (modeling.evaluation.ResultsRecord), summary.md, confusion_{config}.png and
 reliability_{config}.png.
+
+A benchmark submission folder (predictions.parquet or .csv plus metadata.json, see scripts/submit.py) is
+validated against the dataset (every sample exactly once, known ids, valid classes, probabilities that
+sum to one, size limits, safe names) and scored from its predictions, never from reported numbers;
+``scripts/submit.py`` then adds it to the leaderboard.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from dataset_builder.schema import NUM_FOLDS
 from dataset_builder.atomic import atomic_write_text
 from modeling import FaciesCNN
 from modeling.evaluation import ResultsRecord, dataset_revision, evaluate_predictions, summary_table
+from modeling.leaderboard import DatasetLabels, SubmissionError, read_submission, submission_reports
 from modeling.predictions import PredictionsError, read_predictions
 from modeling.training import SUMMARY_FILE, RESULTS_FILE, evaluate_model
 
@@ -35,6 +42,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", type=Path, help="a FaciesCNN from_pretrained folder")
     source.add_argument("--predictions", type=Path, help="a predictions Parquet file")
+    source.add_argument("--submission", type=Path, help="a benchmark submission folder")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--fold", type=int, choices=range(NUM_FOLDS), help="test fold of --model (default: from its config)")
     parser.add_argument("--config", choices=CONFIGS, default="pruned", help="labels of the validation fold used by --calibrate")
@@ -65,12 +73,33 @@ def evaluate_file(args: argparse.Namespace) -> ResultsRecord:
     return record
 
 
+def evaluate_submission_folder(args: argparse.Namespace) -> ResultsRecord:
+    """Validate and score a benchmark submission folder (pooled over all folds)."""
+    labels = DatasetLabels.load(args.dataset)
+    submission = read_submission(args.submission, labels)
+    meta = submission.metadata
+    metrics = submission_reports(submission, labels, n_bootstrap=args.n_bootstrap, plot_dir=args.out)
+    record = ResultsRecord(
+        method=args.method or meta["method"],
+        dataset={"path": str(args.dataset), "config": meta["dataset_config"], "revision": labels.revision},
+        folds=sorted({int(f) for f in labels.fold}),
+        seeds=meta.get("seeds", []),
+        metrics=metrics,
+        details={"submission": str(args.submission), "metadata": meta},
+    )
+    record.save(args.out / RESULTS_FILE)
+    atomic_write_text(args.out / SUMMARY_FILE, f"# {record.method}, submission, test folds {record.folds}\n\n{summary_table(metrics)}\n")
+    return record
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     try:
         if args.predictions:
             record = evaluate_file(args)
+        elif args.submission:
+            record = evaluate_submission_folder(args)
         else:
             model = FaciesCNN.from_pretrained(str(args.model))
             fold = args.fold if args.fold is not None else (model.config.training or {}).get("test_fold")
@@ -87,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                 n_bootstrap=args.n_bootstrap,
                 progress=not args.quiet,
             ).record
-    except (DatasetNotFoundError, PredictionsError, FileNotFoundError, ValueError) as err:
+    except (DatasetNotFoundError, PredictionsError, SubmissionError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"{record.method}, test fold(s) {record.folds} -> {args.out}")

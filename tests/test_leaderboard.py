@@ -145,3 +145,32 @@ def test_submit_cli(dataset, tmp_path, script, capsys):
     (tmp_path / "sub" / "metadata.json").write_text("{")
     assert submit.main([str(tmp_path / "sub"), "--dataset", str(dataset)]) == 1
     assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_evaluate_cli_scores_a_submission(dataset, tmp_path, script, capsys):
+    labels = _labels(dataset)
+    rng = np.random.default_rng(1)
+    pred = labels.label.copy()
+    pred[:5] = (pred[:5] + 3) % 8
+    proba = np.full((len(pred), 8), 0.02)
+    proba[np.arange(len(pred)), pred] = 0.86
+    write_submission(tmp_path / "sub", labels.sample_id, pred, META, proba=proba)
+    evaluate = script("evaluate")
+    out = tmp_path / "out"
+    assert evaluate.main([str(dataset), "--submission", str(tmp_path / "sub"), "--out", str(out), "--n-bootstrap", "10"]) == 0
+    record = json.loads((out / "results.json").read_text())
+    expected = classification_report(labels.label, pred, glaciers=labels.glacier, n_bootstrap=0)
+    assert record["method"] == "My CNN" and record["seeds"] == [0, 1]
+    assert record["metrics"]["full"]["macro_f1"] == pytest.approx(expected["macro_f1"])
+    assert record["metrics"]["full"]["calibration"]["ece"] > 0
+    assert (out / "confusion_pruned.png").is_file() and (out / "reliability_full.png").is_file()
+    # the leaderboard's scores are the same computation
+    entry = evaluate_submission(tmp_path / "sub", dataset, n_bootstrap=10)
+    assert entry.scores["pruned"]["macro_f1"] == pytest.approx(record["metrics"]["pruned"]["macro_f1"])
+    # a malformed submission is refused with the row named, and nothing is scored
+    frame = pd.read_parquet(tmp_path / "sub" / "predictions.parquet")
+    frame.loc[rng.integers(len(frame)), "pred"] = 11
+    frame.to_parquet(tmp_path / "sub" / "predictions.parquet")
+    assert evaluate.main([str(dataset), "--submission", str(tmp_path / "sub"), "--out", str(tmp_path / "out2")]) == 1
+    err = capsys.readouterr().err
+    assert "predictions.parquet: row" in err and not (tmp_path / "out2" / "results.json").exists()
