@@ -144,8 +144,13 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
-        if self.crop is not None and not 3 <= self.crop <= PATCH_SIZE:
-            raise ValueError(f"crop must be between 3 and {PATCH_SIZE} pixels, got {self.crop}")
+        if self.crop is not None:
+            pool = int(self.model.get("pool_size", FaciesCNNConfig.pool_size))
+            if not 3 <= self.crop <= PATCH_SIZE or self.crop % 2 == 0 or self.crop % pool:
+                raise ValueError(
+                    f"crop must be an odd multiple of the pool size {pool} between 3 and {PATCH_SIZE} pixels "
+                    f"(so that whole-scene mapping can serve the model), got {self.crop}"
+                )
         if self.samples_per_epoch is not None and self.samples_per_epoch < 1:
             raise ValueError(f"samples_per_epoch must be positive, got {self.samples_per_epoch}")
         if not self.learning_rate > 0 or self.focal_gamma < 0 or not 0 <= self.label_smoothing < 1:
@@ -172,7 +177,7 @@ class TrainConfig:
         raised the validation macro-F1 of a 12-epoch run from 0.45 to 0.62.
         """
         base = dict(
-            epochs=10, batch_size=128, learning_rate=3e-3, crop=11, samples_per_epoch=4096, bn_recalibration=2048,
+            epochs=10, batch_size=128, learning_rate=3e-3, crop=15, samples_per_epoch=4096, bn_recalibration=2048,
             model={"dropout": 0.2},
         )
         return cls(**(base | changes))

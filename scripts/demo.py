@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from modeling.demo import DemoPaths, run_demo
+from modeling.demo import DemoPaths, DemoProfile, run_demo
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dataset", type=Path, default=Path("glacier-facies"), help="the built dataset folder")
     parser.add_argument("--seed", type=int, help="synthetic benchmark seed (default: the embedded default's)")
     args = parser.parse_args(argv)
-    run_demo(DemoPaths(outputs=args.outputs, dataset=args.dataset), quick=args.quick, seed=args.seed)
+    profile = DemoProfile.quick() if args.quick else DemoProfile.default()
+    run_demo(DemoPaths(outputs=args.outputs, dataset=args.dataset), profile, seed=args.seed)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float, dest="learning_rate")
     parser.add_argument("--bands", type=_bands, help="comma-separated band subset, in the published order")
-    parser.add_argument("--crop", type=int, help="centre crop side in pixels fed to the cnn")
+    parser.add_argument("--crop", type=int, help="centre crop side in pixels fed to the cnn (an odd multiple of the pool size: 9, 15, 21, ...)")
     parser.add_argument("--samples-per-epoch", type=int)
     parser.add_argument("--dropout", type=float, help="cnn dropout rate (default the architecture's 0.5)")
     parser.add_argument("--seed", type=int, default=0)

@@ -107,6 +107,9 @@ def test_config_round_trip_and_errors():
     assert TrainConfig().epochs == 1000 and TrainConfig().batch_size == 512 and TrainConfig().learning_rate == 1e-3
     with pytest.raises(ValueError, match="crop"):
         TrainConfig(crop=40)
+    with pytest.raises(ValueError, match="whole-scene mapping"):
+        TrainConfig(crop=11)  # the 3 x 3 pool would drop a border the dense mapping cannot reproduce
+    assert TrainConfig(crop=15, model={"pool_size": 5}).crop == 15
     with pytest.raises(ValueError, match="architecture"):
         TrainConfig(model={"bands": 3})
     with pytest.raises(ValueError, match="unknown training option"):

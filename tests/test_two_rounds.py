@@ -23,7 +23,7 @@ def test_two_rounds_prune_between_the_rounds(tmp_path):
         def __exit__(self, *exc):
             return None
 
-    config = TrainConfig.demo(epochs=2, crop=5, samples_per_epoch=64, batch_size=32, eval_batch_size=64, calibrate=False)
+    config = TrainConfig.demo(epochs=2, crop=9, samples_per_epoch=64, batch_size=32, eval_batch_size=64, calibrate=False)
     done = run_two_rounds(tmp_path / "ds", config, tmp_path / "out", n_bootstrap=10, stage=Stage, progress=False)
     assert len(stages) == 4 and stages[0].startswith("round 1")
     pruned_rows = sum(len(s) for s in load_dataset(str(tmp_path / "ds"), "pruned").values())
