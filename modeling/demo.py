@@ -89,7 +89,7 @@ class DemoProfile:
     @classmethod
     def quick(cls) -> "DemoProfile":
         return cls(
-            SyntheticConfig.quick(), TrainConfig.demo(epochs=2, samples_per_epoch=1024), BaselineConfig(max_iter=30),
+            SyntheticConfig.quick(), TrainConfig.demo(epochs=10, samples_per_epoch=1024), BaselineConfig(max_iter=30),
             n_bootstrap=50,
         )  # fmt: skip
 

@@ -167,17 +167,19 @@ class TrainConfig:
 
     @classmethod
     def demo(cls, **changes: Any) -> "TrainConfig":
-        """The short profile: six folds of a 10-20k-label dataset in a few minutes on 2 CPU cores.
+        """The short profile: six folds of the default synthetic benchmark in a few minutes on 2 CPU cores.
 
-        Same loss, weights, augmentation, optimiser, schedule and best-epoch selection as the recipe, with:
-        an 11 x 11 centre crop (the network is fully convolutional; ~9x fewer FLOPs than 33 x 33),
-        10 epochs of 4,096 random training samples, batch 128 and learning rate 3e-3 (more and larger
-        steps for the short run), dropout 0.2 instead of 0.5, and BatchNorm statistics re-estimated on
-        2,048 training samples before each validation. On a 15k-label synthetic fold these changes
-        raised the validation macro-F1 of a 12-epoch run from 0.45 to 0.62.
+        Same loss, weights, augmentation, optimiser (Adam from 1e-3, cosine decay), schedule and best-epoch
+        selection as the recipe, with: a 9 x 9 centre crop (the network is fully convolutional; ~13x fewer
+        FLOPs than 33 x 33), 45 epochs of at most 4,096 random training samples, batch 128, dropout 0.2
+        instead of 0.5, and BatchNorm statistics re-estimated on 1,024 training samples before each
+        validation. Pooled out-of-fold macro-F1 on the full labels of the default benchmark (2,376 labels):
+        0.658 with this profile; 0.60 with learning rate 3e-3 (the network then stops fitting its training
+        folds: 0.59-0.69 training accuracy), whether for 10 or 40 epochs, with or without augmentation; 0.52
+        with dropout 0.5.
         """
         base = dict(
-            epochs=10, batch_size=128, learning_rate=3e-3, crop=15, samples_per_epoch=4096, bn_recalibration=2048,
+            epochs=45, batch_size=128, learning_rate=1e-3, crop=9, samples_per_epoch=4096, bn_recalibration=1024,
             model={"dropout": 0.2},
         )
         return cls(**(base | changes))

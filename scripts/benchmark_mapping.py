@@ -4,7 +4,7 @@
     python scripts/benchmark_mapping.py [--workdir DIR] [--synthetic DIR] [--dataset DIR] [--trained MODEL]
         [--weights H5] [--sample 300] [--speed-sample 400] [--large 10980] [--threads N]
 
-1. Speed on one synthetic scene: dense mode over every glacier pixel, exact and per-patch modes over a random
+1. Speed on one synthetic scene, per model: dense mode over every glacier pixel, exact and per-patch modes over a random
    sample of them: pixels/s and the ratios; the dense mode's achieved GFLOP/s (the convolutions it executes,
    halos included) next to a bare 64->64 3x3 convolution's on a tile of the same size.
 2. Agreement and accuracy over all synthetic scenes, per model (``--trained`` and the converted published
@@ -168,7 +168,25 @@ def paired_f1(truth: np.ndarray, a: np.ndarray, b: np.ndarray, n_bootstrap: int 
     }
 
 
-def bench_agreement(models: dict[str, FaciesCNN], synthetic: Path, work: Path, n: int, tile_size: int, seed: int) -> None:
+class FoldModels:
+    """The models of a cross-validation run (``RUN/fold_{t}/model``): each synthetic scene is mapped by the model
+    whose test fold holds its glacier, so the accuracy figures are out of fold."""
+
+    def __init__(self, run: Path, synthetic: Path):
+        meta = json.loads((synthetic / "metadata.json").read_text())
+        fold_of = {g["glacier"]: g["fold"] for g in meta["glaciers"]}
+        self.fold_of_scene = {s["scene"]: fold_of[s["glacier"]] for s in meta["scenes"]}
+        self.models = {f: FaciesCNN.from_pretrained(run / f"fold_{f}" / "model") for f in sorted(set(fold_of.values()))}
+
+    def for_scene(self, scene: str) -> FaciesCNN:
+        return self.models[self.fold_of_scene[scene]]
+
+
+def _model_for(model: FaciesCNN | FoldModels, scene: str) -> FaciesCNN:
+    return model.for_scene(scene) if isinstance(model, FoldModels) else model
+
+
+def bench_agreement(models: dict[str, FaciesCNN | FoldModels], synthetic: Path, work: Path, n: int, tile_size: int, seed: int) -> None:
     outlines = read_outlines(synthetic / "outlines.gpkg")
     rng = np.random.default_rng(seed)
     keys = ("truth", "dense", "patch", "dp", "dmax", "exact", "all_truth", "all_dense")
@@ -182,7 +200,8 @@ def bench_agreement(models: dict[str, FaciesCNN], synthetic: Path, work: Path, n
         sample = sample_mask(prepared, raw, n, rng) & (truth < len(CLASS_NAMES))
         exact_sample = sample & (rng.random(sample.shape) < 0.25)
         every = prepared.classify & (truth < len(CLASS_NAMES))
-        for name, model in models.items():
+        for name, chosen in models.items():
+            model = _model_for(chosen, path.stem)
             dense = predict_array(model, raw, prepared.classify, mode="dense", tile_size=tile_size)
             patch = predict_array(model, raw, sample, mode="patch", tile_size=tile_size)
             exact = predict_array(model, raw, exact_sample, mode="exact", tile_size=tile_size)
@@ -274,7 +293,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one)")
     parser.add_argument("--synthetic", type=Path, help="a synthetic benchmark folder (default: generate one)")
     parser.add_argument("--dataset", type=Path, help="the dataset built from it (its statistics normalise the published weights)")
-    parser.add_argument("--trained", type=Path, help="a model trained on the synthetic benchmark (from_pretrained folder)")
+    parser.add_argument("--trained", type=Path, help="a model trained on the synthetic benchmark (from_pretrained folder), or a "
+                        "cross-validation run folder (fold_{t}/model): each scene is then mapped by its glacier's fold model")
     parser.add_argument("--weights", type=Path, default=WEIGHTS, help="published Keras weights (default: fold 0 after pruning)")
     parser.add_argument("--sample", type=int, default=300, help="sampled glacier pixels per scene for the agreement")
     parser.add_argument("--speed-sample", type=int, default=400, help="pixels timed in the exact and per-patch modes")
@@ -298,7 +318,9 @@ def main(argv: list[str] | None = None) -> None:
             print("building its dataset ...", flush=True)
             build_dataset(synthetic, dataset, progress=False)
         models = {}
-        if args.trained:
+        if args.trained and (args.trained / "fold_0" / "model").is_dir():
+            models["trained on the synthetic benchmark (each scene by its glacier's fold model)"] = FoldModels(args.trained, synthetic)
+        elif args.trained:
             models["trained on the synthetic benchmark"] = FaciesCNN.from_pretrained(args.trained)
         models["published weights (converted, synthetic statistics)"] = load_keras_weights(args.weights, statistics=DatasetStatistics.load(dataset))
         if "speed" not in skip:
@@ -306,9 +328,11 @@ def main(argv: list[str] | None = None) -> None:
             outlines = read_outlines(synthetic / "outlines.gpkg")
             prepared = [prepare_scene(open_scene(p), outlines, [synthetic / "dems"], BAND_NAMES, work / "speed" / p.stem) for p in scenes]
             largest = max(prepared, key=lambda p: int(p.classify.sum()))
-            name, model = next(iter(models.items()))
-            print(f"model for the speed figures: {name}")
-            bench_speed(model, largest.scene.scene, scene_inputs(largest), largest, args.speed_sample, args.tile_size)
+            raw = scene_inputs(largest)
+            for name, chosen in models.items():
+                model = _model_for(chosen, largest.scene.scene)
+                print(f"\nmodel: {name} ({model.config.patch_size} px patches)")
+                bench_speed(model, largest.scene.scene, raw, largest, args.speed_sample, args.tile_size)
         if "agreement" not in skip:
             bench_agreement(models, synthetic, work / "agreement", args.sample, args.tile_size, args.seed)
         if args.large and "large" not in skip:
