@@ -137,9 +137,10 @@ class FaciesCNN(nn.Module, PyTorchModelHubMixin):
         *,
         batch_size: int = 256,
         elevation_range: Sequence[float] | np.ndarray | None = None,
+        compile: bool = False,
     ) -> np.ndarray:
         """Class probabilities (N, classes) for raw patches (N, bands, H, W); see :func:`modeling.predict.predict_proba`."""
-        return _predict.predict_proba(self, patches, batch_size=batch_size, elevation_range=elevation_range)
+        return _predict.predict_proba(self, patches, batch_size=batch_size, elevation_range=elevation_range, compile=compile)
 
     def predict(
         self,
@@ -147,9 +148,10 @@ class FaciesCNN(nn.Module, PyTorchModelHubMixin):
         *,
         batch_size: int = 256,
         elevation_range: Sequence[float] | np.ndarray | None = None,
+        compile: bool = False,
     ) -> np.ndarray:
         """Label codes (N,) for raw patches (N, bands, H, W); see :func:`modeling.predict.predict`."""
-        return _predict.predict(self, patches, batch_size=batch_size, elevation_range=elevation_range)
+        return _predict.predict(self, patches, batch_size=batch_size, elevation_range=elevation_range, compile=compile)
 
     # -- weights ----------------------------------------------------------------------------------------
 

@@ -760,13 +760,14 @@ def write_log(directory: Path, history: Sequence[Mapping[str, float]]) -> None:
 
 
 def predict_view(
-    model: FaciesCNN, view: TorchPatches, *, batch_size: int = 1024, progress: bool = False, desc: str = "predict"
+    model: FaciesCNN, view: TorchPatches, *, batch_size: int = 1024, progress: bool = False, desc: str = "predict", compile: bool = False
 ) -> np.ndarray:
-    """``model.predict_proba`` over every row of a split view, cropped to the model's patch size: (N, K) float32."""
+    """``model.predict_proba`` over every row of a split view, cropped to the model's patch size: (N, K) float32.
+    ``compile``: see :func:`modeling.predict.predict_proba`."""
     out = [np.zeros((0, model.config.num_classes), np.float32)]
     for start in tqdm(range(0, len(view), batch_size), desc=desc, unit="batch", disable=not progress):
         rows = np.arange(start, min(start + batch_size, len(view)))
-        out.append(model.predict_proba(raw_inputs(view, rows, model.config), batch_size=batch_size))
+        out.append(model.predict_proba(raw_inputs(view, rows, model.config), batch_size=batch_size, compile=compile))
     return np.concatenate(out)
 
 
@@ -963,8 +964,10 @@ def evaluate_model(
     method: str = "cnn",
     n_bootstrap: int = 1000,
     progress: bool = True,
+    compile: bool = False,
 ) -> FoldResult:
     """Evaluate a trained (or converted) model on test fold ``test_fold`` like a training run does.
+    ``compile``: run the network through ``torch.compile`` (faster on large folds).
 
     The model's own temperature is used, or with ``calibrate`` a new one is fitted on the validation fold
     (t-1, ``dataset_config`` labels) and the calibrated model is saved to ``out_dir/model``.
@@ -976,8 +979,8 @@ def evaluate_model(
     raw.load_weights(model.state_dict(), source="the model")
     raw.eval()
     own = model.config.calibration["temperature"] if model.config.calibration else 1.0
-    val_proba = predict_view(raw, data.validation, progress=progress, desc="validation")
-    test_proba = predict_view(raw, data.test, progress=progress, desc="test")
+    val_proba = predict_view(raw, data.validation, progress=progress, desc="validation", compile=compile)
+    test_proba = predict_view(raw, data.test, progress=progress, desc="test", compile=compile)
     details = {"method": method, "dataset_config": dataset_config, "model_training": model.config.training}
     result = finish_fold(
         out_dir, data, method, val_proba, test_proba, temperature=None if calibrate else own, seed=0, details=details, n_bootstrap=n_bootstrap

@@ -273,6 +273,16 @@ def test_predict_proba_is_batched_in_eval_mode_and_restores_the_mode():
     assert model.training
 
 
+def test_compiled_prediction_matches_eager_and_leaves_the_weights_alone(tmp_path):
+    model = make_model().with_statistics(fake_statistics())
+    patches = raw_patches(model.config, 5, 15)
+    eager = model.predict_proba(patches, batch_size=2)
+    np.testing.assert_allclose(model.predict_proba(patches, batch_size=2, compile=True), eager, atol=1e-5)
+    assert not any(k.startswith("_compiled") for k in model.state_dict())  # the compiled wrapper is no submodule
+    model.save_pretrained(tmp_path)
+    np.testing.assert_allclose(FaciesCNN.from_pretrained(tmp_path).predict_proba(patches), eager, atol=1e-6)
+
+
 def test_temperature_calibration_is_applied():
     plain = make_model().with_statistics(fake_statistics())
     calibrated = FaciesCNN(plain.config.replace(calibration={"temperature": 2.0}))
