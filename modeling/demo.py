@@ -23,14 +23,16 @@ from tqdm.auto import tqdm
 
 from dataset_builder.builder import build_dataset
 from dataset_builder.quicklook import write_quicklooks
-from dataset_builder.schema import CLASS_NAMES
+from dataset_builder.schema import CLASS_NAMES, PATCH_SIZE
 from dataset_builder.synthetic import SyntheticConfig, generate
 from dataset_builder.writer import iter_rows
 from hub_cards.leaderboard import read_leaderboard, ranked
 from hub_cards.report import Figure, Report, Section, Table
 from modeling.baseline import BaselineConfig
 from modeling.evaluation import dataset_revision
+from modeling.facies_cnn import FaciesCNN
 from modeling.leaderboard import PUBLISHED, add_to_leaderboard, evaluate_submission, write_submission
+from modeling.mapping import MappingOptions, map_scene
 from modeling.ndsi_rules import NDSIRules
 from modeling.predictions import read_predictions
 from modeling.training import OOF_PREDICTIONS, TrainConfig, cross_validate
@@ -194,8 +196,6 @@ def run_demo(paths: DemoPaths = DemoPaths(), profile: DemoProfile | None = None,
         common = {"authors": "glacier-facies demo", "dataset_revision": revision, "seeds": [profile.training.seed]}
         cnn_oof = read_predictions(paths.round2 / OOF_PREDICTIONS)
         gb_oof = read_predictions(paths.outputs / "baseline" / OOF_PREDICTIONS)
-        from modeling import FaciesCNN
-
         n_params = sum(p.numel() for p in FaciesCNN.from_pretrained(paths.round2 / "fold_0" / "model").parameters())
         submissions = {
             "FaciesCNN (our recipe, demo profile)": (cnn_oof.sample_id, cnn_oof.pred, cnn_oof.proba, n_params, "pruned"),
@@ -246,7 +246,7 @@ def run_demo(paths: DemoPaths = DemoPaths(), profile: DemoProfile | None = None,
             "Whole-scene facies maps",
             [
                 "Each scene is mapped by the round-2 model whose test fold holds its glacier (so the model never saw it), "
-                "with dense inference; outputs are Cloud-Optimised GeoTIFFs with colour tables, QGIS styles, a calibrated "
+                f"with {mapped[0]['mode']} inference; outputs are Cloud-Optimised GeoTIFFs with colour tables, QGIS styles, a calibrated "
                 "confidence map and per-glacier class areas.",
             ],
             [],
@@ -283,25 +283,30 @@ def run_demo(paths: DemoPaths = DemoPaths(), profile: DemoProfile | None = None,
     return timer
 
 
+def mapping_options(model: FaciesCNN) -> MappingOptions:
+    """Dense inference for full-size (33 px) models; per-patch, exact, for the demo profile's small crops, where
+    dense inference departs from per-patch (see :func:`modeling.mapping.map_scene`) and per-patch is cheap."""
+    return MappingOptions(mode="dense" if model.config.patch_size >= PATCH_SIZE else "patch")
+
+
 def map_demo_scenes(paths: DemoPaths, n: int | None = None) -> list[dict[str, Any]]:
     """Map the scenes (all, or the ``n`` least cloudy) with the round-2 model of their glacier's test fold.
 
-    Returns, least cloudy first, each scene's name, facies GeoTIFF and quick-look.
+    Returns, least cloudy first, each scene's name, inference mode, facies GeoTIFF and quick-look.
     """
-    from modeling import FaciesCNN
-    from modeling.mapping import map_scene
-
     meta = json.loads((paths.synthetic / "metadata.json").read_text())
     fold_of = {g["glacier"]: g["fold"] for g in meta["glaciers"]}
     scenes = sorted(meta["scenes"], key=lambda s: (s["cloud_cover"], s["scene"]))[:n]
     models = {f: FaciesCNN.from_pretrained(paths.round2 / f"fold_{f}" / "model") for f in sorted({fold_of[s["glacier"]] for s in scenes})}
     out = []
     for s in tqdm(scenes, desc="map scenes", unit="scene"):
+        model = models[fold_of[s["glacier"]]]
+        options = mapping_options(model)
         result = map_scene(
-            paths.synthetic / "scenes" / f"{s['scene']}.tif", models[fold_of[s["glacier"]]], paths.maps,
-            outlines=paths.synthetic / "outlines.gpkg", dem=[paths.synthetic / "dems"],
+            paths.synthetic / "scenes" / f"{s['scene']}.tif", model, paths.maps,
+            outlines=paths.synthetic / "outlines.gpkg", dem=[paths.synthetic / "dems"], options=options,
         )  # fmt: skip
-        out.append({"scene": result.scene, "facies": result.outputs["facies"], "quicklook": result.outputs["quicklook"]})
+        out.append({"scene": result.scene, "mode": options.mode, "facies": result.outputs["facies"], "quicklook": result.outputs["quicklook"]})
     return out
 
 

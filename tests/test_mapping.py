@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -156,6 +157,16 @@ def test_exact_mode_maps_like_per_patch(bench, model, tmp_path):
     exact = rasterio.open(mapped(bench, model, tmp_path / "exact", mode="exact")["confidence"]).read(1)
     patch = rasterio.open(mapped(bench, model, tmp_path / "patch", mode="patch")["confidence"]).read(1)
     np.testing.assert_allclose(exact, patch, atol=1e-5)
+
+
+def test_dense_mode_warns_for_models_of_small_patches(bench, tmp_path):
+    small = make_model(bench, patch_size=9)
+    with pytest.warns(UserWarning, match="9 px patches"):
+        mapped(bench, small, tmp_path / "dense", mode="dense")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mapped(bench, small, tmp_path / "patch", mode="patch")
+    assert not [w for w in caught if "px patches" in str(w.message)]
 
 
 def test_several_glaciers_and_per_glacier_elevation_scaling(bench, tmp_path):
