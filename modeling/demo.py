@@ -196,7 +196,7 @@ def run_demo(paths: DemoPaths = DemoPaths(), profile: DemoProfile | None = None,
         common = {"authors": "glacier-facies demo", "dataset_revision": revision, "seeds": [profile.training.seed]}
         cnn_oof = read_predictions(paths.round2 / OOF_PREDICTIONS)
         gb_oof = read_predictions(paths.outputs / "baseline" / OOF_PREDICTIONS)
-        n_params = sum(p.numel() for p in FaciesCNN.from_pretrained(paths.round2 / "fold_0" / "model").parameters())
+        n_params = FaciesCNN.from_pretrained(paths.round2 / "fold_0" / "model").parameter_count()
         submissions = {
             "FaciesCNN (our recipe, demo profile)": (cnn_oof.sample_id, cnn_oof.pred, cnn_oof.proba, n_params, "pruned"),
             "Gradient boosting baseline": (gb_oof.sample_id, gb_oof.pred, gb_oof.proba, None, "pruned"),

@@ -92,6 +92,12 @@ class FaciesCNN(nn.Module, PyTorchModelHubMixin):
             elif isinstance(module, nn.BatchNorm2d):
                 module.reset_parameters()
 
+    def parameter_count(self) -> int:
+        """Parameters as Keras counts them (and the paper reports them): trainable ones plus the BatchNorm
+        moving means and variances; 200,072 for the published 11-band model."""
+        moving = sum(b.numel() for name, b in self.named_buffers() if name.endswith(("running_mean", "running_var")))
+        return sum(p.numel() for p in self.parameters()) + moving
+
     # -- the network, in pieces that dense (whole-scene) inference can reuse --------------------------
 
     def scale1(self, x: torch.Tensor) -> torch.Tensor:
