@@ -14,13 +14,12 @@ never writes or loads). A baseline run therefore keeps its predictions, results 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -30,13 +29,14 @@ from tqdm.auto import tqdm
 from dataset_builder.atomic import atomic_write_text
 from dataset_builder.loading import CONFIGS, TorchPatches
 from dataset_builder.schema import NUM_CLASSES, PATCH_SIZE, check_bands
+from modeling.config import JsonOptions
 from modeling.training import FoldResult, centre_crop, finish_fold, load_fold
 
 BASELINE_FILE = "baseline.json"
 
 
 @dataclass(frozen=True)
-class BaselineConfig:
+class BaselineConfig(JsonOptions):
     """Options of the gradient-boosted baseline (see the module docstring).
 
     Attributes:
@@ -50,6 +50,8 @@ class BaselineConfig:
         seed: seed of the boosting.
         threads: OpenMP threads of the boosting (default: all cores).
     """
+
+    OPTION_KIND = "baseline option"
 
     dataset_config: str = "pruned"
     bands: tuple[str, ...] | None = None
@@ -72,17 +74,6 @@ class BaselineConfig:
         if self.bands is not None:
             object.__setattr__(self, "bands", check_bands(self.bands))
         object.__setattr__(self, "windows", tuple(int(w) for w in self.windows))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "BaselineConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown baseline option(s) {unknown}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 def feature_names(bands: Sequence[str], windows: Sequence[int]) -> list[str]:

@@ -17,6 +17,23 @@ from dataset_builder.statistics import DatasetStatistics
 CALIBRATION_KEYS = ("temperature",)
 
 
+class JsonOptions:
+    """JSON round trip of a frozen options dataclass (training recipes, baselines): tuples become lists
+    and back; unknown keys are refused, naming them. Subclasses set ``OPTION_KIND`` for the message."""
+
+    OPTION_KIND = "option"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]):
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown {cls.OPTION_KIND}(s) {unknown}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
 class ConfigError(ValueError):
     """A FaciesCNN config that is malformed; the message names the field."""
 

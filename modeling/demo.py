@@ -23,12 +23,13 @@ from tqdm.auto import tqdm
 
 from dataset_builder.builder import build_dataset
 from dataset_builder.quicklook import write_quicklooks
-from dataset_builder.schema import CLASS_NAMES, PATCH_SIZE
+from dataset_builder.schema import CLASS_NAMES
 from dataset_builder.synthetic import SyntheticConfig, generate
 from dataset_builder.writer import iter_rows
 from hub_cards.leaderboard import read_leaderboard, ranked
 from hub_cards.report import Figure, Report, Section, Table
 from modeling.baseline import BaselineConfig
+from modeling.dense import dense_fits
 from modeling.evaluation import dataset_revision
 from modeling.facies_cnn import FaciesCNN
 from modeling.leaderboard import PUBLISHED, add_to_leaderboard, evaluate_submission, write_submission
@@ -286,7 +287,7 @@ def run_demo(paths: DemoPaths = DemoPaths(), profile: DemoProfile | None = None,
 def mapping_options(model: FaciesCNN) -> MappingOptions:
     """Dense inference for full-size (33 px) models; per-patch, exact, for the demo profile's small crops, where
     dense inference departs from per-patch (see :func:`modeling.mapping.map_scene`) and per-patch is cheap."""
-    return MappingOptions(mode="dense" if model.config.patch_size >= PATCH_SIZE else "patch")
+    return MappingOptions(mode="dense" if dense_fits(model.config) else "patch")
 
 
 def map_demo_scenes(paths: DemoPaths, n: int | None = None) -> list[dict[str, Any]]:

@@ -49,7 +49,7 @@ from rasterio.windows import Window  # noqa: E402
 from dataset_builder.atomic import atomic_write_text  # noqa: E402
 from dataset_builder.quicklook import FACIES_COLOURS, _legend_handles, colour_class_map, facies_colours, true_colour  # noqa: E402
 from dataset_builder.schema import CLASS_NAMES, PATCH_SIZE, PIXEL_SIZE_M  # noqa: E402
-from modeling.dense import DEFAULT_TILE, Mode, PatchGeometry, check_mode, predict_tiled, tile_windows, window_slices  # noqa: E402
+from modeling.dense import DEFAULT_TILE, Mode, PatchGeometry, check_mode, dense_fits, predict_tiled, tile_windows, window_slices  # noqa: E402
 from modeling.facies_cnn import FaciesCNN  # noqa: E402
 from modeling.scene_inputs import (  # noqa: E402
     GRID_MARGIN_PX,
@@ -337,12 +337,11 @@ def map_scene(
         SceneInputError: for bad inputs (the message names the file); nothing is written then.
     """
     started = time.perf_counter()
-    if options.mode == "dense" and model.config.patch_size < PATCH_SIZE:
+    if options.mode == "dense" and not dense_fits(model.config):
         warnings.warn(
             f"dense mode approximates per-patch inference for {PATCH_SIZE} px models; this model takes "
             f"{model.config.patch_size} px patches, whose own zero padding reaches most of the patch, so dense labels "
-            "differ more (a 9 px model agreed with per-patch on 80 % of pixels, 8 macro-F1 points lower: "
-            "scripts/benchmark_mapping.py); mode 'patch' is exact and cheap for small patches",
+            "differ more (see modeling.dense.dense_fits); mode 'patch' is exact and cheap for small patches",
             stacklevel=2,
         )
     scene = scene if isinstance(scene, OpticalScene) else open_scene(scene)

@@ -51,7 +51,7 @@ from dataset_builder.loading import CONFIGS, TorchPatches, dataset_bands, load_c
 from dataset_builder.schema import NUM_CLASSES, PATCH_SIZE, SPLIT_NAMES, CVSplit, check_bands, cv_split
 from dataset_builder.statistics import DatasetStatistics
 from modeling.calibration import apply_temperature, expected_calibration_error, fit_temperature
-from modeling.config import FaciesCNNConfig
+from modeling.config import FaciesCNNConfig, JsonOptions
 from modeling.evaluation import (
     SUMMARY_METRICS,
     ResultsRecord,
@@ -87,7 +87,7 @@ ARCHITECTURE_FIELDS = ("filters", "depths", "dense_units", "dropout", "pool_size
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(JsonOptions):
     """How to train one fold; the defaults are the published recipe.
 
     Attributes:
@@ -116,6 +116,8 @@ class TrainConfig:
         threads: torch CPU threads (default: torch's, or cores / local ranks under torchrun).
         model: overrides of architecture fields (``ARCHITECTURE_FIELDS``) of ``FaciesCNNConfig``.
     """
+
+    OPTION_KIND = "training option"
 
     dataset_config: str = "pruned"
     epochs: int = 1000
@@ -183,22 +185,6 @@ class TrainConfig:
             model={"dropout": 0.0},
         )
         return cls(**(base | changes))
-
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown training option(s) {unknown}")
-        values = dict(data)
-        for key in ("contrast", "bands"):
-            if values.get(key) is not None:
-                values[key] = tuple(values[key])
-        return cls(**values)
 
 
 PROFILES: dict[str, Callable[[], TrainConfig]] = {"published": TrainConfig, "demo": TrainConfig.demo}
