@@ -103,7 +103,9 @@ def cast_shadow_mask(dem: np.ndarray, pixel_size: float, sun_azimuth: float, sun
     # Rotated grid points up to 1.5 px off the DEM take the nearest edge elevation, so that every
     # DEM pixel's interpolation neighbours (within sqrt(2) px) are valid.
     inside = (r >= -1.5) & (r <= rows + 0.5) & (c >= -1.5) & (c <= cols + 0.5)
-    z = ndimage.affine_transform(dem, rot, offset=centre - rot @ [half, half], output_shape=(n, n), order=1, mode="nearest")
+    z = ndimage.affine_transform(
+        dem, rot, offset=centre - rot @ [half, half], output_shape=(n, n), order=1, mode="nearest"
+    )
     rise = np.float32(pixel_size * np.tan(np.radians(sun_elevation)))
     valid = inside & np.isfinite(z)
     low = np.float32(-1e30)  # below any terrain: casts no shadow, and is never shadowed
@@ -176,7 +178,9 @@ def outline_distance_m(
             whole = lo == 0 and hi == rows
             if window.any():
                 # the nearest outline pixel of each pixel (8 bytes a pixel), distances of the strip only
-                nearest = ndimage.distance_transform_edt(~window, return_distances=False, return_indices=True)[:, top - lo : bottom - lo]
+                nearest = ndimage.distance_transform_edt(~window, return_distances=False, return_indices=True)[
+                    :, top - lo : bottom - lo
+                ]
                 drow = (nearest[0] - np.arange(top - lo, bottom - lo)[:, None]).astype(np.float64)
                 dcol = (nearest[1] - np.arange(outline.shape[1])[None, :]).astype(np.float64)
                 distance = np.sqrt(drow * drow + dcol * dcol)

@@ -10,7 +10,8 @@ import rasterio
 from tqdm.auto import tqdm
 
 from dataset_builder.atomic import atomic_directory
-from dataset_builder.records import DatasetNotFoundError, InvalidSourceError, PatchBatch, SkipReport
+from dataset_builder.errors import DatasetNotFoundError, InvalidSourceError
+from dataset_builder.records import PatchBatch, SkipReport
 from dataset_builder.released import iter_released, scan_released
 from dataset_builder.scenes import EdgePolicy, find_point_table, iter_scenes, read_points, scan_scenes, scene_bands
 from dataset_builder.schema import BAND_NAMES, PATCH_SIZE

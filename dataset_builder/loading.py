@@ -10,7 +10,7 @@ import pyarrow as pa
 import torch
 from datasets import Dataset, DatasetDict, IterableDatasetDict, concatenate_datasets, load_dataset
 
-from dataset_builder.records import DatasetNotFoundError
+from dataset_builder.errors import DatasetNotFoundError
 from dataset_builder.schema import BAND_NAMES, SPLIT_NAMES, check_bands, cv_split
 from dataset_builder.statistics import DatasetStatistics
 from dataset_builder.writer import MANIFEST_FILE
@@ -25,7 +25,9 @@ def _check_folder(path: str | Path, config: str) -> Path:
     if config not in CONFIGS:
         raise ValueError(f"unknown config {config!r}; expected one of {CONFIGS}")
     if not (path / MANIFEST_FILE).is_file():
-        raise DatasetNotFoundError(f"{path}: not a built glacier-facies dataset (no {MANIFEST_FILE}); run scripts/build_dataset.py")
+        raise DatasetNotFoundError(
+            f"{path}: not a built glacier-facies dataset (no {MANIFEST_FILE}); run scripts/build_dataset.py"
+        )
     return path
 
 
@@ -54,7 +56,9 @@ def load_cv_split(path: str | Path, test_fold: int, config: str = "pruned") -> D
     for role, names in split.split_names.items():
         present = [folds[n] for n in names if n in folds]
         if not present:
-            raise DatasetNotFoundError(f"{path} ({config}): no rows in {names} for the {role} role of test fold {test_fold}")
+            raise DatasetNotFoundError(
+                f"{path} ({config}): no rows in {names} for the {role} role of test fold {test_fold}"
+            )
         out[role] = present[0] if len(present) == 1 else concatenate_datasets(present)
     return DatasetDict(out)
 
@@ -76,9 +80,7 @@ class TorchPatches(torch.utils.data.Dataset):
         dataset_bands: the bands the dataset's patches hold (default: the 11 published bands).
     """
 
-    def __init__(
-        self, dataset: Dataset, bands: Sequence[str] | None = None, dataset_bands: Sequence[str] = BAND_NAMES
-    ):
+    def __init__(self, dataset: Dataset, bands: Sequence[str] | None = None, dataset_bands: Sequence[str] = BAND_NAMES):
         self.dataset = dataset.flatten_indices() if dataset._indices is not None else dataset
         held = check_bands(dataset_bands)
         self.bands = held if bands is None else check_bands(bands)
@@ -123,7 +125,11 @@ def torch_loader(
 ) -> torch.utils.data.DataLoader:
     """A DataLoader yielding (float32 (B, bands, H, W), int64 (B,)) batches, one Arrow take per batch."""
     generator = torch.Generator().manual_seed(seed)
-    sampler = torch.utils.data.RandomSampler(patches, generator=generator) if shuffle else torch.utils.data.SequentialSampler(patches)
+    sampler = (
+        torch.utils.data.RandomSampler(patches, generator=generator)
+        if shuffle
+        else torch.utils.data.SequentialSampler(patches)
+    )
     batches = torch.utils.data.BatchSampler(sampler, batch_size=batch_size, drop_last=drop_last)
     return torch.utils.data.DataLoader(patches, batch_sampler=batches, collate_fn=_identity)
 

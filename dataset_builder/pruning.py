@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from dataset_builder.atomic import atomic_directory
+from dataset_builder.errors import PruningInputError
 from dataset_builder.records import PatchBatch
 from dataset_builder.schema import CLASS_NAMES, NUM_CLASSES, PROTECTED_CLASSES, SPLIT_NAMES, canonical_class
 from dataset_builder.statistics import STATISTICS_FILE, DatasetStatistics
@@ -41,10 +42,6 @@ from dataset_builder.writer import (
 FILTERS = ("confident_learning", "prune_by_noise_rate", "prune_by_class", "both", "predicted_neq_given")
 #: cleanlab label-quality scores accepted for ``label_quality`` and the ranking.
 QUALITY_METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
-
-
-class PruningInputError(ValueError):
-    """Probabilities that do not fit the dataset; the message names the file and sample."""
 
 
 @dataclass
@@ -81,9 +78,7 @@ def find_label_issues(
 
     labels = np.asarray(labels, dtype=np.int64)
     pred_probs = np.asarray(pred_probs, dtype=np.float64)
-    ranked = cl_find(
-        labels, pred_probs, filter_by=settings.filter_by, return_indices_ranked_by=settings.quality
-    )
+    ranked = cl_find(labels, pred_probs, filter_by=settings.filter_by, return_indices_ranked_by=settings.quality)
     issue = np.zeros(len(labels), dtype=bool)
     issue[ranked] = True
     protected = np.isin(labels, [CLASS_NAMES.index(c) for c in settings.protected])
@@ -92,9 +87,7 @@ def find_label_issues(
     return issue, quality
 
 
-def align_probabilities(
-    files: Sequence[str | Path], sample_id: np.ndarray, fold: np.ndarray
-) -> np.ndarray:
+def align_probabilities(files: Sequence[str | Path], sample_id: np.ndarray, fold: np.ndarray) -> np.ndarray:
     """Average the probability files (an ensemble) and align them to the dataset's rows.
 
     Every dataset sample must have exactly one row in every file, out of fold: the file's fold
@@ -103,7 +96,8 @@ def align_probabilities(
     Returns:
         (N, 8) float64 probabilities in the order of ``sample_id``.
     """
-    from modeling.predictions import PredictionsError, read_predictions
+    from dataset_builder.errors import PredictionsError
+    from dataset_builder.predictions import read_predictions
 
     if not files:
         raise PruningInputError("no probability file given")
@@ -206,7 +200,9 @@ def _read_columns(dataset: Path, columns: Sequence[str]) -> dict[str, np.ndarray
     return out
 
 
-def _rewrite(dataset: Path, flags: dict[str, tuple[bool, float]], result: PruneResult, started: float, progress: bool) -> None:
+def _rewrite(
+    dataset: Path, flags: dict[str, tuple[bool, float]], result: PruneResult, started: float, progress: bool
+) -> None:
     stats = DatasetStatistics.load(dataset)
     report = read_report(dataset)
     generated = {CARD_FILE, MANIFEST_FILE, REPORT_FILE, STATISTICS_FILE, DATA_DIR}
@@ -254,7 +250,7 @@ def score_against_truth(rows: dict[str, np.ndarray], truth_path: str | Path) -> 
     missing = [sid for sid in rows["sample_id"] if sid not in true]
     if missing:
         raise PruningInputError(f"{truth_path}: no truth for {len(missing)} sample(s), e.g. {missing[:3]}")
-    wrong = np.array([CLASS_NAMES[l] != true[sid] for sid, l in zip(rows["sample_id"], rows["label"])])
+    wrong = np.array([CLASS_NAMES[label] != true[sid] for sid, label in zip(rows["sample_id"], rows["label"])])
     flagged = rows["issue"]
     hits = int((wrong & flagged).sum())
     per_class = {}
@@ -276,7 +272,9 @@ def score_against_truth(rows: dict[str, np.ndarray], truth_path: str | Path) -> 
     }
 
 
-def write_report(out_dir: str | Path, result: PruneResult, rows: dict[str, np.ndarray], dataset: str | Path, *, n_examples: int = 24) -> list[Path]:
+def write_report(
+    out_dir: str | Path, result: PruneResult, rows: dict[str, np.ndarray], dataset: str | Path, *, n_examples: int = 24
+) -> list[Path]:
     """The pruning report: JSON, a bar chart of the pruned share per class and fold, and a grid
     of the lowest-quality flagged examples (true-colour patch, given and suggested label)."""
     from dataset_builder.atomic import atomic_write_text

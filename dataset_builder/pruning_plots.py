@@ -30,8 +30,13 @@ def plot_flagged_share(result: "PruneResult", out_png: str | Path) -> Path:
         share = [100 * flagged[n] / rows[n] if rows[n] else 0.0 for n in names]
         bars = ax.bar(range(len(names)), share, color="#4477aa")
         for bar, n in zip(bars, names):
-            ax.annotate(f"{flagged[n]}/{rows[n]}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                        ha="center", va="bottom", fontsize=7)
+            ax.annotate(
+                f"{flagged[n]}/{rows[n]}",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
         ax.axhline(100 * result.share, color="#cc3311", lw=1, ls="--", label=f"overall {100 * result.share:.1f} %")
         ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
         ax.set_ylabel("flagged as label issue (%)")
@@ -40,7 +45,9 @@ def plot_flagged_share(result: "PruneResult", out_png: str | Path) -> Path:
     return save_figure(fig, out_png, dpi=110)
 
 
-def plot_lowest_quality(rows: dict[str, np.ndarray], dataset: str | Path, out_png: str | Path, *, n_examples: int = 24) -> Path:
+def plot_lowest_quality(
+    rows: dict[str, np.ndarray], dataset: str | Path, out_png: str | Path, *, n_examples: int = 24
+) -> Path:
     """A grid of the flagged labels with the lowest quality: true-colour patch, given -> suggested label."""
     flagged = np.flatnonzero(rows["issue"])
     order = flagged[np.argsort(rows["quality"][flagged], kind="stable")][:n_examples]

@@ -125,11 +125,13 @@ def plot_class_histogram(counts: Mapping[str | int, Mapping[str, int]], out_png:
     return save_figure(fig, out_png)
 
 
-def write_quicklooks(benchmark_dir: str | Path, out_dir: str | Path, counts: Mapping[str | int, Mapping[str, int]]) -> list[Path]:
+def write_quicklooks(
+    benchmark_dir: str | Path, out_dir: str | Path, counts: Mapping[str | int, Mapping[str, int]]
+) -> list[Path]:
     """Quick-looks of a synthetic benchmark: one PNG per scene and ``class_histogram.png``.
 
     Args:
-        benchmark_dir: a folder written by :func:`dataset_builder.synthetic.generate`
+        benchmark_dir: a folder written by :func:`dataset_builder.synthetic.core.generate`
             (``scenes/*.tif`` and ``truth/maps/*.tif`` of the same names).
         out_dir: where the PNGs go (``{scene}.png``).
         counts: label counts for the histogram (fold -> class -> count).

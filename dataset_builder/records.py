@@ -10,23 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dataset_builder.errors import InvalidSourceError
 from dataset_builder.schema import COLUMNS
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A source or built dataset folder that does not exist or holds nothing usable."""
-
-
-class InvalidSourceError(ValueError):
-    """A source file or table row that cannot become a dataset row; names the place."""
-
-    def __init__(self, where: str | Path, reason: str):
-        self.where = str(where)
-        self.reason = reason
-        super().__init__(f"{where}: {reason}")
-
-    def __reduce__(self):
-        return (type(self), (self.where, self.reason))
 
 
 @dataclass

@@ -8,12 +8,11 @@ Each file holds one patch, 11 bands by 33 x 33 pixels, centred on the labelled p
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from itertools import islice
 from multiprocessing import get_all_start_methods, get_context
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -21,16 +20,34 @@ import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
 
-from dataset_builder.records import InvalidSourceError, PatchBatch, SkipReport, parse_date, scene_id
-from dataset_builder.schema import BAND_NAMES, PATCH_SIZE, SchemaError, check_fold, class_index
+from dataset_builder.errors import InvalidSourceError, SchemaError
+from dataset_builder.records import PatchBatch, SkipReport, parse_date, scene_id
+from dataset_builder.schema import BAND_NAMES, PATCH_SIZE, check_fold, class_index
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 _SENSOR_TOKENS = {
-    "l4": "L4", "l5": "L5", "l7": "L7", "l8": "L8", "l9": "L9",
-    "lt04": "L4", "lt05": "L5", "le07": "L7", "lc08": "L8", "lc09": "L9",
-    "landsat4": "L4", "landsat5": "L5", "landsat7": "L7", "landsat8": "L8", "landsat9": "L9",
-    "s2": "S2", "s2a": "S2", "s2b": "S2", "s2c": "S2", "sentinel2": "S2", "sentinel-2": "S2",
-}  # fmt: skip
+    "l4": "L4",
+    "l5": "L5",
+    "l7": "L7",
+    "l8": "L8",
+    "l9": "L9",
+    "lt04": "L4",
+    "lt05": "L5",
+    "le07": "L7",
+    "lc08": "L8",
+    "lc09": "L9",
+    "landsat4": "L4",
+    "landsat5": "L5",
+    "landsat7": "L7",
+    "landsat8": "L8",
+    "landsat9": "L9",
+    "s2": "S2",
+    "s2a": "S2",
+    "s2b": "S2",
+    "s2c": "S2",
+    "sentinel2": "S2",
+    "sentinel-2": "S2",
+}
 
 
 @dataclass(frozen=True)

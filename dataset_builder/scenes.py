@@ -22,9 +22,10 @@ from pyproj import CRS, Transformer
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
-from dataset_builder.records import InvalidSourceError, PatchBatch, SkipReport, parse_date, scene_id
+from dataset_builder.errors import InvalidSourceError, SchemaError
+from dataset_builder.records import PatchBatch, SkipReport, parse_date, scene_id
 from dataset_builder.released import TIFF_SUFFIXES
-from dataset_builder.schema import BAND_NAMES, PATCH_SIZE, SchemaError, check_bands, check_fold, class_index
+from dataset_builder.schema import BAND_NAMES, PATCH_SIZE, check_bands, check_fold, class_index
 
 POINT_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".csv")
 EdgePolicy = Literal["pad", "skip"]
@@ -70,7 +71,9 @@ def read_points(path: str | Path, *, points_crs: str | None = None) -> PointTabl
         if {"x", "y"} <= set(frame.columns):
             crs_values = set(frame["crs"]) if "crs" in frame.columns else set()
             if points_crs is None and len(crs_values) != 1:
-                raise InvalidSourceError(path, "x/y columns need one CRS: a 'crs' column with a single value, or points_crs")
+                raise InvalidSourceError(
+                    path, "x/y columns need one CRS: a 'crs' column with a single value, or points_crs"
+                )
             crs = CRS.from_user_input(points_crs or crs_values.pop())
             xcol, ycol = "x", "y"
         elif {"lon", "lat"} <= set(frame.columns):
@@ -295,7 +298,9 @@ def iter_scenes(
     unknown = sorted(set(points.scene) - set(scenes))
     if unknown:
         i = int(np.flatnonzero(points.scene == unknown[0])[0])
-        raise InvalidSourceError(points.where(i), f"no scene raster for scene {unknown[0]!r} ({len(unknown)} scene(s) missing)")
+        raise InvalidSourceError(
+            points.where(i), f"no scene raster for scene {unknown[0]!r} ({len(unknown)} scene(s) missing)"
+        )
     band_set: tuple[str, ...] | None = None
     dtype = None
     for key in sorted(set(points.scene)):
@@ -310,7 +315,9 @@ def iter_scenes(
             if band_set is None:
                 band_set, dtype = bands, np.dtype(src.dtypes[0])
             elif bands != band_set:
-                raise InvalidSourceError(scene.path, f"bands {list(bands)} differ from the other scenes' {list(band_set)}")
+                raise InvalidSourceError(
+                    scene.path, f"bands {list(bands)} differ from the other scenes' {list(band_set)}"
+                )
             if src.crs is None:
                 raise InvalidSourceError(scene.path, "missing CRS; the scene is not georeferenced")
             transformer = Transformer.from_crs(points.crs, src.crs, always_xy=True)
@@ -330,7 +337,11 @@ def iter_scenes(
             fill = float(src.nodata) if src.nodata is not None and np.isfinite(src.nodata) else 0.0
             transform, crs = src.transform, src.crs.to_string()
         lr, lc = rows - r0, cols - c0
-        centre_bad = ~np.isfinite(image[:, lr, lc]).all(axis=0) if np.issubdtype(image.dtype, np.floating) else np.zeros(len(idx), bool)
+        centre_bad = (
+            ~np.isfinite(image[:, lr, lc]).all(axis=0)
+            if np.issubdtype(image.dtype, np.floating)
+            else np.zeros(len(idx), bool)
+        )
         keep = np.ones(len(idx), dtype=bool)
         for j in np.flatnonzero(centre_bad):
             err = InvalidSourceError(points.where(idx[j]), f"label point falls on nodata in scene {key}")

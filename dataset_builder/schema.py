@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
+from dataset_builder.errors import SchemaError
+
 if TYPE_CHECKING:
     from datasets import Features
 
@@ -72,10 +74,6 @@ PIXEL_SIZE_M = 10.0
 #: Cross-validation folds (split by glacier).
 NUM_FOLDS = 6
 SPLIT_NAMES: tuple[str, ...] = tuple(f"fold_{k}" for k in range(NUM_FOLDS))
-
-
-class SchemaError(ValueError):
-    """A value that the benchmark's vocabulary does not know."""
 
 
 def canonical_class(name: str) -> str:
@@ -147,9 +145,7 @@ def cv_split(test_fold: int) -> CVSplit:
     return CVSplit(test=t, validation=v, train=tuple(k for k in range(NUM_FOLDS) if k not in (t, v)))
 
 
-def make_features(
-    bands: Sequence[str] = BAND_NAMES, dtype: str = "float32", patch_size: int = PATCH_SIZE
-) -> Features:
+def make_features(bands: Sequence[str] = BAND_NAMES, dtype: str = "float32", patch_size: int = PATCH_SIZE) -> Features:
     """Hugging Face ``Features`` of one dataset row.
 
     Args:
@@ -182,6 +178,18 @@ def make_features(
 
 #: Column names of a row, in the order of :func:`make_features`.
 COLUMNS: tuple[str, ...] = (
-    "sample_id", "patch", "label", "fold", "glacier", "date", "scene", "sensor",
-    "x", "y", "crs", "padded", "label_issue", "label_quality",
-)  # fmt: skip
+    "sample_id",
+    "patch",
+    "label",
+    "fold",
+    "glacier",
+    "date",
+    "scene",
+    "sensor",
+    "x",
+    "y",
+    "crs",
+    "padded",
+    "label_issue",
+    "label_quality",
+)

@@ -64,11 +64,10 @@ class DatasetStatistics:
         missing = [s for s in splits if s not in self.split_bands]
         if missing:
             raise KeyError(f"no per-split statistics for {missing}; have {sorted(self.split_bands)}")
-        pooled = [
-            pool_band_statistics([self.split_bands[s][i] for s in splits]) for i in range(len(self.bands))
-        ]
+        pooled = [pool_band_statistics([self.split_bands[s][i] for s in splits]) for i in range(len(self.bands))]
         counts = {
-            config: {s: per_split[s] for s in splits if s in per_split} for config, per_split in self.class_counts.items()
+            config: {s: per_split[s] for s in splits if s in per_split}
+            for config, per_split in self.class_counts.items()
         }
         rows = sum(sum(c.values()) for c in counts.get("full", {}).values())
         return DatasetStatistics(

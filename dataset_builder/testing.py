@@ -1,7 +1,7 @@
 """Tiny seeded fake sources in both raw layouts, for tests and benchmarks.
 
 Values are random but typed and georeferenced like the real data; they make no physical sense
-(the synthetic generator, ``dataset_builder.synthetic``, is the physically plausible source).
+(the synthetic generator, ``dataset_builder.synthetic.core``, is the physically plausible source).
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, NUM_FOLDS, PATCH_SIZ
 FAKE_CRS = "EPSG:32632"
 
 
-def fake_patch(rng: np.random.Generator, label: int, bands: int = len(BAND_NAMES), size: int = PATCH_SIZE) -> np.ndarray:
+def fake_patch(
+    rng: np.random.Generator, label: int, bands: int = len(BAND_NAMES), size: int = PATCH_SIZE
+) -> np.ndarray:
     """A float32 patch (bands, size, size) whose mean depends on the label, so classes are learnable."""
     base = 0.1 + 0.1 * label
     return (base + 0.05 * rng.standard_normal((bands, size, size))).astype(np.float32)
@@ -60,8 +62,14 @@ def write_fake_released(
 
 
 def write_fake_scenes(
-    root: str | Path, *, n_scenes: int = 3, points_per_scene: int = 20, size: int = 80, seed: int = 0,
-    bands: tuple[str, ...] = BAND_NAMES, table: str = "gpkg",
+    root: str | Path,
+    *,
+    n_scenes: int = 3,
+    points_per_scene: int = 20,
+    size: int = 80,
+    seed: int = 0,
+    bands: tuple[str, ...] = BAND_NAMES,
+    table: str = "gpkg",
 ) -> Path:
     """Write a scenes-plus-points source: ``scenes/{glacier}_{date}.tif`` and a point table.
 

@@ -27,7 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dataset_builder.atomic import atomic_write_text
-from dataset_builder.records import DatasetNotFoundError, PatchBatch
+from dataset_builder.errors import DatasetNotFoundError
+from dataset_builder.records import PatchBatch
 from dataset_builder.schema import CLASS_NAMES, COLUMNS, PATCH_SIZE, SPLIT_NAMES, make_features
 from dataset_builder.statistics import (
     STATISTICS_FILE,
@@ -309,7 +310,9 @@ def read_manifest(folder: str | Path) -> dict:
     """The manifest of a built dataset folder."""
     path = Path(folder) / MANIFEST_FILE
     if not path.is_file():
-        raise DatasetNotFoundError(f"{folder}: not a built glacier-facies dataset (no {MANIFEST_FILE}); run scripts/build_dataset.py")
+        raise DatasetNotFoundError(
+            f"{folder}: not a built glacier-facies dataset (no {MANIFEST_FILE}); run scripts/build_dataset.py"
+        )
     return json.loads(path.read_text())
 
 
@@ -343,4 +346,3 @@ def iter_rows(folder: str | Path, *, columns: Sequence[str] | None = None, patch
         for group in range(parquet.num_row_groups):
             table = parquet.read_row_group(group, columns=list(columns) if columns else None)
             yield table if columns else table_to_batch(table, patch_size)
-

@@ -24,4 +24,6 @@ def render_card(metadata: dict, body: str) -> str:
 
 def citation_section() -> str:
     """The Markdown citation block every card ends with."""
-    return f"## Citation\n\nIf you use this work, cite the study and the dataset:\n\n```bibtex\n{CITATION_BIBTEX}\n```\n"
+    return (
+        f"## Citation\n\nIf you use this work, cite the study and the dataset:\n\n```bibtex\n{CITATION_BIBTEX}\n```\n"
+    )

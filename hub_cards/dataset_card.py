@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dataset_builder.schema import BANDS_BY_NAME, CLASS_NAMES, FACIES_CLASSES, PROTECTED_CLASSES, make_features
-from hub_cards.leaderboard import render_leaderboard_section
 from hub_cards.common import DATASET_DOI, PAPER_TITLE, UPSTREAM_CODE, citation_section, render_card
+from hub_cards.leaderboard import render_leaderboard_section
 
 if TYPE_CHECKING:
     from dataset_builder.writer import BuildReport, WrittenDataset
@@ -61,9 +61,7 @@ def card_metadata(written: "WrittenDataset", report: "BuildReport") -> dict:
         "configs": configs,
         "dataset_info": infos,
         "glacier_facies": {
-            "bands": [
-                {k: getattr(b, k) for k in ("name", "unit", "min", "max", "mean", "std")} for b in stats.bands
-            ],
+            "bands": [{k: getattr(b, k) for k in ("name", "unit", "min", "max", "mean", "std")} for b in stats.bands],
             "normalisation": "global per-band min-max (bands.min, bands.max)",
             "patch_size": stats.patch_size,
             "dtype": stats.dtype,

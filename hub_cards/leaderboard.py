@@ -66,8 +66,10 @@ def render_leaderboard_section(folder: str | Path) -> str:
         pruned, full = e["scores"].get("pruned", {}), e["scores"].get("full", {})
         if e["kind"] == "scored":
             rank += 1
-        glacier = "-" if pruned.get("glacier_macro_f1_mean") is None else (
-            f"{_pct(pruned['glacier_macro_f1_mean'])} +- {_pct(pruned.get('glacier_macro_f1_std'))}"
+        glacier = (
+            "-"
+            if pruned.get("glacier_macro_f1_mean") is None
+            else (f"{_pct(pruned['glacier_macro_f1_mean'])} +- {_pct(pruned.get('glacier_macro_f1_std'))}")
         )
         name = f"[{e['method']}]({e['code']})" if e.get("code") else e["method"]
         lines.append(

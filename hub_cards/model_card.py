@@ -11,7 +11,7 @@ from dataset_builder.schema import BANDS_BY_NAME
 from hub_cards.common import CODE_LICENSE, DATASET_DOI, PAPER_TITLE, UPSTREAM_CODE, citation_section, render_card
 
 if TYPE_CHECKING:  # a runtime import would be circular: modeling imports this module
-    from modeling.config import FaciesCNNConfig
+    from modeling.network.config import FaciesCNNConfig
 
 MODEL_NAME = "FaciesCNN"
 TAGS = ["glacier-facies", "remote-sensing", "glaciology", "image-classification", "pytorch_model_hub_mixin"]
@@ -47,20 +47,30 @@ def _bands_section(config: FaciesCNNConfig) -> str:
         "",
     ]
     if norm:
-        text.append("Normalisation: every band is mapped to `(x - min) / (max - min)` with the values above "
-                    "(`predict` / `predict_proba` do this).")
+        text.append(
+            "Normalisation: every band is mapped to `(x - min) / (max - min)` with the values above "
+            "(`predict` / `predict_proba` do this)."
+        )
     else:
-        text.append("**This model carries no normalisation statistics.** Take them from the built dataset: "
-                    "`model.with_statistics(DatasetStatistics.load(folder))`, or convert with `--stats DATASET_FOLDER`.")
+        text.append(
+            "**This model carries no normalisation statistics.** Take them from the built dataset: "
+            "`model.with_statistics(DatasetStatistics.load(folder))`, or convert with `--stats DATASET_FOLDER`."
+        )
     if config.per_glacier_elevation_scaling:
-        text.append("\nElevation is first scaled per glacier, `(elevation - glacier_min) / (glacier_max - glacier_min)`; "
-                    "pass each patch's glacier elevation range as `elevation_range` to `predict`.")
+        text.append(
+            "\nElevation is first scaled per glacier, `(elevation - glacier_min) / (glacier_max - glacier_min)`; "
+            "pass each patch's glacier elevation range as `elevation_range` to `predict`."
+        )
     return "\n".join(text) + "\n"
 
 
 def _classes_section(config: FaciesCNNConfig) -> str:
     rows = [[i, f"`{c}`"] for i, c in enumerate(config.class_names)]
-    return "## Classes\n\n`predict` returns the label code; `predict_proba` one column per label.\n\n" + _table(["label", "class"], rows) + "\n"
+    return (
+        "## Classes\n\n`predict` returns the label code; `predict_proba` one column per label.\n\n"
+        + _table(["label", "class"], rows)
+        + "\n"
+    )
 
 
 def _json_block(data: Mapping[str, Any]) -> str:
@@ -76,7 +86,10 @@ def _training_section(config: FaciesCNNConfig, training: Mapping[str, Any] | Non
         text += ["Not recorded for these weights.", ""]
     text += ["Architecture (`config.json`):", "", _json_block(arch)]
     if config.calibration:
-        text += [f"Probabilities are calibrated with temperature scaling (T = {config.calibration['temperature']:.4g}).", ""]
+        text += [
+            f"Probabilities are calibrated with temperature scaling (T = {config.calibration['temperature']:.4g}).",
+            "",
+        ]
     if config.provenance:
         text += ["### Provenance", "", _json_block(config.provenance)]
     return "\n".join(text)

@@ -1,8 +1,9 @@
 """The FaciesCNN model: architecture, hub loading, weight conversion and inference."""
 
-from modeling.config import ConfigError, FaciesCNNConfig
-from modeling.facies_cnn import FaciesCNN, WeightsError
-from modeling.predict import NormalizationMissingError, normalize, predict, predict_proba
+from modeling.errors import ConfigError, NormalizationMissingError, WeightsError
+from modeling.network.config import FaciesCNNConfig
+from modeling.network.facies_cnn import FaciesCNN
+from modeling.network.predict import normalize, predict, predict_proba
 
 __all__ = [
     "ConfigError",

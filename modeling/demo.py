@@ -22,22 +22,22 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dataset_builder.builder import build_dataset
+from dataset_builder.predictions import read_predictions
 from dataset_builder.quicklook import write_quicklooks
 from dataset_builder.schema import CLASS_NAMES
-from dataset_builder.synthetic import SyntheticConfig, generate
+from dataset_builder.synthetic.core import SyntheticConfig, generate
 from dataset_builder.writer import iter_rows
-from hub_cards.leaderboard import read_leaderboard, ranked
+from hub_cards.leaderboard import ranked, read_leaderboard
 from hub_cards.report import Figure, Report, Section, Table
-from modeling.baseline import BaselineConfig
-from modeling.dense import dense_fits
-from modeling.evaluation import dataset_revision
-from modeling.facies_cnn import FaciesCNN
-from modeling.leaderboard import PUBLISHED, add_to_leaderboard, evaluate_submission, write_submission
-from modeling.mapping import MappingOptions, map_scene
-from modeling.ndsi_rules import NDSIRules
-from modeling.predictions import read_predictions
-from modeling.training import OOF_PREDICTIONS, TrainConfig, cross_validate
-from modeling.two_rounds import run_two_rounds
+from modeling.evaluation.metrics import dataset_revision
+from modeling.evaluation.ndsi_rules import NDSIRules
+from modeling.evaluation.submissions import PUBLISHED, add_to_leaderboard, evaluate_submission, write_submission
+from modeling.mapping.dense import dense_fits
+from modeling.mapping.scene import MappingOptions, map_scene
+from modeling.network.facies_cnn import FaciesCNN
+from modeling.training.baseline import BaselineConfig
+from modeling.training.core import OOF_PREDICTIONS, TrainConfig, cross_validate
+from modeling.training.two_rounds import run_two_rounds
 
 
 @dataclass
@@ -48,7 +48,17 @@ class DemoPaths:
     dataset: Path = Path("glacier-facies")
 
     def __post_init__(self) -> None:
-        for name in ("synthetic", "quicklooks", "round1", "round2", "pruning", "submissions", "maps", "mass_balance", "report"):
+        for name in (
+            "synthetic",
+            "quicklooks",
+            "round1",
+            "round2",
+            "pruning",
+            "submissions",
+            "maps",
+            "mass_balance",
+            "report",
+        ):
             setattr(self, name, self.outputs / name)
 
 
@@ -92,9 +102,11 @@ class DemoProfile:
     @classmethod
     def quick(cls) -> "DemoProfile":
         return cls(
-            SyntheticConfig.quick(), TrainConfig.demo(epochs=10, samples_per_epoch=1024), BaselineConfig(max_iter=30),
+            SyntheticConfig.quick(),
+            TrainConfig.demo(epochs=10, samples_per_epoch=1024),
+            BaselineConfig(max_iter=30),
             n_bootstrap=50,
-        )  # fmt: skip
+        )
 
 
 def _pct(value: float | None) -> str:
@@ -103,10 +115,18 @@ def _pct(value: float | None) -> str:
 
 def _score_rows(name: str, metrics: dict[str, Any]) -> list[list[str]]:
     return [
-        [name, config, _pct(m["macro_f1"]), _pct(m["accuracy"]), _pct(m["mean_iou"]),
-         f"{_pct(m['glacier_macro_f1']['mean'])} +- {_pct(m['glacier_macro_f1']['std'])}" if m.get("glacier_macro_f1") else "-"]
+        [
+            name,
+            config,
+            _pct(m["macro_f1"]),
+            _pct(m["accuracy"]),
+            _pct(m["mean_iou"]),
+            f"{_pct(m['glacier_macro_f1']['mean'])} +- {_pct(m['glacier_macro_f1']['std'])}"
+            if m.get("glacier_macro_f1")
+            else "-",
+        ]
         for config, m in metrics.items()
-    ]  # fmt: skip
+    ]
 
 
 def _per_class_table(results: dict[str, dict[str, Any]], config: str) -> Table:
@@ -128,7 +148,9 @@ def ndsi_predictions(dataset: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(ids), np.concatenate(preds)
 
 
-def run_demo(paths: DemoPaths = DemoPaths(), profile: DemoProfile | None = None, *, seed: int | None = None) -> StageTimer:
+def run_demo(
+    paths: DemoPaths = DemoPaths(), profile: DemoProfile | None = None, *, seed: int | None = None
+) -> StageTimer:
     """Run every stage of the demo and write the report; returns the stage timings.
 
     Args:
@@ -160,16 +182,26 @@ def run_demo(paths: DemoPaths = DemoPaths(), profile: DemoProfile | None = None,
                 f"{100 * summary.noise_rate:.1f} % of the facies labels deliberately wrong near ambiguous boundaries "
                 "(the truth is kept apart, so pruning can be scored). Folds are made of whole glaciers.",
             ],
-            [Table(["class", *[f"fold {k}" for k in counts]], [[c, *[str(counts[k][c]) for k in counts]] for c in CLASS_NAMES], "labels per class and fold")],
+            [
+                Table(
+                    ["class", *[f"fold {k}" for k in counts]],
+                    [[c, *[str(counts[k][c]) for k in counts]] for c in CLASS_NAMES],
+                    "labels per class and fold",
+                )
+            ],
             [Figure(p, f"quick-look {p.stem}: true colour and facies truth") for p in looks[:2]]
             + [Figure(paths.quicklooks / "class_histogram.png", "labels per class and fold")],
         )
     )
 
     rounds = run_two_rounds(
-        paths.dataset, profile.training, paths.outputs, truth=paths.synthetic / "truth" / "labels.parquet",
-        n_bootstrap=profile.n_bootstrap, stage=timer.stage,
-    )  # fmt: skip
+        paths.dataset,
+        profile.training,
+        paths.outputs,
+        truth=paths.synthetic / "truth" / "labels.parquet",
+        n_bootstrap=profile.n_bootstrap,
+        stage=timer.stage,
+    )
     pruned, report_files = rounds.pruning, rounds.pruning_report
     results["FaciesCNN round 1 (trained on full)"] = rounds.round1
     results["FaciesCNN round 2 (trained on pruned)"] = rounds.round2
@@ -183,13 +215,28 @@ def run_demo(paths: DemoPaths = DemoPaths(), profile: DemoProfile | None = None,
                 f"have precision {truth['precision']:.2f} and recall {truth['recall']:.2f} "
                 f"({truth['wrong_labels']} labels are truly wrong).",
             ],
-            [Table(["class", "flagged", "labels", "share %"], [[c, str(pruned.flagged_per_class[c]), str(pruned.rows_per_class[c]), _pct(pruned.flagged_per_class[c] / max(pruned.rows_per_class[c], 1))] for c in CLASS_NAMES])],
+            [
+                Table(
+                    ["class", "flagged", "labels", "share %"],
+                    [
+                        [
+                            c,
+                            str(pruned.flagged_per_class[c]),
+                            str(pruned.rows_per_class[c]),
+                            _pct(pruned.flagged_per_class[c] / max(pruned.rows_per_class[c], 1)),
+                        ]
+                        for c in CLASS_NAMES
+                    ],
+                )
+            ],
             [Figure(p, p.stem.replace("_", " ")) for p in report_files if p.suffix == ".png"],
         )
     )
 
     with timer.stage("baselines: gradient boosting and NDSI rules"):
-        baseline = cross_validate(paths.dataset, profile.baseline, paths.outputs / "baseline", n_bootstrap=profile.n_bootstrap)
+        baseline = cross_validate(
+            paths.dataset, profile.baseline, paths.outputs / "baseline", n_bootstrap=profile.n_bootstrap
+        )
         results["gradient boosting on centre pixel + neighbourhood"] = baseline.metrics
         ids, ndsi = ndsi_predictions(paths.dataset)
     with timer.stage("leaderboard submissions"):
@@ -199,16 +246,27 @@ def run_demo(paths: DemoPaths = DemoPaths(), profile: DemoProfile | None = None,
         gb_oof = read_predictions(paths.outputs / "baseline" / OOF_PREDICTIONS)
         n_params = FaciesCNN.from_pretrained(paths.round2 / "fold_0" / "model").parameter_count()
         submissions = {
-            "FaciesCNN (our recipe, demo profile)": (cnn_oof.sample_id, cnn_oof.pred, cnn_oof.proba, n_params, "pruned"),
+            "FaciesCNN (our recipe, demo profile)": (
+                cnn_oof.sample_id,
+                cnn_oof.pred,
+                cnn_oof.proba,
+                n_params,
+                "pruned",
+            ),
             "Gradient boosting baseline": (gb_oof.sample_id, gb_oof.pred, gb_oof.proba, None, "pruned"),
             "NDSI threshold rules": (ids, ndsi, None, 0, "full"),
         }
         for method, (sid, pred, proba, params, config) in submissions.items():
             folder = write_submission(
-                paths.submissions / method.split(" ")[0].lower(), sid, pred,
-                {**common, "method": method, "dataset_config": config, "num_parameters": params}, proba=proba,
-            )  # fmt: skip
-            add_to_leaderboard(paths.dataset, evaluate_submission(folder, paths.dataset, n_bootstrap=profile.n_bootstrap))
+                paths.submissions / method.split(" ")[0].lower(),
+                sid,
+                pred,
+                {**common, "method": method, "dataset_config": config, "num_parameters": params},
+                proba=proba,
+            )
+            add_to_leaderboard(
+                paths.dataset, evaluate_submission(folder, paths.dataset, n_bootstrap=profile.n_bootstrap)
+            )
         add_to_leaderboard(paths.dataset, PUBLISHED)
         board = ranked(read_leaderboard(paths.dataset)["entries"])
         for e in board:
@@ -224,13 +282,26 @@ def run_demo(paths: DemoPaths = DemoPaths(), profile: DemoProfile | None = None,
                 f"error {ece.get('ece_before', ece['ece']):.3f} before, {ece['ece']:.3f} after (published: 0.116 -> 0.040).",
             ],
             [
-                Table(["method", "labels", "macro-F1 %", "accuracy %", "mean IoU %", "glacier-wise macro-F1 %"],
-                      [r for name, m in results.items() for r in _score_rows(name, m)]),
+                Table(
+                    ["method", "labels", "macro-F1 %", "accuracy %", "mean IoU %", "glacier-wise macro-F1 %"],
+                    [r for name, m in results.items() for r in _score_rows(name, m)],
+                ),
                 _per_class_table(results, "pruned"),
-                Table(["rank", "method", "macro-F1 pruned %", "macro-F1 full %", "kind"],
-                      [[str(i + 1) if e["kind"] == "scored" else "-", e["method"], _pct(e["scores"]["pruned"].get("macro_f1")),
-                        _pct(e["scores"].get("full", {}).get("macro_f1")), e["kind"]] for i, e in enumerate(board)], "leaderboard"),
-            ],  # fmt: skip
+                Table(
+                    ["rank", "method", "macro-F1 pruned %", "macro-F1 full %", "kind"],
+                    [
+                        [
+                            str(i + 1) if e["kind"] == "scored" else "-",
+                            e["method"],
+                            _pct(e["scores"]["pruned"].get("macro_f1")),
+                            _pct(e["scores"].get("full", {}).get("macro_f1")),
+                            e["kind"],
+                        ]
+                        for i, e in enumerate(board)
+                    ],
+                    "leaderboard",
+                ),
+            ],
             [
                 Figure(paths.round2 / "confusion_pruned.png", "round 2 confusion matrix, pruned labels"),
                 Figure(paths.round2 / "reliability_pruned.png", "round 2 reliability diagram"),
@@ -286,7 +357,7 @@ def run_demo(paths: DemoPaths = DemoPaths(), profile: DemoProfile | None = None,
 
 def mapping_options(model: FaciesCNN) -> MappingOptions:
     """Dense inference for full-size (33 px) models; per-patch, exact, for the demo profile's small crops, where
-    dense inference departs from per-patch (see :func:`modeling.mapping.map_scene`) and per-patch is cheap."""
+    dense inference departs from per-patch (see :func:`modeling.mapping.scene.map_scene`) and per-patch is cheap."""
     return MappingOptions(mode="dense" if dense_fits(model.config) else "patch")
 
 
@@ -298,36 +369,62 @@ def map_demo_scenes(paths: DemoPaths, n: int | None = None) -> list[dict[str, An
     meta = json.loads((paths.synthetic / "metadata.json").read_text())
     fold_of = {g["glacier"]: g["fold"] for g in meta["glaciers"]}
     scenes = sorted(meta["scenes"], key=lambda s: (s["cloud_cover"], s["scene"]))[:n]
-    models = {f: FaciesCNN.from_pretrained(paths.round2 / f"fold_{f}" / "model") for f in sorted({fold_of[s["glacier"]] for s in scenes})}
+    models = {
+        f: FaciesCNN.from_pretrained(paths.round2 / f"fold_{f}" / "model")
+        for f in sorted({fold_of[s["glacier"]] for s in scenes})
+    }
     out = []
     for s in tqdm(scenes, desc="map scenes", unit="scene"):
         model = models[fold_of[s["glacier"]]]
         options = mapping_options(model)
         result = map_scene(
-            paths.synthetic / "scenes" / f"{s['scene']}.tif", model, paths.maps,
-            outlines=paths.synthetic / "outlines.gpkg", dem=[paths.synthetic / "dems"], options=options,
-        )  # fmt: skip
-        out.append({"scene": result.scene, "mode": options.mode, "facies": result.outputs["facies"], "quicklook": result.outputs["quicklook"]})
+            paths.synthetic / "scenes" / f"{s['scene']}.tif",
+            model,
+            paths.maps,
+            outlines=paths.synthetic / "outlines.gpkg",
+            dem=[paths.synthetic / "dems"],
+            options=options,
+        )
+        out.append(
+            {
+                "scene": result.scene,
+                "mode": options.mode,
+                "facies": result.outputs["facies"],
+                "quicklook": result.outputs["quicklook"],
+            }
+        )
     return out
 
 
 def regress_mass_balance(paths: DemoPaths, mapped: list[dict[str, Any]]) -> Section:
     """The AAR-balance regression on the synthetic truth maps and on the mapped facies; a report section."""
-    from modeling.mass_balance import run
+    from modeling.mass_balance.core import run
 
     sources = {"truth maps": paths.synthetic / "truth" / "maps", "mapped facies": [m["facies"] for m in mapped]}
     rows, recovered = [], []
     for source, maps in sources.items():
         results = run(
-            maps, paths.synthetic / "mass_balance.csv", paths.mass_balance / source.split(" ")[0],
-            outlines=paths.synthetic / "outlines.gpkg", metadata=paths.synthetic / "metadata.json",
-        )  # fmt: skip
+            maps,
+            paths.synthetic / "mass_balance.csv",
+            paths.mass_balance / source.split(" ")[0],
+            outlines=paths.synthetic / "outlines.gpkg",
+            metadata=paths.synthetic / "metadata.json",
+        )
         predictor = results["settings"]["predictor"]
         for model, fit in results["regressions"][predictor].items():
             for kind in ("in_sample", "cross_validated"):
                 score = fit.get(kind, {}).get("score")
                 if score:
-                    rows.append([source, model, kind.replace("_", " "), f"{score['r']['value']:.2f}", f"{score['rmse']['value']:.2f}", str(score["n"])])
+                    rows.append(
+                        [
+                            source,
+                            model,
+                            kind.replace("_", " "),
+                            f"{score['r']['value']:.2f}",
+                            f"{score['rmse']['value']:.2f}",
+                            str(score["n"]),
+                        ]
+                    )
         recovery = results.get("recovery", {}).get(predictor)
         if recovery:
             slope = recovery["pooled_slope"]
@@ -341,8 +438,9 @@ def regress_mass_balance(paths: DemoPaths, mapped: list[dict[str, Any]]) -> Sect
     if recovered:
         text.append(
             f"The generator used {recovery['generating_slope']:.2f} m w.e. per unit AAR; the pooled fits give "
-            + "; ".join(recovered) + "."
-        )  # fmt: skip
+            + "; ".join(recovered)
+            + "."
+        )
     return Section(
         "Facies and mass balance",
         text,

@@ -38,7 +38,9 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 def peak_build_mb(source: Path, out: Path) -> float:
     """Peak resident memory (MB) of a build in a fresh interpreter."""
-    done = subprocess.run([sys.executable, "-c", PEAK_RSS, str(source), str(out)], check=True, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, str(source), str(out)], check=True, capture_output=True, text=True
+    )
     return float(done.stdout.strip().splitlines()[-1])
 
 
@@ -59,7 +61,9 @@ def bench_released(work: Path, n_files: int) -> None:
     built = len(files) / (time.perf_counter() - t)
     print("\n[1] build from the released layout")
     print(f"    bare rasterio read (1 thread): {bare:9.0f} patches/s")
-    print(f"    build_dataset (2 workers)    : {built:9.0f} patches/s   ratio {built / bare:.2f} of the bare read (aim >= 0.5)")
+    print(
+        f"    build_dataset (2 workers)    : {built:9.0f} patches/s   ratio {built / bare:.2f} of the bare read (aim >= 0.5)"
+    )
     mb_small = peak_build_mb(small, work / "built-small")
     mb_large = peak_build_mb(large, work / "built-large")
     print(f"    peak RSS, {6 * per_fold:6d} files: {mb_small:7.0f} MB")
@@ -107,7 +111,9 @@ def bench_loading(work: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--files", type=int, default=4000, help="label files in the smaller build (the larger has twice)")
+    parser.add_argument(
+        "--files", type=int, default=4000, help="label files in the smaller build (the larger has twice)"
+    )
     parser.add_argument("--workdir", type=Path, help="where to write (default: a temporary folder)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:

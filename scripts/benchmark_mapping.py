@@ -41,23 +41,26 @@ from rasterio.windows import Window
 from scipy import ndimage
 
 from dataset_builder.builder import build_dataset
+from dataset_builder.outlines import read_outlines
 from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, OPTICAL_BANDS, PATCH_SIZE
 from dataset_builder.statistics import DatasetStatistics
-from dataset_builder.synthetic import SyntheticConfig, generate
-from modeling.dense import PatchGeometry, conv_macs, predict_array, tile_windows, window_slices
-from modeling.evaluation import confusion_matrix, metrics_from_confusion
-from modeling.facies_cnn import FaciesCNN
-from modeling.keras_conversion import load_keras_weights
-from modeling.scene_inputs import PreparedScene, open_scene, prepare_scene, read_outlines
+from dataset_builder.synthetic.core import SyntheticConfig, generate
+from modeling.evaluation.metrics import confusion_matrix, metrics_from_confusion
+from modeling.mapping.dense import PatchGeometry, conv_macs, predict_array, tile_windows, window_slices
+from modeling.mapping.scene_inputs import PreparedScene, open_scene, prepare_scene
+from modeling.network.facies_cnn import FaciesCNN
+from modeling.network.keras_conversion import load_keras_weights
 
-WEIGHTS = Path(__file__).resolve().parents[2] / "shared" / "upstream" / "weights" / "0_cnn_afterconfidentlearning_weights.h5"
+WEIGHTS = (
+    Path(__file__).resolve().parents[2] / "shared" / "upstream" / "weights" / "0_cnn_afterconfidentlearning_weights.h5"
+)
 #: Maps a scene in a fresh interpreter and prints its peak resident memory: VmHWM of its own address space
 #: (ru_maxrss would also count the parent's memory at fork time).
 LARGE_RUN = """
 import json, re, sys, time
 from pathlib import Path
-from modeling.facies_cnn import FaciesCNN
-from modeling.mapping import MappingOptions, map_scene
+from modeling.network.facies_cnn import FaciesCNN
+from modeling.mapping.scene import MappingOptions, map_scene
 model = FaciesCNN.from_pretrained(sys.argv[1])
 start = time.perf_counter()
 result = map_scene(sys.argv[2], model, sys.argv[3], outlines=sys.argv[4], dem=[sys.argv[5]], options=MappingOptions(tile_size=int(sys.argv[6])))
@@ -76,14 +79,22 @@ def truth_on_grid(truth_path: Path, prepared: PreparedScene) -> np.ndarray:
     """Band 1 (label class) of a truth map on the prepared grid (nearest; 255 = none)."""
     out = np.full(prepared.grid.shape, 255, np.uint8)
     with rasterio.open(truth_path) as src:
-        reproject(rasterio.band(src, 1), out, dst_transform=prepared.grid.transform, dst_crs=prepared.grid.crs, resampling=Resampling.nearest)
+        reproject(
+            rasterio.band(src, 1),
+            out,
+            dst_transform=prepared.grid.transform,
+            dst_crs=prepared.grid.crs,
+            resampling=Resampling.nearest,
+        )
     return out
 
 
 def sample_mask(prepared: PreparedScene, raw: np.ndarray, n: int, rng: np.random.Generator | None) -> np.ndarray:
     """n classified pixels whose whole patch lies inside the scene's data (>= 16 px from its edge): random ones,
     or without ``rng`` a compact blob (the n nearest to the eligible pixels' centroid)."""
-    inside = ndimage.minimum_filter(np.isfinite(raw[: len(OPTICAL_BANDS)]).all(axis=0), size=PATCH_SIZE, mode="constant", cval=0)
+    inside = ndimage.minimum_filter(
+        np.isfinite(raw[: len(OPTICAL_BANDS)]).all(axis=0), size=PATCH_SIZE, mode="constant", cval=0
+    )
     rows, cols = np.nonzero(prepared.classify & inside)
     if rng is None:
         pick = np.argsort(np.hypot(rows - rows.mean(), cols - cols.mean()), kind="stable")[:n]
@@ -115,7 +126,7 @@ def bare_conv_gflops(side: int, channels: int = 64, repeats: int = 3) -> float:
 
 def dense_executed_flops(model: FaciesCNN, mask: np.ndarray, tile_size: int) -> float:
     """FLOPs the dense mode executes on a scene: both scales over the box of each tile's classified pixels,
-    halo included (as :func:`modeling.dense.predict_tiled` crops), and the head on the classified pixels."""
+    halo included (as :func:`modeling.mapping.dense.predict_tiled` crops), and the head on the classified pixels."""
     scale1, scale2, head = conv_macs(model.config)
     halo = PatchGeometry.from_config(model.config).halo("dense")
     positions = 0
@@ -138,27 +149,39 @@ def bench_speed(model: FaciesCNN, name: str, raw: np.ndarray, prepared: Prepared
     halo = PatchGeometry.from_config(model.config).halo("dense")
     achieved = dense_executed_flops(model, prepared.classify, tile_size) / t_dense / 1e9
     bare = bare_conv_gflops(min(tile_size, max(prepared.grid.shape)) + 2 * halo)
-    print(f"\n[1] speed on {name} ({prepared.grid.height} x {prepared.grid.width} px, {n_dense} glacier px; exact and per-patch "
-          f"on a compact blob of {n_sample} of them; {torch.get_num_threads()} torch threads)")  # fmt: skip
+    print(
+        f"\n[1] speed on {name} ({prepared.grid.height} x {prepared.grid.width} px, {n_dense} glacier px; exact and per-patch "
+        f"on a compact blob of {n_sample} of them; {torch.get_num_threads()} torch threads)"
+    )
     for mode, rate in rates.items():
         pixels = n_dense if mode == "dense" else n_sample
         print(f"    {mode:>5}: {rate:10.1f} px/s  ({pixels} px)")
     full = everywhere.size / t_full
     print(f"    dense on every pixel of the grid (an ice-covered scene): {full:10.1f} px/s  ({everywhere.size} px)")
-    print(f"    dense / per-patch: {rates['dense'] / rates['patch']:.0f}x (glacier pixels), {full / rates['patch']:.0f}x (every pixel); "
-          f"exact / per-patch: {rates['exact'] / rates['patch']:.1f}x")  # fmt: skip
-    print(f"    dense achieved {achieved:.1f} GFLOP/s (executed convolutions, halos included); bare 64->64 3x3 conv {bare:.1f} GFLOP/s")
+    print(
+        f"    dense / per-patch: {rates['dense'] / rates['patch']:.0f}x (glacier pixels), {full / rates['patch']:.0f}x (every pixel); "
+        f"exact / per-patch: {rates['exact'] / rates['patch']:.1f}x"
+    )
+    print(
+        f"    dense achieved {achieved:.1f} GFLOP/s (executed convolutions, halos included); bare 64->64 3x3 conv {bare:.1f} GFLOP/s"
+    )
     d = np.abs(exact - patch)[:, sample]
-    print(f"    on this sample: exact vs per-patch max |dp| {d.max():.2e}; dense vs per-patch labels agree "
-          f"{(dense[:, sample].argmax(0) == patch[:, sample].argmax(0)).mean():.3f}")  # fmt: skip
+    print(
+        f"    on this sample: exact vs per-patch max |dp| {d.max():.2e}; dense vs per-patch labels agree "
+        f"{(dense[:, sample].argmax(0) == patch[:, sample].argmax(0)).mean():.3f}"
+    )
 
 
-def paired_f1(truth: np.ndarray, a: np.ndarray, b: np.ndarray, n_bootstrap: int = 1000, seed: int = 0) -> dict[str, object]:
+def paired_f1(
+    truth: np.ndarray, a: np.ndarray, b: np.ndarray, n_bootstrap: int = 1000, seed: int = 0
+) -> dict[str, object]:
     """Macro-F1 of two predictions of the same pixels against the truth, and a percentile bootstrap 95 %
     interval of their difference (pixels resampled jointly: a multinomial draw over (truth, a, b) triples)."""
     k = len(CLASS_NAMES)
     joint = np.bincount((truth.astype(np.int64) * k + a) * k + b, minlength=k**3)
-    draws = np.random.default_rng(seed).multinomial(joint.sum(), joint / joint.sum(), size=n_bootstrap).reshape(-1, k, k, k)
+    draws = (
+        np.random.default_rng(seed).multinomial(joint.sum(), joint / joint.sum(), size=n_bootstrap).reshape(-1, k, k, k)
+    )
     cm_a, cm_b = confusion_matrix(truth, a), confusion_matrix(truth, b)
     diff = metrics_from_confusion(draws.sum(axis=3))["macro_f1"] - metrics_from_confusion(draws.sum(axis=2))["macro_f1"]
     return {
@@ -186,7 +209,9 @@ def _model_for(model: FaciesCNN | FoldModels, scene: str) -> FaciesCNN:
     return model.for_scene(scene) if isinstance(model, FoldModels) else model
 
 
-def bench_agreement(models: dict[str, FaciesCNN | FoldModels], synthetic: Path, work: Path, n: int, tile_size: int, seed: int) -> None:
+def bench_agreement(
+    models: dict[str, FaciesCNN | FoldModels], synthetic: Path, work: Path, n: int, tile_size: int, seed: int
+) -> None:
     outlines = read_outlines(synthetic / "outlines.gpkg")
     rng = np.random.default_rng(seed)
     keys = ("truth", "dense", "patch", "dp", "dmax", "exact", "all_truth", "all_dense")
@@ -215,20 +240,33 @@ def bench_agreement(models: dict[str, FaciesCNN | FoldModels], synthetic: Path, 
             s["exact"].append(np.abs(exact[:, exact_sample] - patch[:, exact_sample]).max(initial=0.0))
             s["all_truth"].append(truth[every])
             s["all_dense"].append(dense[:, every].argmax(0))
-        print(f"    scene {i + 1}/{len(scenes)} {path.stem}: {int(sample.sum())} sampled px ({time.perf_counter() - started:.0f} s)", flush=True)
-    print(f"\n[2] agreement and accuracy on {len(scenes)} synthetic scenes ({n} sampled glacier px per scene, >= 16 px inside the data)")
+        print(
+            f"    scene {i + 1}/{len(scenes)} {path.stem}: {int(sample.sum())} sampled px ({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
+    print(
+        f"\n[2] agreement and accuracy on {len(scenes)} synthetic scenes ({n} sampled glacier px per scene, >= 16 px inside the data)"
+    )
     for name, s in stats.items():
         truth, dense, patch, dp, dmax, all_truth, all_dense = (np.concatenate(s[k]) for k in keys if k != "exact")
         f1 = paired_f1(truth, dense, patch)
         every = metrics_from_confusion(confusion_matrix(all_truth, all_dense))["macro_f1"]
         lo, hi = 100 * f1["interval"]
-        print(f"    {name}: {truth.size} px; labels agree {(dense == patch).mean():.4f}; mean |dp| {dp.mean():.4f} "
-              f"(mean of the largest class difference {dmax.mean():.4f}); exact vs per-patch max |dp| {max(s['exact']):.1e}")  # fmt: skip
-        print(f"      macro-F1 vs truth (sample): dense {100 * f1['a']['macro_f1']:.1f}, per-patch {100 * f1['b']['macro_f1']:.1f} "
-              f"(difference {100 * (f1['a']['macro_f1'] - f1['b']['macro_f1']):+.1f} points, 95 % interval [{lo:+.1f}, {hi:+.1f}]); "
-              f"dense on every glacier pixel {100 * every:.1f}")  # fmt: skip
-        print("      per-class F1 dense / per-patch: " + ", ".join(
-            f"{c} {100 * a:.0f}/{100 * b:.0f}" for c, a, b in zip(CLASS_NAMES, f1["a"]["f1"], f1["b"]["f1"])))  # fmt: skip
+        print(
+            f"    {name}: {truth.size} px; labels agree {(dense == patch).mean():.4f}; mean |dp| {dp.mean():.4f} "
+            f"(mean of the largest class difference {dmax.mean():.4f}); exact vs per-patch max |dp| {max(s['exact']):.1e}"
+        )
+        print(
+            f"      macro-F1 vs truth (sample): dense {100 * f1['a']['macro_f1']:.1f}, per-patch {100 * f1['b']['macro_f1']:.1f} "
+            f"(difference {100 * (f1['a']['macro_f1'] - f1['b']['macro_f1']):+.1f} points, 95 % interval [{lo:+.1f}, {hi:+.1f}]); "
+            f"dense on every glacier pixel {100 * every:.1f}"
+        )
+        print(
+            "      per-class F1 dense / per-patch: "
+            + ", ".join(
+                f"{c} {100 * a:.0f}/{100 * b:.0f}" for c, a, b in zip(CLASS_NAMES, f1["a"]["f1"], f1["b"]["f1"])
+            )
+        )
 
 
 def fake_sentinel2_tile(root: Path, size: int, glaciers: list[tuple[float, float, float]]) -> tuple[Path, Path, Path]:
@@ -241,8 +279,18 @@ def fake_sentinel2_tile(root: Path, size: int, glaciers: list[tuple[float, float
         path = granule / "IMG_DATA" / f"R{res}m" / f"T32TMS_20200815T102031_{band}_{res}m.tif"
         path.parent.mkdir(parents=True, exist_ok=True)
         n = size * 10 // res
-        profile = dict(driver="GTiff", width=n, height=n, count=1, dtype="uint16", crs=crs, transform=from_origin(x0, y0, res, res),
-                       tiled=True, blockxsize=512, blockysize=512)  # fmt: skip
+        profile = dict(
+            driver="GTiff",
+            width=n,
+            height=n,
+            count=1,
+            dtype="uint16",
+            crs=crs,
+            transform=from_origin(x0, y0, res, res),
+            tiled=True,
+            blockxsize=512,
+            blockysize=512,
+        )
         with rasterio.open(path, "w", **profile) as dst:
             for w in tile_windows((n, n), 2048):
                 r, c = np.mgrid[w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width]
@@ -252,16 +300,35 @@ def fake_sentinel2_tile(root: Path, size: int, glaciers: list[tuple[float, float
         "<Level-2A_User_Product><PRODUCT_START_TIME>2020-08-15T10:20:31Z</PRODUCT_START_TIME><PROCESSING_BASELINE>04.00</PROCESSING_BASELINE>"
         f"<BOA_QUANTIFICATION_VALUE>10000</BOA_QUANTIFICATION_VALUE><BOA_ADD_OFFSET_VALUES_LIST>{offsets}</BOA_ADD_OFFSET_VALUES_LIST></Level-2A_User_Product>"
     )
-    (granule / "MTD_TL.xml").write_text("<Tile><Mean_Sun_Angle><ZENITH_ANGLE>50.0</ZENITH_ANGLE><AZIMUTH_ANGLE>160.0</AZIMUTH_ANGLE></Mean_Sun_Angle></Tile>")
+    (granule / "MTD_TL.xml").write_text(
+        "<Tile><Mean_Sun_Angle><ZENITH_ANGLE>50.0</ZENITH_ANGLE><AZIMUTH_ANGLE>160.0</AZIMUTH_ANGLE></Mean_Sun_Angle></Tile>"
+    )
     n = size // 3
     r, c = np.mgrid[0:n, 0:n]
     dem = (1500 + 600 * np.sin(r / 40.0) * np.cos(c / 55.0)).astype(np.float32)
-    with rasterio.open(root / "dem30.tif", "w", driver="GTiff", width=n, height=n, count=1, dtype="float32", crs=crs,
-                       transform=from_origin(x0, y0, 30, 30), tiled=True) as dst:  # fmt: skip
+    with rasterio.open(
+        root / "dem30.tif",
+        "w",
+        driver="GTiff",
+        width=n,
+        height=n,
+        count=1,
+        dtype="float32",
+        crs=crs,
+        transform=from_origin(x0, y0, 30, 30),
+        tiled=True,
+    ) as dst:
         dst.write(dem[None])
     shapes = [shapely.Point(x0 + u * size * 10, y0 - v * size * 10).buffer(radius) for u, v, radius in glaciers]
-    write(root / "outlines.gpkg", shapely.to_wkb(np.asarray(shapes, dtype=object)), [np.array([f"g{i}" for i in range(len(shapes))], dtype=object)],
-          ["glacier"], driver="GPKG", geometry_type="Polygon", crs=crs)  # fmt: skip
+    write(
+        root / "outlines.gpkg",
+        shapely.to_wkb(np.asarray(shapes, dtype=object)),
+        [np.array([f"g{i}" for i in range(len(shapes))], dtype=object)],
+        ["glacier"],
+        driver="GPKG",
+        geometry_type="Polygon",
+        crs=crs,
+    )
     return safe, root / "dem30.tif", root / "outlines.gpkg"
 
 
@@ -272,30 +339,54 @@ def bench_large(model_dir: Path, work: Path, size: int, tile_size: int) -> None:
         "4 small glaciers near the corners": [(u, v, 400.0) for u in (0.04, 0.96) for v in (0.04, 0.96)],
         "one 10 km wide glacier": [(0.5, 0.5, 10000.0)],
     }
-    print(f"\n[3] memory: map_scene on a fake {size} x {size} px Sentinel-2 L2A tile, 30 m DEM, dense, tile {tile_size} px, fresh processes")
+    print(
+        f"\n[3] memory: map_scene on a fake {size} x {size} px Sentinel-2 L2A tile, 30 m DEM, dense, tile {tile_size} px, fresh processes"
+    )
     for k, (name, glaciers) in enumerate(cases.items()):
         root, out = work / f"large{k}", work / f"large{k}_out"
         safe, dem, outlines = fake_sentinel2_tile(root, size, glaciers)
         done = subprocess.run(
-            [sys.executable, "-c", LARGE_RUN, str(model_dir), str(safe), str(out), str(outlines), str(dem), str(tile_size)],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-c",
+                LARGE_RUN,
+                str(model_dir),
+                str(safe),
+                str(out),
+                str(outlines),
+                str(dem),
+                str(tile_size),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         figures = json.loads(done.stdout.strip().splitlines()[-1])
         grid = json.loads(next(out.glob("*_mapping.json")).read_text())["grid"]
         s = figures["seconds"]
-        print(f"    {name}: grid {grid['height']} x {grid['width']} px, {figures['classified']} px classified; peak resident memory "
-              f"{figures['peak_mb']:.0f} MB; prepare {s['prepare']:.0f} s, classify {s['classify']:.0f} s "
-              f"({figures['classified'] / s['classify']:.0f} px/s), write {s['write']:.0f} s")  # fmt: skip
+        print(
+            f"    {name}: grid {grid['height']} x {grid['width']} px, {figures['classified']} px classified; peak resident memory "
+            f"{figures['peak_mb']:.0f} MB; prepare {s['prepare']:.0f} s, classify {s['classify']:.0f} s "
+            f"({figures['classified'] / s['classify']:.0f} px/s), write {s['write']:.0f} s"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one)")
     parser.add_argument("--synthetic", type=Path, help="a synthetic benchmark folder (default: generate one)")
-    parser.add_argument("--dataset", type=Path, help="the dataset built from it (its statistics normalise the published weights)")
-    parser.add_argument("--trained", type=Path, help="a model trained on the synthetic benchmark (from_pretrained folder), or a "
-                        "cross-validation run folder (fold_{t}/model): each scene is then mapped by its glacier's fold model")
-    parser.add_argument("--weights", type=Path, default=WEIGHTS, help="published Keras weights (default: fold 0 after pruning)")
+    parser.add_argument(
+        "--dataset", type=Path, help="the dataset built from it (its statistics normalise the published weights)"
+    )
+    parser.add_argument(
+        "--trained",
+        type=Path,
+        help="a model trained on the synthetic benchmark (from_pretrained folder), or a "
+        "cross-validation run folder (fold_{t}/model): each scene is then mapped by its glacier's fold model",
+    )
+    parser.add_argument(
+        "--weights", type=Path, default=WEIGHTS, help="published Keras weights (default: fold 0 after pruning)"
+    )
     parser.add_argument("--sample", type=int, default=300, help="sampled glacier pixels per scene for the agreement")
     parser.add_argument("--speed-sample", type=int, default=400, help="pixels timed in the exact and per-patch modes")
     parser.add_argument("--tile-size", type=int, default=512)
@@ -319,14 +410,21 @@ def main(argv: list[str] | None = None) -> None:
             build_dataset(synthetic, dataset, progress=False)
         models = {}
         if args.trained and (args.trained / "fold_0" / "model").is_dir():
-            models["trained on the synthetic benchmark (each scene by its glacier's fold model)"] = FoldModels(args.trained, synthetic)
+            models["trained on the synthetic benchmark (each scene by its glacier's fold model)"] = FoldModels(
+                args.trained, synthetic
+            )
         elif args.trained:
             models["trained on the synthetic benchmark"] = FaciesCNN.from_pretrained(args.trained)
-        models["published weights (converted, synthetic statistics)"] = load_keras_weights(args.weights, statistics=DatasetStatistics.load(dataset))
+        models["published weights (converted, synthetic statistics)"] = load_keras_weights(
+            args.weights, statistics=DatasetStatistics.load(dataset)
+        )
         if "speed" not in skip:
             scenes = sorted((synthetic / "scenes").glob("*.tif"))
             outlines = read_outlines(synthetic / "outlines.gpkg")
-            prepared = [prepare_scene(open_scene(p), outlines, [synthetic / "dems"], BAND_NAMES, work / "speed" / p.stem) for p in scenes]
+            prepared = [
+                prepare_scene(open_scene(p), outlines, [synthetic / "dems"], BAND_NAMES, work / "speed" / p.stem)
+                for p in scenes
+            ]
             largest = max(prepared, key=lambda p: int(p.classify.sum()))
             raw = scene_inputs(largest)
             for name, chosen in models.items():
@@ -339,7 +437,9 @@ def main(argv: list[str] | None = None) -> None:
             model_dir = work / "published-model"
             models["published weights (converted, synthetic statistics)"].save_pretrained(model_dir)
             bench_large(model_dir, work, args.large, args.tile_size)
-    print(f"\n(peak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
+    print(
+        f"\n(peak resident memory of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)"
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,15 @@ import torch
 
 from dataset_builder.schema import PATCH_SIZE
 from modeling import FaciesCNN
-from modeling.training import TrainConfig, Trainer, centre_crop, init_runtime, load_fold, model_config, model_inputs
+from modeling.training.core import (
+    TrainConfig,
+    Trainer,
+    centre_crop,
+    init_runtime,
+    load_fold,
+    model_config,
+    model_inputs,
+)
 
 #: A trick is kept when it is this much faster and its probabilities stay within ``TOLERANCE`` of fp32.
 MIN_GAIN = 1.05
@@ -43,10 +51,17 @@ def rounds(measures: dict[str, Callable[[], float]], n: int) -> dict[str, float]
 def bench_training(args: argparse.Namespace) -> None:
     runtime = init_runtime(args.threads)
     data = load_fold(args.dataset, args.fold)
-    print(f"[1] training step, fold {args.fold}: {len(data.train)} training rows, crop {args.crop}, batch {args.batch_size}, "
-          f"{torch.get_num_threads()} threads, {runtime.device}")
+    print(
+        f"[1] training step, fold {args.fold}: {len(data.train)} training rows, crop {args.crop}, batch {args.batch_size}, "
+        f"{torch.get_num_threads()} threads, {runtime.device}"
+    )
     for cache_gb, label in ((4.0, "in-memory cache"), (0.0, "Arrow reads per batch")):
-        config = TrainConfig.demo(crop=args.crop, batch_size=args.batch_size, samples_per_epoch=args.batch_size * args.steps, cache_gb=cache_gb)
+        config = TrainConfig.demo(
+            crop=args.crop,
+            batch_size=args.batch_size,
+            samples_per_epoch=args.batch_size * args.steps,
+            cache_gb=cache_gb,
+        )
         trainer = Trainer(data, config, runtime)
         x, y, w, n = next(trainer.batches(1))
         trainer.step(x, y, w, n)  # warm-up (allocator, oneDNN primitives)
@@ -72,9 +87,11 @@ def bench_training(args: argparse.Namespace) -> None:
             return seen / (time.perf_counter() - started)
 
         r = rounds({"pipeline": pipeline, "bare": bare, "batches": batches_only}, args.rounds)
-        print(f"    {label:22s} training {r['pipeline']:7.0f} samples/s | bare forward+backward+Adam {r['bare']:7.0f} samples/s "
-              f"| ratio {r['pipeline'] / r['bare']:.3f} (pipeline cost {100 * (1 - r['pipeline'] / r['bare']):4.1f} %, limit 15 %) "
-              f"| batches alone {r['batches']:8.0f} samples/s")
+        print(
+            f"    {label:22s} training {r['pipeline']:7.0f} samples/s | bare forward+backward+Adam {r['bare']:7.0f} samples/s "
+            f"| ratio {r['pipeline'] / r['bare']:.3f} (pipeline cost {100 * (1 - r['pipeline'] / r['bare']):4.1f} %, limit 15 %) "
+            f"| batches alone {r['batches']:8.0f} samples/s"
+        )
 
 
 def bench_inference(args: argparse.Namespace) -> None:
@@ -84,17 +101,21 @@ def bench_inference(args: argparse.Namespace) -> None:
     rows = np.arange(min(args.inference_rows, len(data.validation)))
     inputs = model_inputs(data.validation, rows, model.config.replace(patch_size=PATCH_SIZE))
     bf16 = torch.cpu._is_avx512_bf16_supported() if hasattr(torch.cpu, "_is_avx512_bf16_supported") else False
-    print(f"\n[2] inference, {len(inputs)} validation patches, batch {args.eval_batch}, bf16 support: {bf16}, "
-          f"{'trained model ' + args.model if args.model else 'freshly initialised model'}")
+    print(
+        f"\n[2] inference, {len(inputs)} validation patches, batch {args.eval_batch}, bf16 support: {bf16}, "
+        f"{'trained model ' + args.model if args.model else 'freshly initialised model'}"
+    )
     for size in sorted({args.crop, PATCH_SIZE}):
         x = torch.from_numpy(np.ascontiguousarray(centre_crop(inputs, size)))
         variants: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {"fp32": model}
         last = model.to(memory_format=torch.channels_last)
         variants["channels-last"] = lambda t: last(t.contiguous(memory_format=torch.channels_last))
         if bf16:
+
             def autocast(t: torch.Tensor) -> torch.Tensor:
                 with torch.autocast("cpu", dtype=torch.bfloat16):
                     return last(t.contiguous(memory_format=torch.channels_last)).float()
+
             variants["bf16 autocast + channels-last"] = autocast
         try:
             compiled = torch.compile(model)
@@ -106,7 +127,9 @@ def bench_inference(args: argparse.Namespace) -> None:
 
         @torch.no_grad()
         def run(fn: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
-            return np.concatenate([torch.softmax(fn(x[i : i + args.eval_batch]), 1).numpy() for i in range(0, len(x), args.eval_batch)])
+            return np.concatenate(
+                [torch.softmax(fn(x[i : i + args.eval_batch]), 1).numpy() for i in range(0, len(x), args.eval_batch)]
+            )
 
         reference = run(model)
 
@@ -128,7 +151,9 @@ def bench_inference(args: argparse.Namespace) -> None:
             agree = float((proba.argmax(1) == reference.argmax(1)).mean())
             gain = rates[name] / rates["fp32"]
             keep = "reference" if name == "fp32" else ("keep" if gain >= MIN_GAIN and diff <= TOLERANCE else "drop")
-            print(f"      {name:30s} {rates[name]:8.0f} patches/s  x{gain:4.2f}  max |dp| {diff:.1e}  labels agree {agree:.4f}  -> {keep}")
+            print(
+                f"      {name:30s} {rates[name]:8.0f} patches/s  x{gain:4.2f}  max |dp| {diff:.1e}  labels agree {agree:.4f}  -> {keep}"
+            )
         model.to(memory_format=torch.contiguous_format)
 
 

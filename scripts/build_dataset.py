@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from dataset_builder.builder import build_dataset
-from dataset_builder.records import DatasetNotFoundError, InvalidSourceError
+from dataset_builder.errors import DatasetNotFoundError, InvalidSourceError
 from dataset_builder.statistics import DatasetStatistics
 from dataset_builder.writer import DEFAULT_ROW_GROUP_SIZE, DEFAULT_ROWS_PER_SHARD
 
@@ -25,8 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("source", type=Path, help="raw source folder")
     parser.add_argument("out", type=Path, help="dataset folder to write (replaced atomically)")
     parser.add_argument("--layout", choices=("auto", "released", "scenes"), default="auto")
-    parser.add_argument("--skip-invalid", action="store_true", help="skip invalid files/rows and count them in the report")
-    parser.add_argument("--edge", choices=("pad", "skip"), default="pad", help="scenes layout: patches crossing the scene edge")
+    parser.add_argument(
+        "--skip-invalid", action="store_true", help="skip invalid files/rows and count them in the report"
+    )
+    parser.add_argument(
+        "--edge", choices=("pad", "skip"), default="pad", help="scenes layout: patches crossing the scene edge"
+    )
     parser.add_argument("--points-crs", help="CRS of x/y in a point table that carries none (e.g. EPSG:32632)")
     parser.add_argument("--rows-per-shard", type=int, default=DEFAULT_ROWS_PER_SHARD)
     parser.add_argument("--row-group-size", type=int, default=DEFAULT_ROW_GROUP_SIZE)

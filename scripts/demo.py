@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The main job: the end-to-end demo on the embedded synthetic default data.
 
-    python scripts/demo.py [--quick] [--outputs DIR] [--dataset DIR] [--seed N]
+python scripts/demo.py [--quick] [--outputs DIR] [--dataset DIR] [--seed N]
 """
 
 from __future__ import annotations

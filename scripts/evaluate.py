@@ -10,7 +10,7 @@ config); ``--calibrate`` fits temperature scaling on the validation fold T-1 and
 model to OUT/model. A predictions file (e.g. ``oof_predictions.parquet``) is evaluated on its folds,
 pooled; ``--results`` (the results.json of the run that wrote it) supplies the per-fold temperatures so
 that the ECE before calibration is reported too.
-OUT receives results.json (modeling.evaluation.ResultsRecord), summary.md, confusion_{config}.png and
+OUT receives results.json (modeling.evaluation.metrics.ResultsRecord), summary.md, confusion_{config}.png and
 reliability_{config}.png.
 
 A benchmark submission folder (predictions.parquet or .csv plus metadata.json, see scripts/submit.py) is
@@ -25,15 +25,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from dataset_builder.loading import CONFIGS
-from dataset_builder.records import DatasetNotFoundError
-from dataset_builder.schema import NUM_FOLDS
 from dataset_builder.atomic import atomic_write_text
+from dataset_builder.errors import DatasetNotFoundError, PredictionsError
+from dataset_builder.loading import CONFIGS
+from dataset_builder.predictions import read_predictions
+from dataset_builder.schema import NUM_FOLDS
 from modeling import FaciesCNN
-from modeling.evaluation import ResultsRecord, dataset_revision, evaluate_predictions, summary_table
-from modeling.leaderboard import DatasetLabels, SubmissionError, read_submission, submission_reports
-from modeling.predictions import PredictionsError, read_predictions
-from modeling.training import SUMMARY_FILE, RESULTS_FILE, evaluate_model
+from modeling.errors import SubmissionError
+from modeling.evaluation.metrics import ResultsRecord, dataset_revision, evaluate_predictions, summary_table
+from modeling.evaluation.submissions import DatasetLabels, read_submission, submission_reports
+from modeling.training.core import RESULTS_FILE, SUMMARY_FILE, evaluate_model
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,13 +45,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     source.add_argument("--predictions", type=Path, help="a predictions Parquet file")
     source.add_argument("--submission", type=Path, help="a benchmark submission folder")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--fold", type=int, choices=range(NUM_FOLDS), help="test fold of --model (default: from its config)")
-    parser.add_argument("--config", choices=CONFIGS, default="pruned", help="labels of the validation fold used by --calibrate")
-    parser.add_argument("--calibrate", action="store_true", help="--model: fit temperature scaling on the validation fold")
+    parser.add_argument(
+        "--fold", type=int, choices=range(NUM_FOLDS), help="test fold of --model (default: from its config)"
+    )
+    parser.add_argument(
+        "--config", choices=CONFIGS, default="pruned", help="labels of the validation fold used by --calibrate"
+    )
+    parser.add_argument(
+        "--calibrate", action="store_true", help="--model: fit temperature scaling on the validation fold"
+    )
     parser.add_argument("--results", type=Path, help="--predictions: results.json holding the per-fold temperatures")
     parser.add_argument("--method", default=None, help="method name recorded in results.json")
     parser.add_argument("--n-bootstrap", type=int, default=1000)
-    parser.add_argument("--compile", action="store_true", help="--model: torch.compile the network (1.6x on large folds)")
+    parser.add_argument(
+        "--compile", action="store_true", help="--model: torch.compile the network (1.6x on large folds)"
+    )
     parser.add_argument("--quiet", action="store_true")
     return parser.parse_args(argv)
 
@@ -60,17 +69,28 @@ def evaluate_file(args: argparse.Namespace) -> ResultsRecord:
     predictions = read_predictions(args.predictions)
     origin = ResultsRecord.load(args.results) if args.results else None
     temperatures = origin.temperatures() if origin else None
-    metrics = evaluate_predictions(args.dataset, predictions, temperatures=temperatures, n_bootstrap=args.n_bootstrap, plot_dir=args.out)
+    metrics = evaluate_predictions(
+        args.dataset, predictions, temperatures=temperatures, n_bootstrap=args.n_bootstrap, plot_dir=args.out
+    )
     record = ResultsRecord(
         method=args.method or (origin.method if origin else "unknown"),
-        dataset={"path": str(args.dataset), "config": origin.dataset["config"] if origin else "", "revision": dataset_revision(args.dataset)},
+        dataset={
+            "path": str(args.dataset),
+            "config": origin.dataset["config"] if origin else "",
+            "revision": dataset_revision(args.dataset),
+        },
         folds=sorted({int(f) for f in predictions.fold}),
         seeds=origin.seeds if origin else [],
         metrics=metrics,
-        details={"predictions": str(args.predictions), "temperature": {str(k): v for k, v in (temperatures or {}).items()}},
+        details={
+            "predictions": str(args.predictions),
+            "temperature": {str(k): v for k, v in (temperatures or {}).items()},
+        },
     )
     record.save(args.out / RESULTS_FILE)
-    atomic_write_text(args.out / SUMMARY_FILE, f"# {record.method}, test folds {record.folds}\n\n{summary_table(metrics)}\n")
+    atomic_write_text(
+        args.out / SUMMARY_FILE, f"# {record.method}, test folds {record.folds}\n\n{summary_table(metrics)}\n"
+    )
     return record
 
 
@@ -89,7 +109,10 @@ def evaluate_submission_folder(args: argparse.Namespace) -> ResultsRecord:
         details={"submission": str(args.submission), "metadata": meta},
     )
     record.save(args.out / RESULTS_FILE)
-    atomic_write_text(args.out / SUMMARY_FILE, f"# {record.method}, submission, test folds {record.folds}\n\n{summary_table(metrics)}\n")
+    atomic_write_text(
+        args.out / SUMMARY_FILE,
+        f"# {record.method}, submission, test folds {record.folds}\n\n{summary_table(metrics)}\n",
+    )
     return record
 
 

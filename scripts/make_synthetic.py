@@ -13,7 +13,7 @@ import dataclasses
 import sys
 
 from dataset_builder.quicklook import write_quicklooks
-from dataset_builder.synthetic import SyntheticConfig, generate
+from dataset_builder.synthetic.core import SyntheticConfig, generate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--glaciers", type=int, help="number of glaciers (at least 6; default 12)")
     parser.add_argument("--labels", type=int, help="target number of point labels (default 2400)")
     parser.add_argument("--quick", action="store_true", help="small benchmark: 6 glaciers, 192 px scenes")
-    parser.add_argument("--quicklooks", metavar="DIR", help="also write per-scene quick-look PNGs and a class histogram")
+    parser.add_argument(
+        "--quicklooks", metavar="DIR", help="also write per-scene quick-look PNGs and a class histogram"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 

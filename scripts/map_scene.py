@@ -18,9 +18,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from modeling.dense import DEFAULT_TILE, MODES
-from modeling.map_many import ModelSpec, SceneJob, load_model, map_many
-from modeling.mapping import MappingOptions
+from modeling.mapping.batch import ModelSpec, SceneJob, load_model, map_many
+from modeling.mapping.dense import DEFAULT_TILE, MODES
+from modeling.mapping.scene import MappingOptions
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -29,7 +29,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scene-list", type=Path, help="text file with one scene path per line")
     parser.add_argument("--model", required=True, help="FaciesCNN folder or hub repo id")
     parser.add_argument("--statistics", help="built dataset folder whose statistics.json normalises the inputs")
-    parser.add_argument("--outlines", required=True, type=Path, help="glacier outlines (GeoPackage, GeoJSON, shapefile, ...)")
+    parser.add_argument(
+        "--outlines", required=True, type=Path, help="glacier outlines (GeoPackage, GeoJSON, shapefile, ...)"
+    )
     parser.add_argument("--id-column", help="glacier id column of the outlines (default: glacier, rgi_id, RGIId, ...)")
     parser.add_argument("--dem", action="append", default=[], type=Path, help="DEM file or folder (repeatable)")
     parser.add_argument("--out", required=True, type=Path, help="output folder")
@@ -66,15 +68,29 @@ def main(argv: list[str] | None = None) -> int:
     load_model(spec)  # a model that cannot be loaded fails here, once, with its own message
     jobs = [
         SceneJob(
-            str(scene), str(args.out), str(args.outlines), tuple(map(str, args.dem)), options, args.id_column,
-            args.date, args.sensor, args.sun_azimuth, args.sun_elevation,
-        )  # fmt: skip
+            str(scene),
+            str(args.out),
+            str(args.outlines),
+            tuple(map(str, args.dem)),
+            options,
+            args.id_column,
+            args.date,
+            args.sensor,
+            args.sun_azimuth,
+            args.sun_elevation,
+        )
         for scene in args.scenes
     ]
     report = map_many(
-        jobs, spec, scheduler=args.scheduler, n_workers=args.workers, threads_per_worker=args.threads_per_worker,
-        retries=args.retries, overwrite=args.overwrite, on_result=lambda scene, state: print(f"{state:>8} {scene}", flush=True),
-    )  # fmt: skip
+        jobs,
+        spec,
+        scheduler=args.scheduler,
+        n_workers=args.workers,
+        threads_per_worker=args.threads_per_worker,
+        retries=args.retries,
+        overwrite=args.overwrite,
+        on_result=lambda scene, state: print(f"{state:>8} {scene}", flush=True),
+    )
     print(report.format())
     return 1 if report.failed else 0
 

@@ -19,31 +19,38 @@ import argparse
 import sys
 from pathlib import Path
 
+from dataset_builder.errors import DatasetNotFoundError, PruningInputError
 from dataset_builder.pruning import (
     FILTERS,
     QUALITY_METHODS,
     PruneSettings,
-    PruningInputError,
     prune_dataset,
     score_against_truth,
     write_report,
 )
-from dataset_builder.records import DatasetNotFoundError
 from dataset_builder.schema import PROTECTED_CLASSES
-from modeling.training import PROFILES
-from modeling.two_rounds import run_two_rounds
+from modeling.training.core import PROFILES
+from modeling.training.two_rounds import run_two_rounds
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", type=Path, help="built dataset folder (pruned in place, atomically)")
-    parser.add_argument("--probs", type=Path, action="append", help="out-of-fold predictions Parquet (repeat to average)")
-    parser.add_argument("--rounds", type=int, choices=(1, 2), default=1, help="2: train, prune and retrain (the published protocol)")
+    parser.add_argument(
+        "--probs", type=Path, action="append", help="out-of-fold predictions Parquet (repeat to average)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, choices=(1, 2), default=1, help="2: train, prune and retrain (the published protocol)"
+    )
     parser.add_argument("--profile", choices=sorted(PROFILES), default="demo", help="training options of --rounds 2")
     parser.add_argument("--out", type=Path, default=Path("two-rounds"), help="output folder of --rounds 2")
     parser.add_argument("--filter-by", choices=FILTERS, default="confident_learning")
-    parser.add_argument("--quality", choices=QUALITY_METHODS, default="self_confidence", help="label quality score and ranking")
-    parser.add_argument("--protect", nargs="*", default=list(PROTECTED_CLASSES), help="classes never pruned (none: --protect)")
+    parser.add_argument(
+        "--quality", choices=QUALITY_METHODS, default="self_confidence", help="label quality score and ranking"
+    )
+    parser.add_argument(
+        "--protect", nargs="*", default=list(PROTECTED_CLASSES), help="classes never pruned (none: --protect)"
+    )
     parser.add_argument("--report", type=Path, help="report folder (default: DATASET-pruning next to the dataset)")
     parser.add_argument("--truth", type=Path, help="table of true classes (sample_id, true_class) to score the flags")
     parser.add_argument("--quiet", action="store_true")

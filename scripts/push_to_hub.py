@@ -15,7 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from hub_cards.publish import PublishError, push_folder
+from modeling.errors import PublishError
+from modeling.hub import push_folder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,8 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         plan = push_folder(
-            args.folder, args.repo_id, private=args.private, revision=args.revision,
-            dry_run=args.dry_run, commit_message=args.message,
+            args.folder,
+            args.repo_id,
+            private=args.private,
+            revision=args.revision,
+            dry_run=args.dry_run,
+            commit_message=args.message,
         )
     except PublishError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 from hub_cards.leaderboard import ranked
-from modeling.leaderboard import PUBLISHED, SubmissionError, add_to_leaderboard, evaluate_submission
+from modeling.errors import SubmissionError
+from modeling.evaluation.submissions import PUBLISHED, add_to_leaderboard, evaluate_submission
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.reported and args.submission is None:
         parser.error("give a submission folder or --reported")
     try:
-        entry = PUBLISHED if args.reported else evaluate_submission(args.submission, args.dataset, n_bootstrap=args.bootstrap)
+        entry = (
+            PUBLISHED
+            if args.reported
+            else evaluate_submission(args.submission, args.dataset, n_bootstrap=args.bootstrap)
+        )
         board = add_to_leaderboard(args.dataset, entry)
     except (SubmissionError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -20,13 +20,13 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from dataset_builder.errors import DatasetNotFoundError, SchemaError
 from dataset_builder.loading import CONFIGS
-from dataset_builder.records import DatasetNotFoundError
-from dataset_builder.schema import NUM_FOLDS, SchemaError
-from modeling.baseline import BaselineConfig, train_baseline_fold
-from modeling.evaluation import summary_table
-from modeling.training import PROFILES, CheckpointError, cross_validate, init_runtime, train_fold
-
+from dataset_builder.schema import NUM_FOLDS
+from modeling.errors import CheckpointError
+from modeling.evaluation.metrics import summary_table
+from modeling.training.baseline import BaselineConfig, train_baseline_fold
+from modeling.training.core import PROFILES, cross_validate, init_runtime, train_fold
 
 CNN_OPTIONS = ("epochs", "batch_size", "learning_rate", "crop", "samples_per_epoch", "augment")
 
@@ -49,7 +49,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float, dest="learning_rate")
     parser.add_argument("--bands", type=_bands, help="comma-separated band subset, in the published order")
-    parser.add_argument("--crop", type=int, help="centre crop side in pixels fed to the cnn (an odd multiple of the pool size: 9, 15, 21, ...)")
+    parser.add_argument(
+        "--crop",
+        type=int,
+        help="centre crop side in pixels fed to the cnn (an odd multiple of the pool size: 9, 15, 21, ...)",
+    )
     parser.add_argument("--samples-per-epoch", type=int)
     parser.add_argument("--dropout", type=float, help="cnn dropout rate (default the architecture's 0.5)")
     parser.add_argument("--seed", type=int, default=0)
@@ -88,18 +92,24 @@ def main(argv: list[str] | None = None) -> int:
     progress = not args.quiet
     try:
         if args.all_folds:
-            record = cross_validate(args.dataset, config, args.out, resume=args.resume, progress=progress, n_bootstrap=args.n_bootstrap)
+            record = cross_validate(
+                args.dataset, config, args.out, resume=args.resume, progress=progress, n_bootstrap=args.n_bootstrap
+            )
         elif args.method == "baseline":
             record = train_baseline_fold(args.dataset, args.fold, config, args.out, progress=progress).record
         else:
             runtime = init_runtime(config.threads)
-            done = train_fold(args.dataset, args.fold, config, args.out, resume=args.resume, progress=progress, runtime=runtime)
+            done = train_fold(
+                args.dataset, args.fold, config, args.out, resume=args.resume, progress=progress, runtime=runtime
+            )
             record = done.record if done else None
     except (DatasetNotFoundError, CheckpointError, SchemaError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     if record is not None:  # rank 0
-        print(f"{record.method}, test fold(s) {record.folds}, trained on {record.dataset['config']} labels -> {args.out}")
+        print(
+            f"{record.method}, test fold(s) {record.folds}, trained on {record.dataset['config']} labels -> {args.out}"
+        )
         print(summary_table(record.metrics))
     return 0
 

@@ -93,7 +93,10 @@ def test_diagonal_sun_shadow_length():
     x = np.arange(1, n // 2)
     expected = height - x * np.sqrt(2) * PX * np.tan(np.radians(elevation)) > np.clip(height * (1 - x / 10), 0, None)
     got = mask[n // 2, n // 2 - x].astype(bool)
-    clear = np.abs(height - x * np.sqrt(2) * PX * np.tan(np.radians(elevation)) - np.clip(height * (1 - x / 10), 0, None)) > 15
+    clear = (
+        np.abs(height - x * np.sqrt(2) * PX * np.tan(np.radians(elevation)) - np.clip(height * (1 - x / 10), 0, None))
+        > 15
+    )
     assert np.array_equal(got[clear], expected[clear])
 
 

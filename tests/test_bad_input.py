@@ -6,7 +6,7 @@ import pytest
 import rasterio
 
 from dataset_builder.builder import build_dataset
-from dataset_builder.records import DatasetNotFoundError, InvalidSourceError
+from dataset_builder.errors import DatasetNotFoundError, InvalidSourceError
 from dataset_builder.testing import fake_patch, write_fake_released, write_fake_scenes, write_patch_tif
 
 GOOD = "0_glacierA_20190828_S2_0001_ice.tif"

@@ -4,11 +4,10 @@ from dataclasses import replace
 
 import pytest
 
-from dataset_builder.synthetic import SyntheticConfig
+from dataset_builder.synthetic.core import SyntheticConfig
 from hub_cards.leaderboard import read_leaderboard
-from modeling.baseline import BaselineConfig
 from modeling.demo import DemoPaths, DemoProfile, run_demo
-from modeling.training import TrainConfig
+from modeling.training.baseline import BaselineConfig
 
 
 @pytest.fixture
@@ -16,10 +15,17 @@ def tiny_profile() -> DemoProfile:
     quick = DemoProfile.quick()
     return DemoProfile(
         replace(SyntheticConfig.quick(), n_glaciers=6, scenes_per_glacier=2, scene_size=132, n_labels=360),
-        replace(quick.training, epochs=1, samples_per_epoch=128, batch_size=32, threads=1, model={"filters": (8, 8), "dense_units": (8,)}),
+        replace(
+            quick.training,
+            epochs=1,
+            samples_per_epoch=128,
+            batch_size=32,
+            threads=1,
+            model={"filters": (8, 8), "dense_units": (8,)},
+        ),
         BaselineConfig(max_iter=5),
         n_bootstrap=10,
-    )  # fmt: skip
+    )
 
 
 def test_demo_runs_every_stage(tmp_path, tiny_profile):
@@ -31,7 +37,13 @@ def test_demo_runs_every_stage(tmp_path, tiny_profile):
     methods = {e["method"] for e in read_leaderboard(paths.dataset)["entries"]}
     assert {"Gradient boosting baseline", "NDSI threshold rules"} <= methods and len(methods) == 4
     report = (paths.report / "report.md").read_text()
-    for heading in ("The data", "Label pruning", "Classification results", "Whole-scene facies maps", "Facies and mass balance"):
+    for heading in (
+        "The data",
+        "Label pruning",
+        "Classification results",
+        "Whole-scene facies maps",
+        "Facies and mass balance",
+    ):
         assert f"## {heading}" in report
     assert "data:image/png;base64," in (paths.report / "report.html").read_text()
     assert len(list(paths.maps.glob("*_facies.tif"))) == 6 * 2  # every scene, each by its glacier's fold model

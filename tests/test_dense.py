@@ -8,9 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from dataset_builder.schema import BAND_NAMES
-from modeling.config import FaciesCNNConfig
-from modeling.dense import (
-    DenseInferenceError,
+from modeling.errors import DenseInferenceError
+from modeling.mapping.dense import (
     PatchGeometry,
     dense_features,
     exact_features,
@@ -21,7 +20,8 @@ from modeling.dense import (
     tile_windows,
     window_max,
 )
-from modeling.facies_cnn import FaciesCNN
+from modeling.network.config import FaciesCNNConfig
+from modeling.network.facies_cnn import FaciesCNN
 
 BANDS = len(BAND_NAMES)
 
@@ -179,7 +179,9 @@ def test_missing_values_become_zero_like_patch_padding():
     filled = raw.copy()
     filled[:, :, :5] = lo[:, None, None]  # normalises to 0
     for mode in ("dense", "patch"):
-        np.testing.assert_allclose(predict_array(model, holed, mode=mode), predict_array(model, filled, mode=mode), atol=1e-6)
+        np.testing.assert_allclose(
+            predict_array(model, holed, mode=mode), predict_array(model, filled, mode=mode), atol=1e-6
+        )
 
 
 def test_geometry_and_halos():

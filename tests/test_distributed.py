@@ -18,7 +18,21 @@ from dataset_builder.testing import write_fake_released
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Dropout masks are drawn per rank, so they cannot match a one-process run: compare without dropout.
-ARGS = ["--fold", "1", "--epochs", "2", "--batch-size", "24", "--crop", "9", "--dropout", "0", "--threads", "1", "--quiet"]
+ARGS = [
+    "--fold",
+    "1",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "24",
+    "--crop",
+    "9",
+    "--dropout",
+    "0",
+    "--threads",
+    "1",
+    "--quiet",
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +58,24 @@ def log(out: Path) -> list[dict[str, str]]:
 def test_two_processes_train_the_one_process_model(dataset, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     two = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         "scripts/train.py", str(dataset), str(tmp_path / "two"), *ARGS],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc-per-node",
+            "2",
+            "scripts/train.py",
+            str(dataset),
+            str(tmp_path / "two"),
+            *ARGS,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert two.returncode == 0, two.stderr[-3000:]
     train = runpy.run_path(str(ROOT / "scripts" / "train.py"))["main"]
     assert train([str(dataset), str(tmp_path / "one"), *ARGS]) == 0

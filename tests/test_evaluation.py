@@ -14,11 +14,18 @@ from scipy.special import softmax
 from sklearn import metrics as skm
 
 from dataset_builder.builder import build_dataset
+from dataset_builder.errors import PredictionsError
 from dataset_builder.loading import load_facies
+from dataset_builder.predictions import PROBA_COLUMNS, make_predictions, read_predictions, write_predictions
 from dataset_builder.schema import CLASS_NAMES, NUM_CLASSES, SPLIT_NAMES
 from dataset_builder.testing import write_fake_released
-from modeling.calibration import apply_temperature, expected_calibration_error, fit_temperature, reliability_curve
-from modeling.evaluation import (
+from modeling.evaluation.calibration import (
+    apply_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    reliability_curve,
+)
+from modeling.evaluation.metrics import (
     ResultsRecord,
     bootstrap_intervals,
     classification_report,
@@ -29,7 +36,6 @@ from modeling.evaluation import (
     plot_reliability_diagram,
     plot_training_curves,
 )
-from modeling.predictions import PROBA_COLUMNS, PredictionsError, make_predictions, read_predictions, write_predictions
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -215,9 +221,22 @@ def test_plots_are_pngs(tmp_path):
     y_true, y_pred = noisy_labels(100)
     plot_confusion_matrix(confusion_matrix(y_true, y_pred), tmp_path / "cm.png", title="t")
     logits, y = overconfident(300)
-    curves = {"raw": reliability_curve(softmax(logits, axis=1), y), "calibrated": reliability_curve(apply_temperature(logits, 4.0), y)}
+    curves = {
+        "raw": reliability_curve(softmax(logits, axis=1), y),
+        "calibrated": reliability_curve(apply_temperature(logits, 4.0), y),
+    }
     plot_reliability_diagram(curves, tmp_path / "rel.png")
-    log = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "val_mean_iou": 0.1 * e, "val_macro_f1": 0.1 * e, "val_accuracy": 0.1 * e} for e in range(1, 4)]
+    log = [
+        {
+            "epoch": e,
+            "train_loss": 1 / e,
+            "val_loss": 1.2 / e,
+            "val_mean_iou": 0.1 * e,
+            "val_macro_f1": 0.1 * e,
+            "val_accuracy": 0.1 * e,
+        }
+        for e in range(1, 4)
+    ]
     plot_training_curves(log, tmp_path / "curves.png")
     for name in ("cm.png", "rel.png", "curves.png"):
         assert (tmp_path / name).read_bytes()[:8] == PNG
@@ -252,7 +271,15 @@ def test_evaluate_predictions_file_cli(dataset, tmp_path, capsys):
     proba[0] = np.roll(proba[0], 1)  # one mistake
     write_predictions(tmp_path / "p.parquet", ids, folds, proba)
     evaluate = runpy.run_path(str(ROOT / "scripts" / "evaluate.py"))["main"]
-    argv = [str(dataset), "--predictions", str(tmp_path / "p.parquet"), "--out", str(tmp_path / "ev"), "--method", "oracle"]
+    argv = [
+        str(dataset),
+        "--predictions",
+        str(tmp_path / "p.parquet"),
+        "--out",
+        str(tmp_path / "ev"),
+        "--method",
+        "oracle",
+    ]
     assert evaluate(argv) == 0
     record = ResultsRecord.load(tmp_path / "ev" / "results.json")
     assert record.method == "oracle" and record.folds == [1, 4] and record.dataset["revision"].startswith("sha256:")

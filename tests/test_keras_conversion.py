@@ -16,8 +16,9 @@ from torch import nn
 
 from dataset_builder.schema import BAND_NAMES, OPTICAL_BANDS, cv_split
 from dataset_builder.statistics import BandStatistics, DatasetStatistics
-from modeling import FaciesCNN, FaciesCNNConfig, WeightsError
-from modeling.keras_conversion import load_keras_weights
+from modeling import FaciesCNN, FaciesCNNConfig
+from modeling.errors import WeightsError
+from modeling.network.keras_conversion import load_keras_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -30,7 +31,9 @@ EIGHT_BANDS = OPTICAL_BANDS + ("elevation", "slope")
 
 
 def _load_cli():
-    spec = importlib.util.spec_from_file_location("convert_keras_weights", ROOT / "scripts" / "convert_keras_weights.py")
+    spec = importlib.util.spec_from_file_location(
+        "convert_keras_weights", ROOT / "scripts" / "convert_keras_weights.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.main
@@ -51,7 +54,12 @@ def write_keras_h5(path: Path, model: FaciesCNN, drop: str | None = None) -> Non
         layers.append(
             (
                 f"batch_normalization{s}",
-                {"gamma": bn.weight, "beta": bn.bias, "moving_mean": bn.running_mean, "moving_variance": bn.running_var},
+                {
+                    "gamma": bn.weight,
+                    "beta": bn.bias,
+                    "moving_mean": bn.running_mean,
+                    "moving_variance": bn.running_var,
+                },
             )
         )
         if i == 0:

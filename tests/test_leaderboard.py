@@ -11,19 +11,26 @@ from dataset_builder.builder import build_dataset
 from dataset_builder.schema import CLASS_NAMES, PATCH_SIZE
 from dataset_builder.testing import write_fake_released
 from hub_cards.leaderboard import read_leaderboard
-from modeling.evaluation import classification_report
-from modeling.leaderboard import (
+from modeling.errors import SubmissionError
+from modeling.evaluation.metrics import classification_report
+from modeling.evaluation.ndsi_rules import NDSIRules
+from modeling.evaluation.submissions import (
     PUBLISHED,
     DatasetLabels,
-    SubmissionError,
     add_to_leaderboard,
     evaluate_submission,
     write_submission,
 )
-from modeling.ndsi_rules import NDSIRules
 
-META = {"method": "My CNN", "authors": "A. Glaciologist", "dataset_config": "pruned", "dataset_revision": "sha256:x",
-        "code": "https://example.org/code", "num_parameters": 1234, "seeds": [0, 1]}  # fmt: skip
+META = {
+    "method": "My CNN",
+    "authors": "A. Glaciologist",
+    "dataset_config": "pruned",
+    "dataset_revision": "sha256:x",
+    "code": "https://example.org/code",
+    "num_parameters": 1234,
+    "seeds": [0, 1],
+}
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +72,12 @@ def test_leaderboard_ranks_replaces_and_renders(dataset, tmp_path):
         add_to_leaderboard(dataset, evaluate_submission(tmp_path / name, dataset, n_bootstrap=20))
     add_to_leaderboard(dataset, PUBLISHED)
     card = DatasetCard.load(dataset / "README.md").text
-    table = card[card.index("| rank |"):]
-    assert table.index("| 1 | [good](https://example.org/code)") < table.index("| 2 | [bad]") < table.index("reported (not")
+    table = card[card.index("| rank |") :]
+    assert (
+        table.index("| 1 | [good](https://example.org/code)")
+        < table.index("| 2 | [bad]")
+        < table.index("reported (not")
+    )
     assert "Benchmark protocol" in card
     # re-submitting the same method replaces its row
     write_submission(tmp_path / "bad", labels.sample_id, good, {**META, "method": "bad"})
@@ -81,8 +92,14 @@ def test_leaderboard_ranks_replaces_and_renders(dataset, tmp_path):
     [
         (lambda t, m: (t.iloc[1:], m), "have no prediction"),
         (lambda t, m: (pd.concat([t, t.iloc[:1]]), m), "appears more than once"),
-        (lambda t, m: (t.assign(sample_id=t["sample_id"].where(t.index != 4, "nobody")), m), "row 4: sample_id 'nobody' is not in the dataset"),
-        (lambda t, m: (t.assign(pred=[CLASS_NAMES[p] if i != 2 else "slush" for i, p in enumerate(t["pred"])]), m), "row 2: unknown class 'slush'"),
+        (
+            lambda t, m: (t.assign(sample_id=t["sample_id"].where(t.index != 4, "nobody")), m),
+            "row 4: sample_id 'nobody' is not in the dataset",
+        ),
+        (
+            lambda t, m: (t.assign(pred=[CLASS_NAMES[p] if i != 2 else "slush" for i, p in enumerate(t["pred"])]), m),
+            "row 2: unknown class 'slush'",
+        ),
         (lambda t, m: (t.assign(pred=t["pred"].where(t.index != 3, 9)), m), "row 3: class code 9"),
         (lambda t, m: (t, {**m, "method": "../../etc/passwd"}), "method"),
         (lambda t, m: (t, {**m, "macro_f1": 0.99}), "scores are computed here"),
@@ -111,18 +128,23 @@ def test_probabilities_must_be_distributions(dataset, tmp_path):
         evaluate_submission(tmp_path / "sub", dataset, n_bootstrap=0)
     csv = tmp_path / "csv"
     csv.mkdir()
-    pd.DataFrame({"sample_id": labels.sample_id, "pred": [CLASS_NAMES[l] for l in labels.label]}).to_csv(csv / "predictions.csv", index=False)
+    pd.DataFrame({"sample_id": labels.sample_id, "pred": [CLASS_NAMES[line] for line in labels.label]}).to_csv(
+        csv / "predictions.csv", index=False
+    )
     (csv / "metadata.json").write_text(json.dumps(META))
     assert evaluate_submission(csv, dataset, n_bootstrap=0).scores["full"]["macro_f1"] == 1.0
 
 
 def test_ndsi_rules_on_signature_pixels():
     signatures = {  # FACTS.md reflectances, blue..swir2
-        "snow": (0.90, 0.88, 0.85, 0.75, 0.10, 0.06), "firn": (0.65, 0.62, 0.58, 0.50, 0.06, 0.04),
-        "refrozen-like": (0.55, 0.52, 0.48, 0.35, 0.04, 0.03), "ice": (0.45, 0.42, 0.37, 0.22, 0.03, 0.02),
-        "debris": (0.10, 0.12, 0.14, 0.18, 0.22, 0.18), "water": (0.12, 0.15, 0.12, 0.05, 0.01, 0.01),
+        "snow": (0.90, 0.88, 0.85, 0.75, 0.10, 0.06),
+        "firn": (0.65, 0.62, 0.58, 0.50, 0.06, 0.04),
+        "refrozen-like": (0.55, 0.52, 0.48, 0.35, 0.04, 0.03),
+        "ice": (0.45, 0.42, 0.37, 0.22, 0.03, 0.02),
+        "debris": (0.10, 0.12, 0.14, 0.18, 0.22, 0.18),
+        "water": (0.12, 0.15, 0.12, 0.05, 0.01, 0.01),
         "cloud": (0.75, 0.74, 0.73, 0.72, 0.50, 0.35),
-    }  # fmt: skip
+    }
     patches = np.zeros((len(signatures) + 1, 11, PATCH_SIZE, PATCH_SIZE), np.float32)
     for i, values in enumerate(signatures.values()):
         patches[i, :6] = np.array(values)[:, None, None]
@@ -157,7 +179,10 @@ def test_evaluate_cli_scores_a_submission(dataset, tmp_path, script, capsys):
     write_submission(tmp_path / "sub", labels.sample_id, pred, META, proba=proba)
     evaluate = script("evaluate")
     out = tmp_path / "out"
-    assert evaluate.main([str(dataset), "--submission", str(tmp_path / "sub"), "--out", str(out), "--n-bootstrap", "10"]) == 0
+    assert (
+        evaluate.main([str(dataset), "--submission", str(tmp_path / "sub"), "--out", str(out), "--n-bootstrap", "10"])
+        == 0
+    )
     record = json.loads((out / "results.json").read_text())
     expected = classification_report(labels.label, pred, glaciers=labels.glacier, n_bootstrap=0)
     assert record["method"] == "My CNN" and record["seeds"] == [0, 1]

@@ -14,11 +14,11 @@ import torch
 from distributed import LocalCluster
 
 from dataset_builder.schema import BAND_NAMES
-from dataset_builder.synthetic import SyntheticConfig, generate
-from modeling.config import FaciesCNNConfig
-from modeling.facies_cnn import FaciesCNN
-from modeling.map_many import ModelSpec, SceneJob, map_many, run_job
-from modeling.mapping import MappingOptions, is_complete
+from dataset_builder.synthetic.core import SyntheticConfig, generate
+from modeling.mapping.batch import ModelSpec, SceneJob, map_many, run_job
+from modeling.mapping.scene import MappingOptions, is_complete
+from modeling.network.config import FaciesCNNConfig
+from modeling.network.facies_cnn import FaciesCNN
 
 TINY = dataclasses.replace(SyntheticConfig.quick(), scenes_per_glacier=1, scene_size=132, n_labels=150)
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers unpickle this module's runner by value
@@ -39,7 +39,11 @@ def model_dir(bench, tmp_path_factory) -> Path:
         data = rasterio.open(path).read()
         lo, hi = np.minimum(lo, np.nanmin(data, axis=(1, 2))), np.maximum(hi, np.nanmax(data, axis=(1, 2)))
     torch.manual_seed(0)
-    model = FaciesCNN(FaciesCNNConfig(filters=(8, 8), dense_units=(8,), normalization={"min": lo.tolist(), "max": (hi + 1e-3).tolist()}))
+    model = FaciesCNN(
+        FaciesCNNConfig(
+            filters=(8, 8), dense_units=(8,), normalization={"min": lo.tolist(), "max": (hi + 1e-3).tolist()}
+        )
+    )
     folder = tmp_path_factory.mktemp("model") / "tiny-facies"
     model.save_pretrained(folder)
     return folder
@@ -50,7 +54,9 @@ def scenes(bench: Path) -> list[Path]:
 
 
 def job(bench: Path, scene: Path, out: Path, dem: Path | None = None, **options) -> SceneJob:
-    return SceneJob(str(scene), str(out), str(bench / "outlines.gpkg"), (str(dem or bench / "dems"),), MappingOptions(**options))
+    return SceneJob(
+        str(scene), str(out), str(bench / "outlines.gpkg"), (str(dem or bench / "dems"),), MappingOptions(**options)
+    )
 
 
 def flaky(job: SceneJob, spec: ModelSpec, threads: int | None) -> dict:
@@ -78,11 +84,18 @@ def test_scenes_are_mapped_skipped_and_failures_reported(bench, model_dir, tmp_p
     report = map_many(jobs, ModelSpec(str(model_dir)), scheduler=cluster.scheduler_address, retries=1)
     assert sorted(report.done) == [s.stem for s in good] and not report.skipped
     assert list(report.failed) == [scenes(bench)[2].stem]
-    assert "SceneInputError" in report.failed[scenes(bench)[2].stem] and "no DEM covers" in report.failed[scenes(bench)[2].stem]
+    assert (
+        "SceneInputError" in report.failed[scenes(bench)[2].stem]
+        and "no DEM covers" in report.failed[scenes(bench)[2].stem]
+    )
     assert all(is_complete(tmp_path, s.stem) for s in good)
     assert not list(tmp_path.glob(f"{scenes(bench)[2].stem}*")) and not list(tmp_path.glob(".*building"))
     again = map_many(jobs, ModelSpec(str(model_dir)), n_workers=0)  # finished scenes are skipped; no cluster needed
-    assert sorted(again.skipped) == [s.stem for s in good] and list(again.failed) == [scenes(bench)[2].stem] and not again.done
+    assert (
+        sorted(again.skipped) == [s.stem for s in good]
+        and list(again.failed) == [scenes(bench)[2].stem]
+        and not again.done
+    )
     assert "1 failed" in again.format()
 
 
@@ -96,13 +109,26 @@ def test_failed_attempts_are_retried(bench, model_dir, tmp_path, cluster):
 
 @pytest.mark.slow
 def test_a_local_cluster_of_its_own_by_default(bench, model_dir, tmp_path):
-    report = map_many([job(bench, scenes(bench)[5], tmp_path)], ModelSpec(str(model_dir)), n_workers=2, threads_per_worker=1)
+    report = map_many(
+        [job(bench, scenes(bench)[5], tmp_path)], ModelSpec(str(model_dir)), n_workers=2, threads_per_worker=1
+    )
     assert list(report.done) == [scenes(bench)[5].stem] and is_complete(tmp_path, scenes(bench)[5].stem)
 
 
 def test_the_command(bench, model_dir, tmp_path, script, capsys):
     cli = script("map_scene")
-    common = ["--model", str(model_dir), "--outlines", str(bench / "outlines.gpkg"), "--dem", str(bench / "dems"), "--out", str(tmp_path), "--workers", "0"]
+    common = [
+        "--model",
+        str(model_dir),
+        "--outlines",
+        str(bench / "outlines.gpkg"),
+        "--dem",
+        str(bench / "dems"),
+        "--out",
+        str(tmp_path),
+        "--workers",
+        "0",
+    ]
     assert cli.main([str(scenes(bench)[4]), *common, "--smooth"]) == 0
     assert is_complete(tmp_path, scenes(bench)[4].stem)
     assert rasterio.open(tmp_path / f"{scenes(bench)[4].stem}_facies.tif").tags()["SMOOTHING"] == "mode 3x3"

@@ -20,14 +20,16 @@ import shapely
 import torch
 from rasterio.windows import Window
 
+from dataset_builder.outlines import read_outlines
 from dataset_builder.quicklook import FACIES_COLOURS, facies_colours
 from dataset_builder.schema import BAND_NAMES, CLASS_NAMES
-from dataset_builder.synthetic import SyntheticConfig, generate
-from modeling.config import FaciesCNNConfig
-from modeling.dense import predict_array
-from modeling.facies_cnn import FaciesCNN
-from modeling.mapping import AREA_COLUMNS, OUTPUTS, MappingOptions, is_complete, map_scene, mode_filter
-from modeling.scene_inputs import SceneInputError, open_scene, prepare_scene, read_outlines
+from dataset_builder.synthetic.core import SyntheticConfig, generate
+from modeling.errors import SceneInputError
+from modeling.mapping.dense import predict_array
+from modeling.mapping.scene import AREA_COLUMNS, OUTPUTS, MappingOptions, is_complete, map_scene, mode_filter
+from modeling.mapping.scene_inputs import open_scene, prepare_scene
+from modeling.network.config import FaciesCNNConfig
+from modeling.network.facies_cnn import FaciesCNN
 
 TINY = dataclasses.replace(SyntheticConfig.quick(), scenes_per_glacier=1, scene_size=132, n_labels=150)
 
@@ -58,7 +60,9 @@ def normalisation(bench: Path) -> dict:
 
 def make_model(bench: Path, seed: int = 0, **config) -> FaciesCNN:
     torch.manual_seed(seed)
-    fields = dict(filters=(8, 8), dense_units=(8,), normalization=normalisation(bench), calibration={"temperature": 1.3})
+    fields = dict(
+        filters=(8, 8), dense_units=(8,), normalization=normalisation(bench), calibration={"temperature": 1.3}
+    )
     model = FaciesCNN(FaciesCNNConfig(**(fields | config)))
     with torch.no_grad():  # a livelier random model: larger output weights spread the classes
         model.output.weight.mul_(8.0)
@@ -75,7 +79,14 @@ def scene_of(bench: Path, k: int = 0) -> Path:
 
 
 def mapped(bench: Path, model: FaciesCNN, out: Path, **options) -> dict[str, Path]:
-    return map_scene(scene_of(bench), model, out, outlines=bench / "outlines.gpkg", dem=[bench / "dems"], options=MappingOptions(**options)).outputs
+    return map_scene(
+        scene_of(bench),
+        model,
+        out,
+        outlines=bench / "outlines.gpkg",
+        dem=[bench / "dems"],
+        options=MappingOptions(**options),
+    ).outputs
 
 
 def test_products_follow_the_contract(bench, model, tmp_path):
@@ -84,7 +95,9 @@ def test_products_follow_the_contract(bench, model, tmp_path):
     tags = rasterio.open(scene).tags()
     assert {k: p.name for k, p in outputs.items()} == {k: f"{scene.stem}{s}" for k, s in OUTPUTS.items()}
     assert is_complete(tmp_path / "out", scene.stem)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in outputs.values())  # no leftovers
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        p.name for p in outputs.values()
+    )  # no leftovers
     with rasterio.open(outputs["facies"]) as src:
         facies, profile = src.read(1), src.profile
         assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
@@ -125,7 +138,10 @@ def test_products_follow_the_contract(bench, model, tmp_path):
     assert entries[1].get("color") == "#{:02x}{:02x}{:02x}".format(*FACIES_COLOURS[CLASS_NAMES[1]])
     assert plt.imread(outputs["quicklook"]).shape[2] in (3, 4)
     manifest = json.loads(outputs["manifest"].read_text())
-    assert manifest["glaciers"][tags["GLACIER"]]["classified"] == int(glacier.sum()) and manifest["options"]["mode"] == "dense"
+    assert (
+        manifest["glaciers"][tags["GLACIER"]]["classified"] == int(glacier.sum())
+        and manifest["options"]["mode"] == "dense"
+    )
 
 
 def test_mode_filter_rules():
@@ -175,10 +191,20 @@ def test_several_glaciers_and_per_glacier_elevation_scaling(bench, tmp_path):
     outlines = read_outlines(bench / "outlines.gpkg")
     shape = outlines.geometries[outlines.ids.index(glacier)]
     x0, y0, x1, y1 = shape.bounds
-    halves = [shapely.intersection(shape, shapely.box(x0, y0, (x0 + x1) / 2, y1)), shapely.intersection(shape, shapely.box((x0 + x1) / 2, y0, x1, y1))]
+    halves = [
+        shapely.intersection(shape, shapely.box(x0, y0, (x0 + x1) / 2, y1)),
+        shapely.intersection(shape, shapely.box((x0 + x1) / 2, y0, x1, y1)),
+    ]
     path = tmp_path / "halves.gpkg"
-    pyogrio.raw.write(path, shapely.to_wkb(np.asarray(halves, dtype=object)), [np.array(["west", "east"], dtype=object)], ["glacier"],
-                      driver="GPKG", geometry_type="Unknown", crs="EPSG:4326")  # fmt: skip
+    pyogrio.raw.write(
+        path,
+        shapely.to_wkb(np.asarray(halves, dtype=object)),
+        [np.array(["west", "east"], dtype=object)],
+        ["glacier"],
+        driver="GPKG",
+        geometry_type="Unknown",
+        crs="EPSG:4326",
+    )
     norm = normalisation(bench)
     elevation = BAND_NAMES.index("elevation")
     norm["min"][elevation], norm["max"][elevation] = 0.0, 1.0  # the per-glacier scaled band
@@ -188,14 +214,18 @@ def test_several_glaciers_and_per_glacier_elevation_scaling(bench, tmp_path):
         assert src.tags()["GLACIERS"] == "west,east" and "GLACIER" not in src.tags()
     rows = list(csv.DictReader(result.outputs["areas"].open()))
     assert [r["glacier"] for r in rows] == ["west"] * 8 + ["east"] * 8
-    assert all(sum(float(r["share"]) for r in rows if r["glacier"] == g) == pytest.approx(1.0, abs=1e-5) for g in ("west", "east"))
+    assert all(
+        sum(float(r["share"]) for r in rows if r["glacier"] == g) == pytest.approx(1.0, abs=1e-5)
+        for g in ("west", "east")
+    )
     manifest = json.loads(result.outputs["manifest"].read_text())
     assert set(manifest["glaciers"]) == {"west", "east"} and manifest["model"]["per_glacier_elevation_scaling"]
     # a scene without data over the east half: only the west glacier is mapped and tagged
     with rasterio.open(scene) as src:
         data, profile, tags = src.read(), src.profile, src.tags()
         east = (src.transform * (np.arange(src.width) + 0.5, np.zeros(src.width)))[0] > rasterio.warp.transform(
-            "EPSG:4326", src.crs, [(x0 + x1) / 2], [(y0 + y1) / 2])[0][0]  # fmt: skip
+            "EPSG:4326", src.crs, [(x0 + x1) / 2], [(y0 + y1) / 2]
+        )[0][0]
         descriptions = src.descriptions
     data[:6, :, east] = np.nan
     half = tmp_path / "half.tif"
@@ -215,7 +245,14 @@ def test_bad_input_leaves_no_partial_output(bench, model, tmp_path):
     outlines = read_outlines(bench / "outlines.gpkg")
     elsewhere = rasterio.open(scene_of(bench, 1)).tags()["GLACIER"]
     with pytest.raises(SceneInputError, match="covers none"):
-        map_scene(scene_of(bench), model, out, outlines=outlines, dem=[bench / "dems"], options=MappingOptions(glaciers=(elsewhere,)))
+        map_scene(
+            scene_of(bench),
+            model,
+            out,
+            outlines=outlines,
+            dem=[bench / "dems"],
+            options=MappingOptions(glaciers=(elsewhere,)),
+        )
     holed = tmp_path / "holed.tif"
     glacier = rasterio.open(scene_of(bench)).tags()["GLACIER"]
     with rasterio.open(bench / "dems" / f"{glacier}.tif") as src:

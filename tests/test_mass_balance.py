@@ -17,8 +17,8 @@ from rasterio.transform import from_origin
 from scipy import stats
 
 from dataset_builder.schema import CLASS_NAMES
-from dataset_builder.synthetic import SyntheticConfig, generate
-from modeling import mass_balance as mb
+from dataset_builder.synthetic.core import SyntheticConfig, generate
+from modeling.mass_balance import core as mb
 
 CODE = {name: i for i, name in enumerate(CLASS_NAMES)}
 EPSG = 32632
@@ -30,16 +30,32 @@ def write_map(path: Path, codes: np.ndarray, tags: dict[str, str] | None = None)
     """``(bands, rows, cols)`` or ``(rows, cols)`` uint8 class codes as a GeoTIFF on the test grid."""
     codes = np.asarray(codes, dtype=np.uint8)
     codes = codes[None] if codes.ndim == 2 else codes
-    with rasterio.open(path, "w", driver="GTiff", width=codes.shape[2], height=codes.shape[1], count=codes.shape[0],
-                       dtype="uint8", crs=f"EPSG:{EPSG}", transform=from_origin(X0, Y0, PX, PX), nodata=255) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=codes.shape[2],
+        height=codes.shape[1],
+        count=codes.shape[0],
+        dtype="uint8",
+        crs=f"EPSG:{EPSG}",
+        transform=from_origin(X0, Y0, PX, PX),
+        nodata=255,
+    ) as dst:
         dst.write(codes)
         if tags:
             dst.update_tags(**tags)
     return path
 
 
-def write_outlines(path: Path, boxes: dict[str, tuple[int, int, int, int]], *, id_column: str = "glacier",
-                   wgms: dict[str, int] | None = None, names: dict[str, str] | None = None) -> Path:
+def write_outlines(
+    path: Path,
+    boxes: dict[str, tuple[int, int, int, int]],
+    *,
+    id_column: str = "glacier",
+    wgms: dict[str, int] | None = None,
+    names: dict[str, str] | None = None,
+) -> Path:
     """Pixel boxes (row0, row1, col0, col1; end exclusive) of the test grid as EPSG:4326 polygons."""
     to_lonlat = pyproj.Transformer.from_crs(EPSG, 4326, always_xy=True)
     polygons = []
@@ -51,8 +67,15 @@ def write_outlines(path: Path, boxes: dict[str, tuple[int, int, int, int]], *, i
         columns["wgms_id"] = np.array([wgms[g] for g in boxes], dtype=np.int32)
     if names:
         columns["name"] = np.array([names[g] for g in boxes], dtype=object)
-    pyogrio.raw.write(path, shapely.to_wkb(np.asarray(polygons, dtype=object)), list(columns.values()), list(columns),
-                      driver="GPKG", geometry_type="Polygon", crs="EPSG:4326")
+    pyogrio.raw.write(
+        path,
+        shapely.to_wkb(np.asarray(polygons, dtype=object)),
+        list(columns.values()),
+        list(columns),
+        driver="GPKG",
+        geometry_type="Polygon",
+        crs="EPSG:4326",
+    )
     return path
 
 
@@ -78,13 +101,19 @@ def test_balance_year_ends_with_the_ablation_season():
 
 def test_aar_over_observed_area_of_a_multi_glacier_map_and_a_truth_map(tmp_path):
     rng = np.random.default_rng(1)
-    outlines = mb.read_outlines(write_outlines(tmp_path / "o.gpkg", {"gla-a": (0, 20, 0, 10), "gla-b": (0, 20, 10, 20)},
-                                               id_column="GID"), id_column="gid")
+    outlines = mb.read_outlines(
+        write_outlines(tmp_path / "o.gpkg", {"gla-a": (0, 20, 0, 10), "gla-b": (0, 20, 10, 20)}, id_column="GID"),
+        id_column="gid",
+    )
     a = fill({"snow": 60, "firn": 20, "refrozen-like": 20, "ice": 40, "shadow": 20, "cloud": 40}, (20, 10), rng)
     b = fill({"snow": 10, "ice": 150, "debris": 40}, (20, 10), rng)
     maps = tmp_path / "maps"
     maps.mkdir()
-    write_map(maps / "two_20190901_facies.tif", np.hstack([a, b]), {"GLACIERS": "gla-a, gla-b", "DATE": "2019-09-01", "SENSOR": "S2"})
+    write_map(
+        maps / "two_20190901_facies.tif",
+        np.hstack([a, b]),
+        {"GLACIERS": "gla-a, gla-b", "DATE": "2019-09-01", "SENSOR": "S2"},
+    )
     # a truth map of gla-a: band 1 with clouds, band 2 the surface under them (cloud -> firn, shadow -> snow)
     surface = np.where(a == CODE["cloud"], CODE["firn"], np.where(a == CODE["shadow"], CODE["snow"], a))
     padded = lambda block: np.hstack([block, np.full((20, 10), 255)])  # noqa: E731
@@ -115,8 +144,15 @@ def test_select_end_of_season_latest_or_best_observed():
     dates = ["2005-06-20", "2005-08-10", "2005-09-20", "2005-10-05", "2005-11-02", "2006-09-01"]
     unobserved = [0.0, 0.1, 0.3, 0.7, 0.0, 0.2]
     days = [dt.date.fromisoformat(d) for d in dates]
-    scenes = pd.DataFrame({"glacier": "g", "date": dates, "balance_year": [rule.balance_year(d) for d in days],
-                           "in_season": [rule.in_season(d) for d in days], "unobserved_share": unobserved})
+    scenes = pd.DataFrame(
+        {
+            "glacier": "g",
+            "date": dates,
+            "balance_year": [rule.balance_year(d) for d in days],
+            "in_season": [rule.in_season(d) for d in days],
+            "unobserved_share": unobserved,
+        }
+    )
     with pytest.warns(mb.MassBalanceWarning) as caught:
         latest = mb.select_end_of_season(scenes, max_unobserved=0.5).set_index("date")["status"]
     messages = " | ".join(str(w.message) for w in caught)
@@ -134,16 +170,27 @@ def test_select_end_of_season_latest_or_best_observed():
 
 
 def test_read_mb_table_units_duplicates_and_bands():
-    frame = pd.DataFrame({"WGMS_ID": [1, 1, 1, 2, 2, 3, 3], "NAME": ["A", "A", "A", "B", "B", "C", "C"],
-                          "YEAR": [2000, 2000, 2001, 2000, 2000, 2000, 2000], "LOWER_BOUND": [9999] * 6 + [1200],
-                          "UPPER_BOUND": [9999] * 6 + [1300], "ANNUAL_BALANCE": [-500, -500, 300, 100, 250, -900, -40]})
+    frame = pd.DataFrame(
+        {
+            "WGMS_ID": [1, 1, 1, 2, 2, 3, 3],
+            "NAME": ["A", "A", "A", "B", "B", "C", "C"],
+            "YEAR": [2000, 2000, 2001, 2000, 2000, 2000, 2000],
+            "LOWER_BOUND": [9999] * 6 + [1200],
+            "UPPER_BOUND": [9999] * 6 + [1300],
+            "ANNUAL_BALANCE": [-500, -500, 300, 100, 250, -900, -40],
+        }
+    )
     with pytest.warns(mb.MassBalanceWarning) as caught:
         table = mb.read_mb_table(frame)
     messages = " | ".join(str(w.message) for w in caught)
     assert "1 elevation-band row(s)" in messages
     assert "duplicate record(s) with identical balances collapsed: wgms 1 2000" in messages
     assert "2 duplicate record(s) with different balances dropped: wgms 2 2000" in messages
-    assert sorted(zip(table["wgms_id"], table["year"], table["balance"])) == [(1, 2000, -0.5), (1, 2001, 0.3), (3, 2000, -0.9)]
+    assert sorted(zip(table["wgms_id"], table["year"], table["balance"])) == [
+        (1, 2000, -0.5),
+        (1, 2001, 0.3),
+        (3, 2000, -0.9),
+    ]
 
     in_m = frame.iloc[[2, 5]].assign(ANNUAL_BALANCE=[0.3, -0.9])
     with pytest.raises(mb.MassBalanceInputError, match="looks like m w.e.*--units m"):
@@ -158,13 +205,23 @@ def test_read_mb_table_units_duplicates_and_bands():
 # -- fits and cross-validation ------------------------------------------------------------------------------
 
 
-def law_table(rng: np.random.Generator, slopes: np.ndarray, intercepts: np.ndarray, years: int, noise: float) -> pd.DataFrame:
+def law_table(
+    rng: np.random.Generator, slopes: np.ndarray, intercepts: np.ndarray, years: int, noise: float
+) -> pd.DataFrame:
     """Glacier-years from balance = intercept_g + slope_g * AAR + N(0, noise) (m w.e.)."""
     rows = []
     for g, (s, b) in enumerate(zip(slopes, intercepts)):
         aar = rng.uniform(0.1, 0.9, years)
-        rows.append(pd.DataFrame({"glacier": f"g{g}", "year": 2000 + np.arange(years), "aar_snow": aar,
-                                  "balance": b + s * aar + noise * rng.standard_normal(years)}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "glacier": f"g{g}",
+                    "year": 2000 + np.arange(years),
+                    "aar_snow": aar,
+                    "balance": b + s * aar + noise * rng.standard_normal(years),
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)
 
 
@@ -195,7 +252,12 @@ def test_fits_recover_a_known_linear_law_within_their_intervals():
 def test_cross_validation_matches_a_hand_loop():
     rng = np.random.default_rng(3)
     table = law_table(rng, np.array([2.5, 3.0, 3.5]), np.array([-1.5, -1.7, -1.6]), 4, 0.2)
-    x, y, glacier, year = table["aar_snow"].to_numpy(), table["balance"].to_numpy(), table["glacier"].to_numpy(), table["year"].to_numpy()
+    x, y, glacier, year = (
+        table["aar_snow"].to_numpy(),
+        table["balance"].to_numpy(),
+        table["glacier"].to_numpy(),
+        table["year"].to_numpy(),
+    )
 
     pooled = np.empty(len(table))
     for g in set(glacier):
@@ -216,14 +278,20 @@ def test_cross_validation_matches_a_hand_loop():
             rows = train & (glacier == glacier[i])
             shared[i] = y[rows].mean() + slope * (x[i] - x[rows].mean())
 
-    for model, scheme, expected in (("pooled", "leave one glacier out", pooled), ("glacier_specific", "leave one year out", separate),
-                                    ("glacier_offsets", "leave one year out", shared)):
+    for model, scheme, expected in (
+        ("pooled", "leave one glacier out", pooled),
+        ("glacier_specific", "leave one year out", separate),
+        ("glacier_offsets", "leave one year out", shared),
+    ):
         cv = mb.cross_validation(table, model=model, predictor="snow")
         assert cv.scheme == scheme
         np.testing.assert_allclose(cv.predictions["predicted"], expected, rtol=1e-9)
         assert cv.score.r.value == pytest.approx(np.corrcoef(y, expected)[0, 1])
         assert cv.score.rmse.value == pytest.approx(np.sqrt(np.mean((expected - y) ** 2)))
-        assert cv.score.r.low < cv.score.r.value < cv.score.r.high and cv.score.rmse.low < cv.score.rmse.value < cv.score.rmse.high
+        assert (
+            cv.score.r.low < cv.score.r.value < cv.score.r.high
+            and cv.score.rmse.low < cv.score.rmse.value < cv.score.rmse.high
+        )
     in_sample = mb.score(y, mb.fit_pooled(table, predictor="snow").predict(glacier, x))
     assert in_sample.r.value == pytest.approx(np.corrcoef(x, y)[0, 1])
 
@@ -235,11 +303,17 @@ GLACIERS = {"gla-a": 101, "gla-b": 102, "gla-c": 103}
 BOX = (2, 18, 2, 18)  # each glacier: a 16 x 16 px box on its own map
 
 
-def write_job_inputs(root: Path, rng: np.random.Generator, years: range, slope_mm: float, intercept_mm: float) -> pd.DataFrame:
+def write_job_inputs(
+    root: Path, rng: np.random.Generator, years: range, slope_mm: float, intercept_mm: float
+) -> pd.DataFrame:
     """Single-glacier facies maps with known AARs and a WGMS-like table from balance = intercept + slope * AAR + noise (mm w.e.)."""
     (root / "maps").mkdir(parents=True)
-    write_outlines(root / "outlines.gpkg", dict.fromkeys(GLACIERS, BOX), wgms=GLACIERS,
-                   names={g: f"Glacier {g[-1].upper()}" for g in GLACIERS})
+    write_outlines(
+        root / "outlines.gpkg",
+        dict.fromkeys(GLACIERS, BOX),
+        wgms=GLACIERS,
+        names={g: f"Glacier {g[-1].upper()}" for g in GLACIERS},
+    )
     rows = []
     for glacier, wgms_id in GLACIERS.items():
         for year in years:
@@ -247,32 +321,62 @@ def write_job_inputs(root: Path, rng: np.random.Generator, years: range, slope_m
             block = fill({"snow": accumulation, "ice": 256 - accumulation}, (16, 16), rng)
             codes = np.full((SIZE, SIZE), 255)
             codes[2:18, 2:18] = block
-            write_map(root / "maps" / f"{glacier}_{year}0901_facies.tif", codes, {"GLACIER": glacier, "DATE": f"{year}-09-01"})
+            write_map(
+                root / "maps" / f"{glacier}_{year}0901_facies.tif", codes, {"GLACIER": glacier, "DATE": f"{year}-09-01"}
+            )
             balance = intercept_mm + slope_mm * accumulation / 256 + 100 * rng.standard_normal()
-            rows.append({"POLITICAL_UNIT": "CH", "NAME": f"GLACIER {glacier[-1].upper()}", "WGMS_ID": wgms_id, "YEAR": year,
-                         "ANNUAL_BALANCE": round(balance)})
+            rows.append(
+                {
+                    "POLITICAL_UNIT": "CH",
+                    "NAME": f"GLACIER {glacier[-1].upper()}",
+                    "WGMS_ID": wgms_id,
+                    "YEAR": year,
+                    "ANNUAL_BALANCE": round(balance),
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_run_recovers_the_law_and_reports_what_it_left_out(tmp_path, script, capsys):
     rng = np.random.default_rng(11)
     records = write_job_inputs(tmp_path, rng, range(2001, 2007), 3000.0, -1650.0)
-    extra = pd.DataFrame([{"NAME": "NOWHERE GLACIER", "WGMS_ID": 999, "YEAR": 2003, "ANNUAL_BALANCE": -700},  # unknown glacier
-                          {"NAME": "GLACIER B", "WGMS_ID": 102, "YEAR": 1999, "ANNUAL_BALANCE": -300}])  # year without scene
+    extra = pd.DataFrame(
+        [
+            {"NAME": "NOWHERE GLACIER", "WGMS_ID": 999, "YEAR": 2003, "ANNUAL_BALANCE": -700},  # unknown glacier
+            {"NAME": "GLACIER B", "WGMS_ID": 102, "YEAR": 1999, "ANNUAL_BALANCE": -300},
+        ]
+    )  # year without scene
     by_name = records[records["WGMS_ID"] == 103].assign(WGMS_ID=pd.NA)  # glacier C matched by name
     duplicate = records.iloc[[0]].assign(ANNUAL_BALANCE=records["ANNUAL_BALANCE"].iloc[0] + 400)  # conflicting record
     same_by_name = by_name.iloc[[0]].assign(NAME="GLA-C")  # gla-c 2001 again, by its glacier id as the name
-    table = pd.concat([records[(records["WGMS_ID"] != 103) & ~((records["WGMS_ID"] == 102) & (records["YEAR"] == 2006))],
-                       by_name, extra, duplicate, same_by_name])  # gla-b 2006: a scene without a record
+    table = pd.concat(
+        [
+            records[(records["WGMS_ID"] != 103) & ~((records["WGMS_ID"] == 102) & (records["YEAR"] == 2006))],
+            by_name,
+            extra,
+            duplicate,
+            same_by_name,
+        ]
+    )  # gla-b 2006: a scene without a record
     table.to_csv(tmp_path / "mb.csv", index=False)
-    write_map(tmp_path / "maps" / "gla-x_20030901_facies.tif", np.zeros((SIZE, SIZE)), {"GLACIER": "gla-x", "DATE": "2003-09-01"})
+    write_map(
+        tmp_path / "maps" / "gla-x_20030901_facies.tif",
+        np.zeros((SIZE, SIZE)),
+        {"GLACIER": "gla-x", "DATE": "2003-09-01"},
+    )
 
-    results = mb.run(tmp_path / "maps", tmp_path / "mb.csv", tmp_path / "out", outlines=tmp_path / "outlines.gpkg", predictor="snow")
+    results = mb.run(
+        tmp_path / "maps", tmp_path / "mb.csv", tmp_path / "out", outlines=tmp_path / "outlines.gpkg", predictor="snow"
+    )
     notes = " | ".join(results["notes"])
-    for expected in ("unknown glacier 'gla-x'", "2 duplicate record(s) with different balances dropped: wgms 101 2001",
-                     "record(s) of unknown glaciers ignored: wgms 999", "1 record(s) in years without a usable scene: gla-b 1999",
-                     "2 selected scene(s) without a mass-balance record: gla-a 2001, gla-b 2006",
-                     "identical balances collapsed: glacier gla-c 2001"):
+    for expected in (
+        "unknown glacier 'gla-x'",
+        "2 duplicate record(s) with different balances dropped: wgms 101 2001",
+        "record(s) of unknown glaciers ignored: wgms 999",
+        "1 record(s) in years without a usable scene: gla-b 1999",
+        "2 selected scene(s) without a mass-balance record: gla-a 2001, gla-b 2006",
+        "identical balances collapsed: glacier gla-c 2001",
+    ):
         assert expected in notes
     assert results["data"]["glacier_years"] == 3 * 6 - 2
     pooled = results["regressions"]["snow"]["pooled"]
@@ -283,10 +387,20 @@ def test_run_recovers_the_law_and_reports_what_it_left_out(tmp_path, script, cap
     assert saved["regressions"]["snow"]["glacier_offsets"]["in_sample"]["n"] == 16
     status = pd.read_csv(tmp_path / "out" / "aar_scenes.csv").set_index(["glacier", "date"])["status"]
     assert status[("gla-b", "2006-09-01")] == "no record" and status[("gla-c", "2002-09-01")] == "selected"
-    assert all((tmp_path / "out" / name).stat().st_size > 0 for name in ("scatter.png", "timeseries.png", "glacier_years.csv"))
+    assert all(
+        (tmp_path / "out" / name).stat().st_size > 0 for name in ("scatter.png", "timeseries.png", "glacier_years.csv")
+    )
 
     records.assign(ANNUAL_BALANCE=records["ANNUAL_BALANCE"] / 1000).to_csv(tmp_path / "mb_m.csv", index=False)
-    argv = ["--maps", str(tmp_path / "maps"), "--outlines", str(tmp_path / "outlines.gpkg"), "--out", str(tmp_path / "out_m"), "--no-progress"]
+    argv = [
+        "--maps",
+        str(tmp_path / "maps"),
+        "--outlines",
+        str(tmp_path / "outlines.gpkg"),
+        "--out",
+        str(tmp_path / "out_m"),
+        "--no-progress",
+    ]
     assert script("mass_balance").main([*argv, "--mb", str(tmp_path / "mb_m.csv")]) == 1
     assert "looks like m w.e." in capsys.readouterr().err
     assert script("mass_balance").main([*argv, "--mb", str(tmp_path / "mb_m.csv"), "--units", "m"]) == 0
@@ -309,26 +423,46 @@ def test_end_to_end_on_synthetic_truth_maps(benchmark, tmp_path, script):
     truth_aar = {s["scene"]: s["aar"] for s in metadata["scenes"]}
     law = metadata["mass_balance_model"]
 
-    assert script("mass_balance").main(["--benchmark", str(benchmark), "--truth-band", "2", "--out", str(tmp_path / "b2"), "--no-progress"]) == 0
+    assert (
+        script("mass_balance").main(
+            ["--benchmark", str(benchmark), "--truth-band", "2", "--out", str(tmp_path / "b2"), "--no-progress"]
+        )
+        == 0
+    )
     scenes = pd.read_csv(tmp_path / "b2" / "aar_scenes.csv")
-    np.testing.assert_allclose(scenes["aar_snow_firn_refrozen"], scenes["scene"].map(truth_aar), atol=6e-5)  # metadata rounds to 4 decimals
+    np.testing.assert_allclose(
+        scenes["aar_snow_firn_refrozen"], scenes["scene"].map(truth_aar), atol=6e-5
+    )  # metadata rounds to 4 decimals
     assert (scenes["unobserved_share"] == 0).all()
     years = pd.read_csv(tmp_path / "b2" / "glacier_years.csv")
     assert len(years) == len(metadata["scenes"])
     results = json.loads((tmp_path / "b2" / "mass_balance_results.json").read_text())
     # the fits equal those of the generator's own AARs against its balances (rows in the same order: scene per record)
-    oracle = pd.DataFrame({"glacier": [s["glacier"] for s in metadata["scenes"]], "aar": [s["aar"] for s in metadata["scenes"]],
-                           "balance": pd.read_csv(benchmark / "mass_balance.csv")["ANNUAL_BALANCE"] / 1000})
+    oracle = pd.DataFrame(
+        {
+            "glacier": [s["glacier"] for s in metadata["scenes"]],
+            "aar": [s["aar"] for s in metadata["scenes"]],
+            "balance": pd.read_csv(benchmark / "mass_balance.csv")["ANNUAL_BALANCE"] / 1000,
+        }
+    )
     fits = results["regressions"]["snow_firn_refrozen"]
     assert fits["pooled"]["in_sample"]["slope"][mb.ALL_GLACIERS]["value"] == pytest.approx(
-        stats.linregress(oracle["aar"], oracle["balance"]).slope, abs=2e-3)
+        stats.linregress(oracle["aar"], oracle["balance"]).slope, abs=2e-3
+    )
     within = oracle[["aar", "balance"]] - oracle.groupby("glacier")[["aar", "balance"]].transform("mean")
     assert fits["glacier_offsets"]["in_sample"]["slope"][mb.ALL_GLACIERS]["value"] == pytest.approx(
-        (within["aar"] * within["balance"]).sum() / (within["aar"] ** 2).sum(), abs=2e-3)
+        (within["aar"] * within["balance"]).sum() / (within["aar"] ** 2).sum(), abs=2e-3
+    )
     generating = results["generating_model"]
-    assert generating["slope"] == law["slope_mm_we"] / 1000 and results["recovery"]["snow_firn_refrozen"]["generating_slope"] == generating["slope"]
+    assert (
+        generating["slope"] == law["slope_mm_we"] / 1000
+        and results["recovery"]["snow_firn_refrozen"]["generating_slope"] == generating["slope"]
+    )
 
-    assert script("mass_balance").main(["--benchmark", str(benchmark), "--out", str(tmp_path / "b1"), "--no-progress"]) == 0
+    assert (
+        script("mass_balance").main(["--benchmark", str(benchmark), "--out", str(tmp_path / "b1"), "--no-progress"])
+        == 0
+    )
     band1 = json.loads((tmp_path / "b1" / "mass_balance_results.json").read_text())
     assert band1["settings"]["truth_band"] == 1
     assert pd.read_csv(tmp_path / "b1" / "aar_scenes.csv")["unobserved_share"].gt(0).any()

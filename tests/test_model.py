@@ -13,14 +13,8 @@ from safetensors.torch import load_file, save_file
 
 from dataset_builder.schema import BAND_NAMES, OPTICAL_BANDS
 from dataset_builder.statistics import BandStatistics, DatasetStatistics
-from modeling import (
-    ConfigError,
-    FaciesCNN,
-    FaciesCNNConfig,
-    NormalizationMissingError,
-    WeightsError,
-    normalize,
-)
+from modeling import FaciesCNN, FaciesCNNConfig, normalize
+from modeling.errors import ConfigError, NormalizationMissingError, WeightsError
 
 BAND_SUBSETS = {
     6: OPTICAL_BANDS,
@@ -198,7 +192,10 @@ def _edit_weights(folder, edit):
     [
         (lambda t: t.pop("output.bias"), r"missing tensor\(s\): \['output.bias'\]"),
         (lambda t: t.update(extra=torch.zeros(2)), r"unexpected tensor\(s\): \['extra'\]"),
-        (lambda t: t.update({"output.bias": torch.zeros(9)}), r"output.bias: \(9,\) in the weights, \(8,\) in the model"),
+        (
+            lambda t: t.update({"output.bias": torch.zeros(9)}),
+            r"output.bias: \(9,\) in the weights, \(8,\) in the model",
+        ),
     ],
 )
 def test_loading_is_strict_about_tensors(tmp_path, edit, message):
@@ -304,9 +301,7 @@ def test_per_glacier_elevation_scaling_needs_and_uses_the_glacier_range():
     with torch.no_grad():
         want = torch.softmax(model(torch.from_numpy(unit.astype(np.float32))), dim=1).numpy()
     np.testing.assert_allclose(model.predict_proba(patches, elevation_range=ranges), want, atol=1e-6)
-    np.testing.assert_allclose(
-        model.predict_proba(patches[:1], elevation_range=(2000.0, 3500.0)), want[:1], atol=1e-6
-    )
+    np.testing.assert_allclose(model.predict_proba(patches[:1], elevation_range=(2000.0, 3500.0)), want[:1], atol=1e-6)
 
 
 def test_elevation_range_without_per_glacier_scaling_is_an_error():

@@ -9,18 +9,12 @@ from datasets import load_dataset
 from huggingface_hub import DatasetCard
 
 from dataset_builder.builder import build_dataset
-from dataset_builder.pruning import (
-    PruneSettings,
-    PruningInputError,
-    find_label_issues,
-    prune_dataset,
-    score_against_truth,
-    write_report,
-)
+from dataset_builder.errors import PruningInputError
+from dataset_builder.predictions import write_predictions
+from dataset_builder.pruning import PruneSettings, find_label_issues, prune_dataset, score_against_truth, write_report
 from dataset_builder.schema import CLASS_NAMES
 from dataset_builder.testing import write_fake_released
 from dataset_builder.writer import iter_rows, read_manifest
-from modeling.predictions import write_predictions
 
 
 def _dataset(tmp_path):
@@ -106,7 +100,7 @@ def test_report_and_truth_scoring(tmp_path):
     flagged = np.flatnonzero(per_row["issue"])
     unflagged = np.flatnonzero(~per_row["issue"])
     really_wrong = list(flagged[: len(flagged) - 2]) + list(unflagged[:3])  # 2 false alarms, 3 misses
-    true_class = [CLASS_NAMES[l] for l in per_row["label"]]
+    true_class = [CLASS_NAMES[k] for k in per_row["label"]]
     for i in really_wrong:
         true_class[i] = CLASS_NAMES[(per_row["label"][i] + 1) % 8]
     pd.DataFrame({"sample_id": per_row["sample_id"], "true_class": true_class}).to_parquet(tmp_path / "truth.parquet")
@@ -122,7 +116,10 @@ def test_report_and_truth_scoring(tmp_path):
     ("mutate", "message"),
     [
         (lambda r, p: (r.drop(index=3), p[[i for i in range(len(p)) if i != 3]]), "have no probabilities"),
-        (lambda r, p: (r.assign(sample_id=r["sample_id"].where(r.index != 5, "ghost")), p), "'ghost' is not in the dataset"),
+        (
+            lambda r, p: (r.assign(sample_id=r["sample_id"].where(r.index != 5, "ghost")), p),
+            "'ghost' is not in the dataset",
+        ),
         (lambda r, p: (r.assign(fold=(r["fold"] + (r.index == 7)) % 6), p), "probabilities must be out-of-fold"),
     ],
 )

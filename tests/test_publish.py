@@ -4,8 +4,9 @@ import pytest
 
 from dataset_builder.builder import build_dataset
 from dataset_builder.testing import write_fake_released
-from hub_cards.publish import PublishError, push_folder
 from modeling import FaciesCNN, FaciesCNNConfig
+from modeling.errors import PublishError
+from modeling.hub import push_folder
 
 
 class RecordingApi:
@@ -64,7 +65,7 @@ def test_push_calls_the_hub_with_the_token_and_never_prints_it(dataset, monkeypa
 
 def test_push_without_token_is_a_clear_error(dataset, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setattr("hub_cards.publish.get_token", lambda: None)
+    monkeypatch.setattr("modeling.hub.get_token", lambda: None)
     with pytest.raises(PublishError, match="no hub token"):
         push_folder(dataset, "me/x", api=RecordingApi())
 

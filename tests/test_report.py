@@ -17,7 +17,14 @@ def test_report_markdown_and_html(tmp_path):
     report = Report(
         "Run <1>",
         "What happened.",
-        [Section("Scores", ["Macro-F1 & friends."], [Table(["class", "F1"], [["ice", "91.0"]], "per class")], [Figure(png, "a line")])],
+        [
+            Section(
+                "Scores",
+                ["Macro-F1 & friends."],
+                [Table(["class", "F1"], [["ice", "91.0"]], "per class")],
+                [Figure(png, "a line")],
+            )
+        ],
     )
     md, page = report.write(tmp_path / "out")
     text = md.read_text()

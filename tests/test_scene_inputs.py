@@ -17,16 +17,12 @@ from rasterio.windows import Window
 from scipy import ndimage
 
 from dataset_builder.aux_bands import glacier_outline, proximity_m
+from dataset_builder.errors import OutlinesError
+from dataset_builder.outlines import read_outlines
 from dataset_builder.schema import BAND_NAMES, OPTICAL_BANDS
-from dataset_builder.synthetic import SyntheticConfig, generate
-from modeling.scene_inputs import (
-    LANDSAT_BANDS,
-    SceneInputError,
-    make_grid,
-    open_scene,
-    prepare_scene,
-    read_outlines,
-)
+from dataset_builder.synthetic.core import SyntheticConfig, generate
+from modeling.errors import SceneInputError
+from modeling.mapping.scene_inputs import LANDSAT_BANDS, make_grid, open_scene, prepare_scene
 
 TINY = dataclasses.replace(SyntheticConfig.quick(), scenes_per_glacier=1, scene_size=132, n_labels=150)
 MULT, ADD = 2.75e-05, -0.2
@@ -52,7 +48,15 @@ def read_scene(path: Path) -> tuple[np.ndarray, dict, rasterio.Affine, rasterio.
 def write_tif(path: Path, array: np.ndarray, transform, crs, **extra) -> None:
     """Write (bands, rows, cols) as a GeoTIFF; ``descriptions``/``tags``/``nodata`` in ``extra``."""
     descriptions, tags = extra.pop("descriptions", None), extra.pop("tags", {})
-    profile = dict(driver="GTiff", width=array.shape[2], height=array.shape[1], count=array.shape[0], dtype=array.dtype.name, crs=crs, transform=transform)
+    profile = dict(
+        driver="GTiff",
+        width=array.shape[2],
+        height=array.shape[1],
+        count=array.shape[0],
+        dtype=array.dtype.name,
+        crs=crs,
+        transform=transform,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     with rasterio.open(path, "w", **(profile | extra)) as dst:
         dst.write(array)
@@ -61,11 +65,21 @@ def write_tif(path: Path, array: np.ndarray, transform, crs, **extra) -> None:
         dst.update_tags(**tags)
 
 
-def optical_tif(path: Path, scene: Path, bands=OPTICAL_BANDS, tags=("DATE", "SENSOR", "SUN_AZIMUTH", "SUN_ELEVATION")) -> Path:
+def optical_tif(
+    path: Path, scene: Path, bands=OPTICAL_BANDS, tags=("DATE", "SENSOR", "SUN_AZIMUTH", "SUN_ELEVATION")
+) -> Path:
     """A GeoTIFF with some optical bands of a synthetic scene (and some of its tags)."""
     data, all_tags, transform, crs = read_scene(scene)
     keep = [BAND_NAMES.index(b) for b in bands]
-    write_tif(path, data[keep], transform, crs, descriptions=tuple(bands), tags={k: all_tags[k] for k in tags}, nodata=float("nan"))
+    write_tif(
+        path,
+        data[keep],
+        transform,
+        crs,
+        descriptions=tuple(bands),
+        tags={k: all_tags[k] for k in tags},
+        nodata=float("nan"),
+    )
     return path
 
 
@@ -92,7 +106,10 @@ def landsat_folder(root: Path, scene: Path, family: str = "OLI", mtl: str = "jso
             "SUN_ELEVATION": tags["SUN_ELEVATION"],
         },
         # Level-1 TOA factors also exist in a real MTL: they must not be used
-        "LEVEL1_RADIOMETRIC_RESCALING": {**{f"REFLECTANCE_MULT_BAND_{n}": "2.0000E-05" for n in files}, **{f"REFLECTANCE_ADD_BAND_{n}": "-0.100000" for n in files}},
+        "LEVEL1_RADIOMETRIC_RESCALING": {
+            **{f"REFLECTANCE_MULT_BAND_{n}": "2.0000E-05" for n in files},
+            **{f"REFLECTANCE_ADD_BAND_{n}": "-0.100000" for n in files},
+        },
         "LEVEL2_SURFACE_REFLECTANCE_PARAMETERS": {
             **{f"REFLECTANCE_MULT_BAND_{n}": "2.75e-05" for n in files},
             **{f"REFLECTANCE_ADD_BAND_{n}": "-0.200000" for n in files},
@@ -103,9 +120,13 @@ def landsat_folder(root: Path, scene: Path, family: str = "OLI", mtl: str = "jso
     else:
         lines = ["GROUP = LANDSAT_METADATA_FILE"]
         for group, values in meta.items():
-            lines += [f"  GROUP = {group}"] + [f'    {k} = "{v}"' if "FILE" in k or "ID" in k else f"    {k} = {v}" for k, v in values.items()]
+            lines += [f"  GROUP = {group}"] + [
+                f'    {k} = "{v}"' if "FILE" in k or "ID" in k else f"    {k} = {v}" for k, v in values.items()
+            ]
             lines.append(f"  END_GROUP = {group}")
-        (folder / f"{product}_MTL.txt").write_text("\n".join(lines + ["END_GROUP = LANDSAT_METADATA_FILE", "END"]) + "\n")
+        (folder / f"{product}_MTL.txt").write_text(
+            "\n".join(lines + ["END_GROUP = LANDSAT_METADATA_FILE", "END"]) + "\n"
+        )
     return folder
 
 
@@ -152,7 +173,9 @@ def sentinel2_folder(root: Path, scene: Path, baseline: str = "04.00", ext: str 
         extra = dict(driver="JP2OpenJPEG", QUALITY=100, REVERSIBLE="YES") if ext == ".jp2" else {}
         write_tif(path, dn[None], transform * Affine.scale(2 if coarse else 1), crs, **extra)
     offset_xml = (
-        "<BOA_ADD_OFFSET_VALUES_LIST>" + "".join(f'<BOA_ADD_OFFSET band_id="{i}">-1000</BOA_ADD_OFFSET>' for i in range(13)) + "</BOA_ADD_OFFSET_VALUES_LIST>"
+        "<BOA_ADD_OFFSET_VALUES_LIST>"
+        + "".join(f'<BOA_ADD_OFFSET band_id="{i}">-1000</BOA_ADD_OFFSET>' for i in range(13))
+        + "</BOA_ADD_OFFSET_VALUES_LIST>"
         if offset
         else ""
     )
@@ -175,7 +198,9 @@ def sample_at_grid(path: Path, grid, rows: np.ndarray, cols: np.ndarray) -> np.n
 
 def test_derived_bands_equal_the_generators(bench, tmp_path):
     scene = first_scene(bench)
-    prepared = prepare_scene(open_scene(scene), read_outlines(bench / "outlines.gpkg"), [bench / "dems"], BAND_NAMES, tmp_path)
+    prepared = prepare_scene(
+        open_scene(scene), read_outlines(bench / "outlines.gpkg"), [bench / "dems"], BAND_NAMES, tmp_path
+    )
     data, tags, transform, _ = read_scene(scene)
     assert prepared.glacier_ids == (tags["GLACIER"],) and prepared.grid.crs == rasterio.open(scene).crs
     stack = prepared.read(Window(0, 0, prepared.grid.width, prepared.grid.height))
@@ -191,20 +216,33 @@ def test_derived_bands_equal_the_generators(bench, tmp_path):
         else:
             np.testing.assert_allclose(ours, theirs, atol=1e-4, err_msg=band)
     lo, hi = prepared.elevation_ranges[1]
-    assert lo == pytest.approx(data[6, src_rows, src_cols].min()) and hi == pytest.approx(data[6, src_rows, src_cols].max())
+    assert lo == pytest.approx(data[6, src_rows, src_cols].min()) and hi == pytest.approx(
+        data[6, src_rows, src_cols].max()
+    )
 
 
 def test_a_dem_in_another_crs_and_resolution(bench, tmp_path):
     scene = first_scene(bench)
     glacier = read_scene(scene)[1]["GLACIER"]
     with rasterio.open(bench / "dems" / f"{glacier}.tif") as src:
-        transform, width, height = calculate_default_transform(src.crs, "EPSG:4326", src.width, src.height, *src.bounds, resolution=0.0004)
+        transform, width, height = calculate_default_transform(
+            src.crs, "EPSG:4326", src.width, src.height, *src.bounds, resolution=0.0004
+        )
         lonlat = np.full((1, height, width), -9999.0, np.float32)
-        reproject(rasterio.band(src, 1), lonlat, dst_transform=transform, dst_crs="EPSG:4326", dst_nodata=-9999.0, resampling=Resampling.bilinear)
+        reproject(
+            rasterio.band(src, 1),
+            lonlat,
+            dst_transform=transform,
+            dst_crs="EPSG:4326",
+            dst_nodata=-9999.0,
+            resampling=Resampling.bilinear,
+        )
         write_tif(tmp_path / "dem_lonlat.tif", lonlat, transform, "EPSG:4326", nodata=-9999.0)
     outlines = read_outlines(bench / "outlines.gpkg")
     native = prepare_scene(open_scene(scene), outlines, [bench / "dems"], ("elevation", "slope"), tmp_path / "a")
-    other = prepare_scene(open_scene(scene), outlines, [tmp_path / "dem_lonlat.tif"], ("elevation", "slope"), tmp_path / "b")
+    other = prepare_scene(
+        open_scene(scene), outlines, [tmp_path / "dem_lonlat.tif"], ("elevation", "slope"), tmp_path / "b"
+    )
     g = native.glacier_index > 0
     a, b = (p.read(Window(0, 0, p.grid.width, p.grid.height), ("elevation",))[0][g] for p in (native, other))
     assert np.median(np.abs(a - b)) < 5.0 and np.corrcoef(a, b)[0, 1] > 0.999
@@ -219,11 +257,21 @@ def test_landsat_collection2_level2(bench, tmp_path, family, mtl):
     tags = read_scene(scene)[1]
     folder = landsat_folder(tmp_path, scene, family, mtl)
     opened = open_scene(folder)
-    assert opened.kind == "landsat" and opened.sensor == ("L8" if family == "OLI" else "L5") and opened.date == tags["DATE"]
+    assert (
+        opened.kind == "landsat"
+        and opened.sensor == ("L8" if family == "OLI" else "L5")
+        and opened.date == tags["DATE"]
+    )
     assert (opened.sun_azimuth, opened.sun_elevation) == (float(tags["SUN_AZIMUTH"]), float(tags["SUN_ELEVATION"]))
     for name, n in LANDSAT_BANDS[family].items():
-        assert opened.bands[name].path.name.endswith(f"_SR_B{n}.TIF") and opened.bands[name].scale == MULT and opened.bands[name].offset == ADD
-    prepared = prepare_scene(opened, read_outlines(bench / "outlines.gpkg"), [bench / "dems"], OPTICAL_BANDS, tmp_path / "work")
+        assert (
+            opened.bands[name].path.name.endswith(f"_SR_B{n}.TIF")
+            and opened.bands[name].scale == MULT
+            and opened.bands[name].offset == ADD
+        )
+    prepared = prepare_scene(
+        opened, read_outlines(bench / "outlines.gpkg"), [bench / "dems"], OPTICAL_BANDS, tmp_path / "work"
+    )
     stack = prepared.read(Window(0, 0, prepared.grid.width, prepared.grid.height))
     rows, cols = np.nonzero(prepared.glacier_index > 0)
     for i, name in enumerate(OPTICAL_BANDS):
@@ -237,7 +285,9 @@ def test_sentinel2_l2a(bench, tmp_path, baseline, ext):
     data, tags, _, _ = read_scene(scene)
     opened = open_scene(sentinel2_folder(tmp_path, scene, baseline, ext))
     assert opened.kind == "sentinel2" and opened.sensor == "S2" and opened.date == tags["DATE"]
-    assert opened.sun_elevation == pytest.approx(float(tags["SUN_ELEVATION"])) and opened.sun_azimuth == pytest.approx(float(tags["SUN_AZIMUTH"]))
+    assert opened.sun_elevation == pytest.approx(float(tags["SUN_ELEVATION"])) and opened.sun_azimuth == pytest.approx(
+        float(tags["SUN_AZIMUTH"])
+    )
     assert opened.bands["swir1"].path.parent.name == "R20m" and opened.bands["blue"].path.suffix == ext
     offset = -0.1 if baseline >= "04.00" else 0.0
     assert opened.bands["nir"].offset == pytest.approx(offset) and opened.bands["nir"].scale == pytest.approx(1e-4)
@@ -267,7 +317,9 @@ def test_geotiff_band_scales_are_applied(bench, tmp_path):
     with rasterio.open(path, "r+") as dst:
         dst.scales = (1e-4,) * 6
     opened = open_scene(path)
-    assert opened.bands["red"].scale == pytest.approx(1e-4) and opened.date == tags["DATE"] and opened.sun_azimuth is None
+    assert (
+        opened.bands["red"].scale == pytest.approx(1e-4) and opened.date == tags["DATE"] and opened.sun_azimuth is None
+    )
     prepared = prepare_scene(opened, read_outlines(bench / "outlines.gpkg"), [], OPTICAL_BANDS, tmp_path / "w")
     rows, cols = np.nonzero(prepared.glacier_index > 0)
     red = prepared.read(Window(0, 0, prepared.grid.width, prepared.grid.height), ("red",))[0]
@@ -314,7 +366,9 @@ def test_a_model_whose_bands_the_scene_cannot_provide(bench, tmp_path):
     nosun = optical_tif(tmp_path / "nosun.tif", first_scene(bench), tags=("DATE",))
     with pytest.raises(SceneInputError, match="sun"):
         prepare_scene(open_scene(nosun), outlines, [bench / "dems"], BAND_NAMES, tmp_path / "w")
-    prepared = prepare_scene(open_scene(nosun, sun_azimuth=150.0, sun_elevation=30.0), outlines, [bench / "dems"], BAND_NAMES, tmp_path / "w")
+    prepared = prepare_scene(
+        open_scene(nosun, sun_azimuth=150.0, sun_elevation=30.0), outlines, [bench / "dems"], BAND_NAMES, tmp_path / "w"
+    )
     assert prepared.classify.any()
     undated = optical_tif(tmp_path / "scene.tif", first_scene(bench), tags=())
     with pytest.raises(SceneInputError, match="date"):
@@ -356,9 +410,23 @@ def test_a_dem_with_holes_or_elsewhere(bench, tmp_path):
         prepare_scene(open_scene(scene), outlines, others, BAND_NAMES, tmp_path / "w")
 
 
-def write_vector(path: Path, geometries: list, ids: list[str], crs: str | None = "EPSG:4326", driver: str = "GPKG", column: str = "glacier") -> Path:
-    pyogrio.raw.write(path, shapely.to_wkb(np.asarray(geometries, dtype=object)), [np.asarray(ids, dtype=object)], [column],
-                      driver=driver, geometry_type="Polygon", crs=crs)  # fmt: skip
+def write_vector(
+    path: Path,
+    geometries: list,
+    ids: list[str],
+    crs: str | None = "EPSG:4326",
+    driver: str = "GPKG",
+    column: str = "glacier",
+) -> Path:
+    pyogrio.raw.write(
+        path,
+        shapely.to_wkb(np.asarray(geometries, dtype=object)),
+        [np.asarray(ids, dtype=object)],
+        [column],
+        driver=driver,
+        geometry_type="Polygon",
+        crs=crs,
+    )
     return path
 
 
@@ -366,17 +434,19 @@ def test_outlines_formats_and_invalid_geometries(tmp_path):
     square = shapely.box(10.0, 46.0, 10.01, 46.01)
     bowtie = shapely.Polygon([(10, 46), (10.01, 46.01), (10.01, 46), (10, 46.01), (10, 46)])
     for name, driver in (("o.geojson", "GeoJSON"), ("o.shp", "ESRI Shapefile"), ("o.gpkg", "GPKG")):
-        outlines = read_outlines(write_vector(tmp_path / name, [square], ["RGI2000-v7.0-G-11-00001"], driver=driver, column="rgi_id"))
+        outlines = read_outlines(
+            write_vector(tmp_path / name, [square], ["RGI2000-v7.0-G-11-00001"], driver=driver, column="rgi_id")
+        )
         assert outlines.ids == ("RGI2000-v7.0-G-11-00001",) and outlines.crs.to_epsg() == 4326
-    with pytest.raises(SceneInputError, match=r"row 2 \(b\): invalid geometry \(Self-intersection") as err:
+    with pytest.raises(OutlinesError, match=r"row 2 \(b\): invalid geometry \(Self-intersection") as err:
         read_outlines(write_vector(tmp_path / "bad.gpkg", [square, bowtie], ["a", "b"]))
     assert "bad.gpkg" in str(err.value) and "make_valid" in str(err.value)
-    with pytest.raises(SceneInputError, match="repeated"):
+    with pytest.raises(OutlinesError, match="repeated"):
         read_outlines(write_vector(tmp_path / "dup.gpkg", [square, square], ["a", "a"]))
-    with pytest.raises(SceneInputError, match="id column"):
+    with pytest.raises(OutlinesError, match="id column"):
         read_outlines(write_vector(tmp_path / "noid.gpkg", [square], ["a"], column="label"))
     assert read_outlines(tmp_path / "noid.gpkg", id_column="LABEL").ids == ("a",)
-    with pytest.raises(SceneInputError, match="not a readable vector"):
+    with pytest.raises(OutlinesError, match="not a readable vector"):
         read_outlines(tmp_path / "o.geojson.missing")
 
 

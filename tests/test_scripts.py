@@ -3,9 +3,9 @@
 import numpy as np
 import pandas as pd
 
+from dataset_builder.predictions import write_predictions
 from dataset_builder.testing import write_fake_released
 from dataset_builder.writer import iter_rows
-from modeling.predictions import write_predictions
 
 
 def test_build_dataset_cli(tmp_path, script, capsys):

@@ -27,7 +27,7 @@ from dataset_builder.quicklook import (
     true_colour,
 )
 from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, NUM_FOLDS, PATCH_SIZE, PIXEL_SIZE_M
-from dataset_builder.synthetic import (
+from dataset_builder.synthetic.core import (
     AMBIGUOUS_PARTNERS,
     CLASS_SHARES,
     NOISY_CLASSES,
@@ -193,8 +193,17 @@ def test_plausibility_checks_pass_and_match_the_summary(bench):
 def test_mass_balance_table(bench):
     out, _ = bench
     table = pd.read_csv(out / "mass_balance.csv")
-    assert list(table.columns) == ["POLITICAL_UNIT", "NAME", "WGMS_ID", "YEAR", "LOWER_BOUND", "UPPER_BOUND", "AREA",
-                                   "ANNUAL_BALANCE", "ANNUAL_BALANCE_UNC"]
+    assert list(table.columns) == [
+        "POLITICAL_UNIT",
+        "NAME",
+        "WGMS_ID",
+        "YEAR",
+        "LOWER_BOUND",
+        "UPPER_BOUND",
+        "AREA",
+        "ANNUAL_BALANCE",
+        "ANNUAL_BALANCE_UNC",
+    ]
     assert len(table) == QUICK.n_glaciers * QUICK.scenes_per_glacier
     assert not table.duplicated(["WGMS_ID", "YEAR"]).any()
     metadata = json.loads((out / "metadata.json").read_text())
@@ -258,10 +267,14 @@ def test_quicklooks(bench, tmp_path):
 
 
 def test_script_prints_the_summary(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("make_synthetic", Path(__file__).parents[1] / "scripts" / "make_synthetic.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_synthetic", Path(__file__).parents[1] / "scripts" / "make_synthetic.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    code = module.main([str(tmp_path / "out"), "--quick", "--seed", "3", "--no-progress", "--quicklooks", str(tmp_path / "ql")])
+    code = module.main(
+        [str(tmp_path / "out"), "--quick", "--seed", "3", "--no-progress", "--quicklooks", str(tmp_path / "ql")]
+    )
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "labels per class and fold" in printed and "label noise" in printed and "checks:" in printed

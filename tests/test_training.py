@@ -15,15 +15,15 @@ from safetensors.torch import load_file
 
 from dataset_builder.builder import build_dataset
 from dataset_builder.loading import load_facies
+from dataset_builder.predictions import read_predictions
 from dataset_builder.schema import SPLIT_NAMES, cv_split
 from dataset_builder.statistics import DatasetStatistics
 from dataset_builder.testing import write_fake_released
 from modeling import FaciesCNN
-from modeling.evaluation import ResultsRecord
-from modeling.predictions import read_predictions
-from modeling.training import (
+from modeling.errors import CheckpointError
+from modeling.evaluation.metrics import ResultsRecord
+from modeling.training.core import (
     Augmentation,
-    CheckpointError,
     TrainConfig,
     centre_crop,
     epoch_batches,
@@ -64,9 +64,13 @@ def test_focal_loss():
     logits = torch.randn(32, 8, generator=torch.Generator().manual_seed(0))
     target = torch.randint(0, 8, (32,), generator=torch.Generator().manual_seed(1))
     # gamma 0 and no smoothing: cross-entropy; smoothing: cross-entropy with smoothed targets
-    assert torch.allclose(focal_loss(logits, target, 0.0, 0.0), F.cross_entropy(logits, target, reduction="none"), atol=1e-6)
     assert torch.allclose(
-        focal_loss(logits, target, 0.0, 0.1), F.cross_entropy(logits, target, reduction="none", label_smoothing=0.1), atol=1e-6
+        focal_loss(logits, target, 0.0, 0.0), F.cross_entropy(logits, target, reduction="none"), atol=1e-6
+    )
+    assert torch.allclose(
+        focal_loss(logits, target, 0.0, 0.1),
+        F.cross_entropy(logits, target, reduction="none", label_smoothing=0.1),
+        atol=1e-6,
     )
     # focusing down-weights confident, correct samples much more than wrong ones
     sure = torch.full((1, 8), -5.0)
@@ -120,7 +124,9 @@ def test_centre_crop_keeps_the_centre_pixel():
     patches = np.arange(2 * 1 * 33 * 33, dtype=np.float32).reshape(2, 1, 33, 33)
     for size in (3, 9, 15, 33):
         crop = centre_crop(patches, size)
-        assert crop.shape == (2, 1, size, size) and np.array_equal(crop[:, :, size // 2, size // 2], patches[:, :, 16, 16])
+        assert crop.shape == (2, 1, size, size) and np.array_equal(
+            crop[:, :, size // 2, size // 2], patches[:, :, 16, 16]
+        )
 
 
 # -- a fold end to end -------------------------------------------------------------------------------------------
@@ -136,8 +142,16 @@ def trained(dataset, tmp_path_factory) -> tuple[Path, TrainConfig]:
 
 def test_fold_outputs(dataset, trained):
     out, config = trained
-    for name in ("log.csv", "training_curves.png", "predictions_test.parquet", "results.json", "summary.md",
-                 "confusion_pruned.png", "reliability_full.png", "model/README.md"):  # fmt: skip
+    for name in (
+        "log.csv",
+        "training_curves.png",
+        "predictions_test.parquet",
+        "results.json",
+        "summary.md",
+        "confusion_pruned.png",
+        "reliability_full.png",
+        "model/README.md",
+    ):
         assert (out / name).is_file(), name
     with open(out / "log.csv") as fh:
         log = list(csv.DictReader(fh))
@@ -188,16 +202,34 @@ def test_resume_equals_an_uninterrupted_run(dataset, trained, tmp_path):
     a = load_file(str(out / "model" / "model.safetensors"))
     b = load_file(str(tmp_path / "run" / "model" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    assert (out / "log.csv").read_text().split("\n")[1].split(",")[:7] == (tmp_path / "run" / "log.csv").read_text().split("\n")[1].split(",")[:7]
+    assert (out / "log.csv").read_text().split("\n")[1].split(",")[:7] == (
+        tmp_path / "run" / "log.csv"
+    ).read_text().split("\n")[1].split(",")[:7]
     with pytest.raises(CheckpointError, match="differ: \\['learning_rate'\\]"):
-        train_fold(dataset, 2, TrainConfig(**TINY | {"learning_rate": 0.01}), tmp_path / "run", progress=False, resume=True)
+        train_fold(
+            dataset, 2, TrainConfig(**TINY | {"learning_rate": 0.01}), tmp_path / "run", progress=False, resume=True
+        )
 
 
 @pytest.mark.slow
 def test_cross_validation_cli_writes_oof_predictions_of_every_sample(dataset, tmp_path):
     train = runpy.run_path(str(ROOT / "scripts" / "train.py"))["main"]
-    argv = [str(dataset), str(tmp_path / "cv"), "--all-folds", "--epochs", "1", "--batch-size", "32", "--crop", "9",
-            "--threads", "1", "--n-bootstrap", "100", "--quiet"]  # fmt: skip
+    argv = [
+        str(dataset),
+        str(tmp_path / "cv"),
+        "--all-folds",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--crop",
+        "9",
+        "--threads",
+        "1",
+        "--n-bootstrap",
+        "100",
+        "--quiet",
+    ]
     assert train(argv) == 0
     oof = read_predictions(tmp_path / "cv" / "oof_predictions.parquet")
     full = load_facies(dataset, "full")
@@ -215,12 +247,17 @@ def test_cross_validation_cli_writes_oof_predictions_of_every_sample(dataset, tm
 def test_evaluating_the_model_folder_reproduces_the_run(dataset, trained, tmp_path):
     out, _ = trained
     evaluate = runpy.run_path(str(ROOT / "scripts" / "evaluate.py"))["main"]
-    assert evaluate([str(dataset), "--model", str(out / "model"), "--calibrate", "--out", str(tmp_path / "ev"), "--quiet"]) == 0
+    assert (
+        evaluate([str(dataset), "--model", str(out / "model"), "--calibrate", "--out", str(tmp_path / "ev"), "--quiet"])
+        == 0
+    )
     run, again = ResultsRecord.load(out / "results.json"), ResultsRecord.load(tmp_path / "ev" / "results.json")
     assert again.folds == [2]  # the test fold recorded in the model's config
     assert again.temperatures()[2] == pytest.approx(run.temperatures()[2], rel=1e-3)
     for config in ("pruned", "full"):
         assert again.metrics[config]["confusion_matrix"] == run.metrics[config]["confusion_matrix"]
-        assert again.metrics[config]["calibration"]["ece_after"] == pytest.approx(run.metrics[config]["calibration"]["ece_after"], abs=1e-4)
+        assert again.metrics[config]["calibration"]["ece_after"] == pytest.approx(
+            run.metrics[config]["calibration"]["ece_after"], abs=1e-4
+        )
     recalibrated = FaciesCNN.from_pretrained(str(tmp_path / "ev" / "model"))
     assert recalibrated.config.calibration["temperature"] == pytest.approx(run.temperatures()[2], rel=1e-3)

@@ -4,8 +4,8 @@ from datasets import load_dataset
 
 from dataset_builder.builder import build_dataset
 from dataset_builder.testing import write_fake_released
-from modeling.training import TrainConfig
-from modeling.two_rounds import run_two_rounds
+from modeling.training.core import TrainConfig
+from modeling.training.two_rounds import run_two_rounds
 
 
 def test_two_rounds_prune_between_the_rounds(tmp_path):
@@ -23,7 +23,9 @@ def test_two_rounds_prune_between_the_rounds(tmp_path):
         def __exit__(self, *exc):
             return None
 
-    config = TrainConfig.demo(epochs=2, crop=9, samples_per_epoch=64, batch_size=32, eval_batch_size=64, calibrate=False)
+    config = TrainConfig.demo(
+        epochs=2, crop=9, samples_per_epoch=64, batch_size=32, eval_batch_size=64, calibrate=False
+    )
     done = run_two_rounds(tmp_path / "ds", config, tmp_path / "out", n_bootstrap=10, stage=Stage, progress=False)
     assert len(stages) == 4 and stages[0].startswith("round 1")
     pruned_rows = sum(len(s) for s in load_dataset(str(tmp_path / "ds"), "pruned").values())

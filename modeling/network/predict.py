@@ -17,14 +17,11 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import torch
 
-from modeling.config import FaciesCNNConfig
+from modeling.errors import NormalizationMissingError
+from modeling.network.config import FaciesCNNConfig
 
 if TYPE_CHECKING:
-    from modeling.facies_cnn import FaciesCNN
-
-
-class NormalizationMissingError(RuntimeError):
-    """The model's config carries no normalisation statistics."""
+    from modeling.network.facies_cnn import FaciesCNN
 
 
 def _as_array(patches: np.ndarray | torch.Tensor, config: FaciesCNNConfig) -> np.ndarray:
@@ -156,4 +153,6 @@ def predict(
     compile: bool = False,
 ) -> np.ndarray:
     """Label codes (N,) int64 (index into ``model.config.class_names``) for raw patches; see :func:`predict_proba`."""
-    return predict_proba(model, patches, batch_size=batch_size, elevation_range=elevation_range, compile=compile).argmax(axis=1)
+    return predict_proba(
+        model, patches, batch_size=batch_size, elevation_range=elevation_range, compile=compile
+    ).argmax(axis=1)

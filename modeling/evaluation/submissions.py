@@ -20,27 +20,36 @@ import numpy as np
 import pandas as pd
 
 from dataset_builder.atomic import atomic_path, atomic_write_text
-from dataset_builder.schema import NUM_CLASSES, SchemaError, class_index
+from dataset_builder.errors import SchemaError
+from dataset_builder.predictions import PROBA_COLUMNS, SUM_TOLERANCE
+from dataset_builder.schema import NUM_CLASSES, class_index
 from dataset_builder.writer import iter_rows, refresh_card
 from hub_cards.leaderboard import LEADERBOARD_FILE, SCHEMA_VERSION, read_leaderboard
-from modeling.calibration import reliability_curve
-from modeling.evaluation import (
+from modeling.errors import SubmissionError
+from modeling.evaluation.calibration import reliability_curve
+from modeling.evaluation.metrics import (
     calibration_summary,
     classification_report,
     dataset_revision,
     plot_confusion_matrix,
     plot_reliability_diagram,
 )
-from modeling.predictions import PROBA_COLUMNS, SUM_TOLERANCE
 
 MAX_PREDICTIONS_BYTES = 256 * 2**20
 MAX_METADATA_BYTES = 64 * 2**10
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ,._+()/-]{0,79}$")
 URL = re.compile(r"^https?://[^\s<>\"']{1,500}$")
 METADATA_FIELDS = {
-    "method": True, "authors": True, "dataset_config": True, "dataset_revision": True,
-    "code": False, "paper": False, "num_parameters": False, "seeds": False, "description": False,
-}  # fmt: skip
+    "method": True,
+    "authors": True,
+    "dataset_config": True,
+    "dataset_revision": True,
+    "code": False,
+    "paper": False,
+    "num_parameters": False,
+    "seeds": False,
+    "description": False,
+}
 #: Figures the study reported (FACTS.md); shown as a separate, unscored row.
 PUBLISHED = {
     "method": "FaciesCNN, Maslov et al. (published figures)",
@@ -52,10 +61,6 @@ PUBLISHED = {
         "full": {"macro_f1": 0.74},
     },
 }
-
-
-class SubmissionError(ValueError):
-    """A submission that breaks the format; the message names the file, field or row."""
 
 
 @dataclass
@@ -107,7 +112,11 @@ def read_metadata(path: Path) -> dict[str, Any]:
         raise SubmissionError(f"{path}: must hold a JSON object")
     unknown = sorted(set(meta) - set(METADATA_FIELDS))
     if unknown:
-        hint = " (scores are computed here from the predictions)" if any("score" in k or "f1" in k for k in unknown) else ""
+        hint = (
+            " (scores are computed here from the predictions)"
+            if any("score" in k or "f1" in k for k in unknown)
+            else ""
+        )
         raise SubmissionError(f"{path}: unknown field(s) {unknown}{hint}; allowed: {sorted(METADATA_FIELDS)}")
     missing = [k for k, required in METADATA_FIELDS.items() if required and k not in meta]
     if missing:
@@ -134,7 +143,9 @@ def read_metadata(path: Path) -> dict[str, Any]:
 def _read_table(folder: Path) -> tuple[Path, pd.DataFrame]:
     found = [folder / n for n in ("predictions.parquet", "predictions.csv") if (folder / n).is_file()]
     if len(found) != 1:
-        raise SubmissionError(f"{folder}: needs exactly one of predictions.parquet or predictions.csv, found {[p.name for p in found]}")
+        raise SubmissionError(
+            f"{folder}: needs exactly one of predictions.parquet or predictions.csv, found {[p.name for p in found]}"
+        )
     path = found[0]
     if path.stat().st_size > MAX_PREDICTIONS_BYTES:
         raise SubmissionError(f"{path}: larger than {MAX_PREDICTIONS_BYTES // 2**20} MB")
@@ -205,11 +216,16 @@ def _class_code(value: Any) -> int:
 
 
 def submission_reports(
-    submission: Submission, labels: DatasetLabels, *, n_bootstrap: int = 1000, seed: int = 0, plot_dir: str | Path | None = None
+    submission: Submission,
+    labels: DatasetLabels,
+    *,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
+    plot_dir: str | Path | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Pooled out-of-fold reports on the ``pruned`` labels (rows not flagged) and on the ``full`` labels.
 
-    Each is a :func:`modeling.evaluation.classification_report` dict, plus ``calibration`` (expected
+    Each is a :func:`modeling.evaluation.metrics.classification_report` dict, plus ``calibration`` (expected
     calibration error) when the submission has probabilities. With ``plot_dir``, the confusion matrices
     (and reliability diagrams) are written there as in ``scripts/evaluate.py``.
     """
@@ -220,12 +236,18 @@ def submission_reports(
         )
         title = f"{submission.metadata['method']}, {config} labels"
         if submission.proba is not None:
-            report["calibration"] = calibration_summary(submission.proba[rows], labels.label[rows], labels.fold[rows], None)
+            report["calibration"] = calibration_summary(
+                submission.proba[rows], labels.label[rows], labels.fold[rows], None
+            )
             if plot_dir is not None:
                 curve = reliability_curve(submission.proba[rows], labels.label[rows])
-                plot_reliability_diagram({"submission": curve}, Path(plot_dir) / f"reliability_{config}.png", title=title)
+                plot_reliability_diagram(
+                    {"submission": curve}, Path(plot_dir) / f"reliability_{config}.png", title=title
+                )
         if plot_dir is not None:
-            plot_confusion_matrix(np.array(report["confusion_matrix"]), Path(plot_dir) / f"confusion_{config}.png", title=title)
+            plot_confusion_matrix(
+                np.array(report["confusion_matrix"]), Path(plot_dir) / f"confusion_{config}.png", title=title
+            )
         out[config] = report
     return out
 
@@ -249,7 +271,9 @@ def leaderboard_scores(reports: dict[str, dict[str, Any]]) -> dict[str, dict]:
     return out
 
 
-def score_submission(submission: Submission, labels: DatasetLabels, *, n_bootstrap: int = 1000, seed: int = 0) -> dict[str, dict]:
+def score_submission(
+    submission: Submission, labels: DatasetLabels, *, n_bootstrap: int = 1000, seed: int = 0
+) -> dict[str, dict]:
     """The leaderboard scores of a validated submission (see :func:`submission_reports`)."""
     return leaderboard_scores(submission_reports(submission, labels, n_bootstrap=n_bootstrap, seed=seed))
 
@@ -304,7 +328,9 @@ def add_to_leaderboard(dataset: str | Path, entry: LeaderboardEntry | dict) -> d
     return board
 
 
-def write_submission(folder: str | Path, sample_id: np.ndarray, pred: np.ndarray, metadata: dict, proba: np.ndarray | None = None) -> Path:
+def write_submission(
+    folder: str | Path, sample_id: np.ndarray, pred: np.ndarray, metadata: dict, proba: np.ndarray | None = None
+) -> Path:
     """Write a submission folder (predictions.parquet + metadata.json), e.g. for our baselines."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

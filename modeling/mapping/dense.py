@@ -41,11 +41,12 @@ import torch.nn.functional as F
 from rasterio.windows import Window
 from torch import nn
 
-from dataset_builder.schema import PATCH_SIZE
 from dataset_builder.scenes import PatchCutter
-from modeling.config import FaciesCNNConfig
-from modeling.facies_cnn import FaciesCNN, centre
-from modeling.predict import normalize
+from dataset_builder.schema import PATCH_SIZE
+from modeling.errors import DenseInferenceError
+from modeling.network.config import FaciesCNNConfig
+from modeling.network.facies_cnn import FaciesCNN, centre
+from modeling.network.predict import normalize
 
 Mode = Literal["dense", "exact", "patch"]
 MODES: tuple[str, ...] = ("dense", "exact", "patch")
@@ -53,10 +54,6 @@ DEFAULT_TILE = 512
 #: Reads the inputs of one tile: ``(core window, halo)`` -> ``[(normalised (bands, h + 2 halo, w + 2 halo)
 #: float32, claim (h, w) bool)]``, one entry per normalisation group (e.g. per glacier), claims disjoint.
 GroupReader = Callable[[Window, int], Sequence[tuple[np.ndarray, np.ndarray]]]
-
-
-class DenseInferenceError(ValueError):
-    """A model or request that whole-scene inference cannot serve; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -163,11 +160,18 @@ def fold_stage(stage: nn.Sequential) -> FoldedStage:
     folded = []
     for block in stage:
         scale = block.bn.weight / torch.sqrt(block.bn.running_var + block.bn.eps)
-        folded.append((block.conv.weight * scale[:, None, None, None], (block.conv.bias - block.bn.running_mean) * scale + block.bn.bias))
+        folded.append(
+            (
+                block.conv.weight * scale[:, None, None, None],
+                (block.conv.bias - block.bn.running_mean) * scale + block.bn.bias,
+            )
+        )
     return folded
 
 
-def _run(stage: FoldedStage, x: torch.Tensor, *, pad: tuple[int, int, int, int] = (1, 1, 1, 1), dilation: int = 1) -> torch.Tensor:
+def _run(
+    stage: FoldedStage, x: torch.Tensor, *, pad: tuple[int, int, int, int] = (1, 1, 1, 1), dilation: int = 1
+) -> torch.Tensor:
     """Run a folded stage: per block zero padding ``pad`` (left, right, top, bottom; in units of ``dilation``),
     the 3x3 convolution dilated by ``dilation``, ELU. A 0 in ``pad`` lets the map shrink by one line per block
     (a "valid" side); a 1 is a "same" side - at a patch border, the per-patch zero padding."""
@@ -241,11 +245,18 @@ def dense_features(model: FaciesCNN, x: torch.Tensor, rows: torch.Tensor, cols: 
     reach = geo.pool * (geo.grid // 2)  # the global window's offsets run from -reach to reach
     glob = window_max(map2, geo.grid, geo.pool)
     return torch.cat(
-        [_at(maps.map1, rows, cols), _at(map2, rows - shift, cols - shift), _at(glob, rows - shift - reach, cols - shift - reach)], dim=1
+        [
+            _at(maps.map1, rows, cols),
+            _at(map2, rows - shift, cols - shift),
+            _at(glob, rows - shift - reach, cols - shift - reach),
+        ],
+        dim=1,
     )
 
 
-def _edge_cells(maps: _TileMaps, x: torch.Tensor, starts: torch.Tensor, axis: int, high: bool, chunk: int = 64) -> torch.Tensor:
+def _edge_cells(
+    maps: _TileMaps, x: torch.Tensor, starts: torch.Tensor, axis: int, high: bool, chunk: int = 64
+) -> torch.Tensor:
     """Pooled outer-ring cells along one patch border, for patch borders at lines ``starts``.
 
     For each start, a strip of ``pool + d1`` lines of the tile (rows when ``axis`` is 2, columns when 3),
@@ -275,7 +286,9 @@ def _edge_cells(maps: _TileMaps, x: torch.Tensor, starts: torch.Tensor, axis: in
     return torch.cat(out)
 
 
-def _corner_cells(maps: _TileMaps, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, bottom: bool, right: bool) -> torch.Tensor:
+def _corner_cells(
+    maps: _TileMaps, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, bottom: bool, right: bool
+) -> torch.Tensor:
     """One pooled corner cell of each pixel's patch, (N, filters[0]), from a (pool + d1)^2 window."""
     geo = maps.geo
     lines = geo.pool + geo.depth1
@@ -287,7 +300,9 @@ def _corner_cells(maps: _TileMaps, x: torch.Tensor, rows: torch.Tensor, cols: to
     return _run(maps.stage1, windows, pad=pad).amax(dim=(2, 3))
 
 
-def exact_features(model: FaciesCNN, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+def exact_features(
+    model: FaciesCNN, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, batch_size: int = 1024
+) -> torch.Tensor:
     """Head inputs (N, filters[0] + 2 filters[1]) of pixels (rows, cols) with per-patch semantics, accelerated
     (see the module docstring); every pixel at least ``half`` a patch from the tile edge."""
     maps = _TileMaps(model, x)
@@ -297,7 +312,12 @@ def exact_features(model: FaciesCNN, x: torch.Tensor, rows: torch.Tensor, cols: 
     g, h, lines, shift = geo.grid, geo.half, geo.pool + geo.depth1, geo.pool // 2
     inner = geo.offsets[1:-1]
     # the four patch borders: (first line of the strip, axis across it, border after the strip, ring index in the grid)
-    borders = [(rows - h, 2, False, 0), (rows + h - lines + 1, 2, True, g - 1), (cols - h, 3, False, 0), (cols + h - lines + 1, 3, True, g - 1)]
+    borders = [
+        (rows - h, 2, False, 0),
+        (rows + h - lines + 1, 2, True, g - 1),
+        (cols - h, 3, False, 0),
+        (cols + h - lines + 1, 3, True, g - 1),
+    ]
     edges = []
     for line, axis, high, _ in borders:
         starts, inverse = torch.unique(line, return_inverse=True)
@@ -323,7 +343,9 @@ def exact_features(model: FaciesCNN, x: torch.Tensor, rows: torch.Tensor, cols: 
     return torch.cat(out)
 
 
-def patch_features(model: FaciesCNN, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+def patch_features(
+    model: FaciesCNN, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, batch_size: int = 256
+) -> torch.Tensor:
     """Head inputs (N, filters[0] + 2 filters[1]) of pixels (rows, cols) the published way: one patch per pixel,
     cut from the tile with :class:`PatchCutter` (zero beyond the tile) and batched; ``model.features`` with the
     batch norms folded (:func:`fold_stage`) and channels-last tensors, as the other modes."""
@@ -341,7 +363,12 @@ def patch_features(model: FaciesCNN, x: torch.Tensor, rows: torch.Tensor, cols: 
 
 
 def tile_logits(
-    model: FaciesCNN, x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, mode: Mode = "dense", batch_size: int = 1024
+    model: FaciesCNN,
+    x: torch.Tensor,
+    rows: torch.Tensor,
+    cols: torch.Tensor,
+    mode: Mode = "dense",
+    batch_size: int = 1024,
 ) -> torch.Tensor:
     """Logits (N, classes) of pixels (rows, cols) of a normalised tile x (1, bands, H, W).
 
@@ -351,7 +378,9 @@ def tile_logits(
     """
     check_mode(mode)
     halo = PatchGeometry.from_config(model.config).halo(mode)
-    if len(rows) and (rows.min() < halo or cols.min() < halo or rows.max() >= x.shape[2] - halo or cols.max() >= x.shape[3] - halo):
+    if len(rows) and (
+        rows.min() < halo or cols.min() < halo or rows.max() >= x.shape[2] - halo or cols.max() >= x.shape[3] - halo
+    ):
         raise DenseInferenceError(f"pixels closer than the {mode} halo ({halo} px) to the tile edge")
     if mode == "dense":
         features = dense_features(model, x, rows, cols)
@@ -389,7 +418,9 @@ def padded_window(array: np.ndarray, window: Window, fill: float = np.nan) -> np
     r0, c0 = max(window.row_off, 0), max(window.col_off, 0)
     r1, c1 = min(window.row_off + window.height, rows), min(window.col_off + window.width, cols)
     if r1 > r0 and c1 > c0:
-        out[..., r0 - window.row_off : r1 - window.row_off, c0 - window.col_off : c1 - window.col_off] = array[..., r0:r1, c0:c1]
+        out[..., r0 - window.row_off : r1 - window.row_off, c0 - window.col_off : c1 - window.col_off] = array[
+            ..., r0:r1, c0:c1
+        ]
     return out
 
 
@@ -523,7 +554,9 @@ def predict_array(
     mask = np.ones(raw.shape[1:], dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     out = np.full((model.config.num_classes, *raw.shape[1:]), np.nan, dtype=np.float32)
     read = array_reader(raw, model.config, mask, glacier_index, elevation_ranges)
-    for window, proba in predict_tiled(model, read, raw.shape[1:], mode=mode, tile_size=tile_size, batch_size=batch_size):
+    for window, proba in predict_tiled(
+        model, read, raw.shape[1:], mode=mode, tile_size=tile_size, batch_size=batch_size
+    ):
         rows, cols = window_slices(window)
         out[:, rows, cols] = proba
     return out

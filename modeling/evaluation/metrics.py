@@ -4,7 +4,7 @@ Metric semantics follow scikit-learn: rows of a confusion matrix are true classe
 macro averages (F1, IoU) run over the classes present in the reference or the predictions, balanced
 accuracy over the classes present in the reference. Bootstrap intervals resample samples with replacement
 (drawn as multinomial counts over the confusion cells, the same distribution at a fraction of the cost).
-Calibration functions live in :mod:`modeling.calibration` and are re-exported here.
+Calibration functions live in :mod:`modeling.evaluation.calibration` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -24,17 +24,17 @@ import numpy as np  # noqa: E402
 
 from dataset_builder.atomic import atomic_write_text  # noqa: E402
 from dataset_builder.loading import CONFIGS, load_facies  # noqa: E402
+from dataset_builder.predictions import Predictions  # noqa: E402
 from dataset_builder.quicklook import save_figure  # noqa: E402
 from dataset_builder.schema import CLASS_NAMES, NUM_CLASSES, SPLIT_NAMES  # noqa: E402
 from dataset_builder.writer import MANIFEST_FILE  # noqa: E402
-from modeling.calibration import (  # noqa: E402
+from modeling.evaluation.calibration import (
     ReliabilityCurve,
     apply_temperature,
     expected_calibration_error,
     fit_temperature,
     reliability_curve,
 )
-from modeling.predictions import Predictions  # noqa: E402
 
 RESULTS_SCHEMA_VERSION = 1
 #: Headline metrics that get bootstrap intervals.
@@ -165,9 +165,7 @@ def classification_report(
         for i, name in enumerate(class_names)
     }
     row_sums = cm.sum(axis=1, keepdims=True)
-    normalized = [
-        [float(v) for v in row / s] if s else None for row, s in zip(cm, row_sums[:, 0])
-    ]
+    normalized = [[float(v) for v in row / s] if s else None for row, s in zip(cm, row_sums[:, 0])]
     return {
         "n": int(cm.sum()),
         **{k: float(m[k]) for k in SUMMARY_METRICS},
@@ -330,16 +328,22 @@ def evaluate_predictions(
     for config in label_configs:
         aligned = align_labels(dataset_dir, predictions, config)
         p = aligned.predictions
-        report = classification_report(aligned.label, p.pred, glaciers=aligned.glacier, n_bootstrap=n_bootstrap, seed=seed)
+        report = classification_report(
+            aligned.label, p.pred, glaciers=aligned.glacier, n_bootstrap=n_bootstrap, seed=seed
+        )
         report["calibration"] = calibration_summary(p.proba, aligned.label, p.fold, temperatures)
         out[config] = report
         if plot_dir is not None:
             folds = ", ".join(str(f) for f in sorted(set(p.fold.tolist())))
             title = f"{config} labels, test fold(s) {folds}"
-            plot_confusion_matrix(np.array(report["confusion_matrix"]), Path(plot_dir) / f"confusion_{config}.png", title=title)
+            plot_confusion_matrix(
+                np.array(report["confusion_matrix"]), Path(plot_dir) / f"confusion_{config}.png", title=title
+            )
             curves = {"calibrated" if temperatures else "model": reliability_curve(p.proba, aligned.label)}
             if temperatures:
-                curves = {"uncalibrated": reliability_curve(uncalibrated(p.proba, p.fold, temperatures), aligned.label)} | curves
+                curves = {
+                    "uncalibrated": reliability_curve(uncalibrated(p.proba, p.fold, temperatures), aligned.label)
+                } | curves
             plot_reliability_diagram(curves, Path(plot_dir) / f"reliability_{config}.png", title=title)
     return out
 
@@ -353,7 +357,9 @@ def summary_table(metrics: Mapping[str, Mapping[str, Any]], class_names: Sequenc
 
     rows = [f"| metric | {' | '.join(configs)} |", "|---|" + "---|" * len(configs)]
     for name in class_names:
-        rows.append(f"| F1 {name} | " + " | ".join(pct((metrics[c]["per_class"][name] or {}).get("f1")) for c in configs) + " |")
+        rows.append(
+            f"| F1 {name} | " + " | ".join(pct((metrics[c]["per_class"][name] or {}).get("f1")) for c in configs) + " |"
+        )
     for key in SUMMARY_METRICS:
         cells = []
         for c in configs:
@@ -361,10 +367,18 @@ def summary_table(metrics: Mapping[str, Mapping[str, Any]], class_names: Sequenc
             cells.append(pct(metrics[c][key]) + (f" [{pct(ci[0])}, {pct(ci[1])}]" if ci else ""))
         rows.append(f"| {key} | " + " | ".join(cells) + " |")
     glacier = [metrics[c]["glacier_macro_f1"] for c in configs]
-    rows.append("| glacier-wise macro_f1 | " + " | ".join(f"{pct(g['mean'])} +- {pct(g['std'])}" if g else "-" for g in glacier) + " |")
+    rows.append(
+        "| glacier-wise macro_f1 | "
+        + " | ".join(f"{pct(g['mean'])} +- {pct(g['std'])}" if g else "-" for g in glacier)
+        + " |"
+    )
     cal = [metrics[c].get("calibration", {}) for c in configs]
     if all("ece_before" in c for c in cal):
-        rows.append("| ECE before -> after | " + " | ".join(f"{c['ece_before']:.3f} -> {c['ece_after']:.3f}" for c in cal) + " |")
+        rows.append(
+            "| ECE before -> after | "
+            + " | ".join(f"{c['ece_before']:.3f} -> {c['ece_after']:.3f}" for c in cal)
+            + " |"
+        )
     elif all("ece" in c for c in cal):
         rows.append("| ECE | " + " | ".join(f"{c['ece']:.3f}" for c in cal) + " |")
     return "\n".join(rows)
@@ -384,7 +398,15 @@ def plot_confusion_matrix(
     fig, ax = plt.subplots(figsize=(8, 7), layout="constrained")
     image = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for (i, j), v in np.ndenumerate(cm):
-        ax.text(j, i, f"{v}\n{norm[i, j]:.2f}", ha="center", va="center", fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
+        ax.text(
+            j,
+            i,
+            f"{v}\n{norm[i, j]:.2f}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="white" if norm[i, j] > 0.5 else "black",
+        )
     ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
     ax.set_yticks(range(len(class_names)), class_names)
     ax.set_xlabel("predicted")

@@ -13,7 +13,7 @@ kept. ``TrainConfig.demo()`` is the short profile (see its docstring).
 Outputs of :func:`train_fold` in ``out_dir``: ``model/`` (``FaciesCNN.from_pretrained`` folder: weights,
 config with normalisation and calibration, card with validation and test scores), ``log.csv`` (per epoch) and
 ``training_curves.png``, ``predictions_test.parquet`` (every row of the test fold's ``full``
-config, calibrated probabilities), ``results.json`` (:class:`modeling.evaluation.ResultsRecord`),
+config, calibrated probabilities), ``results.json`` (:class:`modeling.evaluation.metrics.ResultsRecord`),
 confusion-matrix and reliability PNGs, and ``checkpoint/`` (safetensors + JSON; resumable).
 
 Distributed: under ``torchrun`` every rank trains on its share (rows ``r::world``) of each global batch and
@@ -48,11 +48,12 @@ from tqdm.auto import tqdm
 
 from dataset_builder.atomic import atomic_path, atomic_write_text
 from dataset_builder.loading import CONFIGS, TorchPatches, dataset_bands, load_cv_split, load_facies
+from dataset_builder.predictions import Predictions, read_predictions, write_predictions
 from dataset_builder.schema import NUM_CLASSES, PATCH_SIZE, SPLIT_NAMES, CVSplit, check_bands, cv_split
 from dataset_builder.statistics import DatasetStatistics
-from modeling.calibration import apply_temperature, expected_calibration_error, fit_temperature
-from modeling.config import FaciesCNNConfig, JsonOptions
-from modeling.evaluation import (
+from modeling.errors import CheckpointError
+from modeling.evaluation.calibration import apply_temperature, expected_calibration_error, fit_temperature
+from modeling.evaluation.metrics import (
     SUMMARY_METRICS,
     ResultsRecord,
     confusion_matrix,
@@ -62,9 +63,9 @@ from modeling.evaluation import (
     plot_training_curves,
     summary_table,
 )
-from modeling.facies_cnn import FaciesCNN
-from modeling.predict import normalize
-from modeling.predictions import Predictions, read_predictions, write_predictions
+from modeling.network.config import FaciesCNNConfig, JsonOptions
+from modeling.network.facies_cnn import FaciesCNN
+from modeling.network.predict import normalize
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_TENSORS = "state.safetensors"
@@ -77,8 +78,16 @@ OOF_PREDICTIONS = "oof_predictions.parquet"
 RESULTS_FILE = "results.json"
 SUMMARY_FILE = "summary.md"
 LOG_COLUMNS = (
-    "epoch", "lr", "train_loss", "val_loss", "val_accuracy", "val_macro_f1", "val_mean_iou", "seconds", "train_samples_per_s",
-)  # fmt: skip
+    "epoch",
+    "lr",
+    "train_loss",
+    "val_loss",
+    "val_accuracy",
+    "val_macro_f1",
+    "val_mean_iou",
+    "seconds",
+    "train_samples_per_s",
+)
 #: Architecture fields of ``FaciesCNNConfig`` that ``TrainConfig.model`` may override.
 ARCHITECTURE_FIELDS = ("filters", "depths", "dense_units", "dropout", "pool_size")
 
@@ -159,7 +168,9 @@ class TrainConfig(JsonOptions):
             raise ValueError("learning_rate must be > 0, focal_gamma >= 0 and label_smoothing in [0, 1)")
         lo, hi = self.contrast
         if not 0 < lo <= hi or self.brightness < 0:
-            raise ValueError(f"contrast must be 0 < low <= high and brightness >= 0, got {self.contrast}, {self.brightness}")
+            raise ValueError(
+                f"contrast must be 0 < low <= high and brightness >= 0, got {self.contrast}, {self.brightness}"
+            )
         unknown = sorted(set(self.model) - set(ARCHITECTURE_FIELDS))
         if unknown:
             raise ValueError(f"model overrides {unknown} are not architecture fields {list(ARCHITECTURE_FIELDS)}")
@@ -181,7 +192,12 @@ class TrainConfig(JsonOptions):
         training folds), whether for 10 or 40 epochs.
         """
         base = dict(
-            epochs=45, batch_size=128, learning_rate=1e-3, crop=9, samples_per_epoch=4096, bn_recalibration=1024,
+            epochs=45,
+            batch_size=128,
+            learning_rate=1e-3,
+            crop=9,
+            samples_per_epoch=4096,
+            bn_recalibration=1024,
             model={"dropout": 0.0},
         )
         return cls(**(base | changes))
@@ -235,7 +251,9 @@ def _all_sum(values: np.ndarray, runtime: Runtime) -> np.ndarray:
     """Element-wise sum of a float64 array over ranks."""
     if not runtime.distributed:
         return values
-    tensor = torch.as_tensor(values, dtype=torch.float64, device=runtime.device if runtime.device.type == "cuda" else "cpu")
+    tensor = torch.as_tensor(
+        values, dtype=torch.float64, device=runtime.device if runtime.device.type == "cuda" else "cpu"
+    )
     dist.all_reduce(tensor)
     return tensor.cpu().numpy()
 
@@ -416,13 +434,17 @@ def load_fold(
 
 def model_config(data: FoldData, config: TrainConfig) -> FaciesCNNConfig:
     """The network's config for a fold: bands, crop size, architecture overrides, training-fold min/max."""
-    return FaciesCNNConfig(bands=data.bands, patch_size=config.crop or PATCH_SIZE, **config.model).with_statistics(data.statistics)
+    return FaciesCNNConfig(bands=data.bands, patch_size=config.crop or PATCH_SIZE, **config.model).with_statistics(
+        data.statistics
+    )
 
 
 # -- loss, augmentation, schedule --------------------------------------------------------------------------------
 
 
-def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, label_smoothing: float = 0.1) -> torch.Tensor:
+def focal_loss(
+    logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, label_smoothing: float = 0.1
+) -> torch.Tensor:
     """Per-sample categorical focal loss (N,) of logits (N, K) against label codes (N,), with label smoothing:
     ``-sum_k q_k (1 - p_k)^gamma log p_k``, q = (1 - s) one_hot + s / K (as Keras' CategoricalFocalCrossentropy, alpha 1)."""
     log_p = F.log_softmax(logits.float(), dim=1)
@@ -516,7 +538,9 @@ class Trainer:
         cache = input_bytes(len(data.train) + len(data.validation), mc) <= config.cache_gb * 1e9
         self.train_inputs = SplitInputs(data.train, mc, np.arange(len(data.train)), cache)
         # the validation fold is sharded: each rank evaluates its rows
-        self.val_inputs = SplitInputs(data.validation, mc, np.arange(runtime.rank, len(data.validation), runtime.world), cache)
+        self.val_inputs = SplitInputs(
+            data.validation, mc, np.arange(runtime.rank, len(data.validation), runtime.world), cache
+        )
         torch.manual_seed(config.seed)
         self.model = FaciesCNN(mc).to(runtime.device)
         pool_batchnorm(self.model, runtime)
@@ -579,7 +603,9 @@ class Trainer:
     def recalibrate_batchnorm(self, epoch: int) -> None:
         """Set every BatchNorm's running statistics to the average over ``bn_recalibration`` training samples
         (train-mode forward passes in the training batch size, pooled over ranks, no augmentation)."""
-        config = dataclasses.replace(self.config, samples_per_epoch=self.config.bn_recalibration, seed=self.config.seed + 1)
+        config = dataclasses.replace(
+            self.config, samples_per_epoch=self.config.bn_recalibration, seed=self.config.seed + 1
+        )
         norms = [m for m in self.model.modules() if isinstance(m, nn.BatchNorm2d)]
         momenta = [m.momentum for m in norms]
         for m in norms:
@@ -632,13 +658,19 @@ class Trainer:
         for epoch in range(self.state.epoch + 1, self.config.epochs + 1):
             started = time.perf_counter()
             fold = self.data.split.test
-            with tqdm(total=steps, desc=f"fold {fold} epoch {epoch}/{self.config.epochs}", unit="step", disable=not show) as bar:
+            with tqdm(
+                total=steps, desc=f"fold {fold} epoch {epoch}/{self.config.epochs}", unit="step", disable=not show
+            ) as bar:
                 train_loss, seen = self.train_epoch(epoch, bar)
                 train_seconds = time.perf_counter() - started
                 if self.config.bn_recalibration:
                     self.recalibrate_batchnorm(epoch)
                 scores = self.validate()
-                bar.set_postfix(loss=f"{train_loss:.4f}", val_miou=f"{scores['val_mean_iou']:.4f}", val_f1=f"{scores['val_macro_f1']:.4f}")
+                bar.set_postfix(
+                    loss=f"{train_loss:.4f}",
+                    val_miou=f"{scores['val_mean_iou']:.4f}",
+                    val_f1=f"{scores['val_macro_f1']:.4f}",
+                )
             row = {
                 "epoch": epoch,
                 "lr": self.optimizer.param_groups[0]["lr"],
@@ -698,10 +730,6 @@ def save_checkpoint(directory: Path, trainer: Trainer) -> None:
     atomic_write_text(directory / STATE_JSON, json.dumps(meta, indent=1) + "\n")
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot resume this run; the message says why."""
-
-
 def load_checkpoint(directory: Path, trainer: Trainer) -> bool:
     """Restore ``trainer`` from ``directory``; False when there is no checkpoint.
 
@@ -714,9 +742,13 @@ def load_checkpoint(directory: Path, trainer: Trainer) -> bool:
     meta = json.loads(meta_path.read_text())
     if meta["train_config"] != trainer.config.to_dict():
         changed = sorted(k for k in meta["train_config"] if meta["train_config"][k] != trainer.config.to_dict().get(k))
-        raise CheckpointError(f"{directory}: checkpoint of other training options (differ: {changed}); start afresh without resume")
+        raise CheckpointError(
+            f"{directory}: checkpoint of other training options (differ: {changed}); start afresh without resume"
+        )
     if meta["world"] != trainer.runtime.world:
-        raise CheckpointError(f"{directory}: checkpoint of {meta['world']} process(es), this run has {trainer.runtime.world}")
+        raise CheckpointError(
+            f"{directory}: checkpoint of {meta['world']} process(es), this run has {trainer.runtime.world}"
+        )
     with safe_open(str(tensor_path), "pt") as fh:
         if (fh.metadata() or {}).get("epoch") != str(meta["epoch"]):
             raise CheckpointError(f"{tensor_path}: tensors do not belong to epoch {meta['epoch']} of {meta_path.name}")
@@ -746,10 +778,16 @@ def write_log(directory: Path, history: Sequence[Mapping[str, float]]) -> None:
 
 
 def predict_view(
-    model: FaciesCNN, view: TorchPatches, *, batch_size: int = 1024, progress: bool = False, desc: str = "predict", compile: bool = False
+    model: FaciesCNN,
+    view: TorchPatches,
+    *,
+    batch_size: int = 1024,
+    progress: bool = False,
+    desc: str = "predict",
+    compile: bool = False,
 ) -> np.ndarray:
     """``model.predict_proba`` over every row of a split view, cropped to the model's patch size: (N, K) float32.
-    ``compile``: see :func:`modeling.predict.predict_proba`."""
+    ``compile``: see :func:`modeling.network.predict.predict_proba`."""
     out = [np.zeros((0, model.config.num_classes), np.float32)]
     for start in tqdm(range(0, len(view), batch_size), desc=desc, unit="batch", disable=not progress):
         rows = np.arange(start, min(start + batch_size, len(view)))
@@ -794,7 +832,9 @@ def finish_fold(
     test_cal = apply_temperature(test_proba, temperature)
     predictions = write_predictions(out_dir / TEST_PREDICTIONS, data.test_ids, data.split.test, test_cal)
     temperatures = {data.split.test: temperature} if calibrated else None
-    metrics = evaluate_predictions(data.dataset_dir, predictions, temperatures=temperatures, n_bootstrap=n_bootstrap, seed=seed, plot_dir=out_dir)
+    metrics = evaluate_predictions(
+        data.dataset_dir, predictions, temperatures=temperatures, n_bootstrap=n_bootstrap, seed=seed, plot_dir=out_dir
+    )
     val_scores = metrics_from_confusion(confusion_matrix(val_y, val_proba.argmax(axis=1)))
     validation = {
         **{k: float(val_scores[k]) for k in SUMMARY_METRICS},
@@ -845,8 +885,16 @@ def card_eval_results(record: ResultsRecord, validation: Mapping[str, float]) ->
         )
 
     out = [
-        entry(SPLIT_NAMES[val_fold], ds["config"], "f1", validation["val_macro_f1"], "validation macro-F1 (best epoch)"),
-        entry(SPLIT_NAMES[val_fold], ds["config"], "mean_iou", validation["val_mean_iou"], "validation mean IoU (best epoch)"),
+        entry(
+            SPLIT_NAMES[val_fold], ds["config"], "f1", validation["val_macro_f1"], "validation macro-F1 (best epoch)"
+        ),
+        entry(
+            SPLIT_NAMES[val_fold],
+            ds["config"],
+            "mean_iou",
+            validation["val_mean_iou"],
+            "validation mean IoU (best epoch)",
+        ),
     ]
     for config, m in record.metrics.items():
         out += [
@@ -886,7 +934,11 @@ def train_fold(
     runtime = runtime or init_runtime(config.threads)
     out_dir = Path(out_dir)
     data = load_fold(
-        dataset_dir, test_fold, dataset_config=config.dataset_config, bands=config.bands, class_scene_weights=config.class_scene_weights
+        dataset_dir,
+        test_fold,
+        dataset_config=config.dataset_config,
+        bands=config.bands,
+        class_scene_weights=config.class_scene_weights,
     )
     trainer = Trainer(data, config, runtime)
     checkpoint = out_dir / CHECKPOINT_DIR
@@ -898,7 +950,9 @@ def train_fold(
         _barrier(runtime)
         return None
     model = trainer.best_model().to(runtime.device)
-    val_proba = predict_view(model, data.validation, batch_size=config.eval_batch_size, progress=progress, desc="validation")
+    val_proba = predict_view(
+        model, data.validation, batch_size=config.eval_batch_size, progress=progress, desc="validation"
+    )
     test_proba = predict_view(model, data.test, batch_size=config.eval_batch_size, progress=progress, desc="test")
     best = state.history[state.best_epoch - 1]
     training = {
@@ -927,7 +981,7 @@ def train_fold(
         model.config.replace(
             calibration=calibration,
             training=training,
-            provenance={"trained_with": "glacier-facies modeling.training", "dataset_revision": revision},
+            provenance={"trained_with": "glacier-facies modeling.training.core", "dataset_revision": revision},
         )
     )
     final.load_weights(model.state_dict(), source="the best epoch")
@@ -960,7 +1014,9 @@ def evaluate_model(
     Patches are centre-cropped to ``model.config.patch_size``.
     """
     out_dir = Path(out_dir)
-    data = load_fold(dataset_dir, test_fold, dataset_config=dataset_config, bands=model.config.bands, class_scene_weights=False)
+    data = load_fold(
+        dataset_dir, test_fold, dataset_config=dataset_config, bands=model.config.bands, class_scene_weights=False
+    )
     raw = FaciesCNN(model.config.replace(calibration=None))
     raw.load_weights(model.state_dict(), source="the model")
     raw.eval()
@@ -969,7 +1025,15 @@ def evaluate_model(
     test_proba = predict_view(raw, data.test, progress=progress, desc="test", compile=compile)
     details = {"method": method, "dataset_config": dataset_config, "model_training": model.config.training}
     result = finish_fold(
-        out_dir, data, method, val_proba, test_proba, temperature=None if calibrate else own, seed=0, details=details, n_bootstrap=n_bootstrap
+        out_dir,
+        data,
+        method,
+        val_proba,
+        test_proba,
+        temperature=None if calibrate else own,
+        seed=0,
+        details=details,
+        n_bootstrap=n_bootstrap,
     )
     if calibrate:
         calibrated = FaciesCNN(model.config.replace(calibration={"temperature": result.temperature}))
@@ -994,14 +1058,14 @@ def cross_validate(
     """Train one model per test fold (``out_dir/fold_{t}``), pool their test predictions and evaluate.
 
     Args:
-        config: a :class:`TrainConfig` (CNN) or a ``modeling.baseline.BaselineConfig``.
+        config: a :class:`TrainConfig` (CNN) or a ``modeling.training.baseline.BaselineConfig``.
         folds: test folds to run (all six for out-of-fold predictions of every sample).
         resume: skip folds whose ``results.json`` exists and resume interrupted ones.
 
     Writes ``oof_predictions.parquet`` (every row of the folds, calibrated per fold), ``results.json`` (pooled),
     ``summary.md`` and the pooled confusion-matrix and reliability PNGs. Returns the record on rank 0.
     """
-    from modeling.baseline import BaselineConfig, train_baseline_fold
+    from modeling.training.baseline import BaselineConfig, train_baseline_fold
 
     out_dir = Path(out_dir)
     runtime = init_runtime(getattr(config, "threads", None))
@@ -1022,7 +1086,9 @@ def cross_validate(
     if not runtime.is_main:
         return None
     predictions = Predictions.concatenate([read_predictions(out_dir / f"fold_{t}" / TEST_PREDICTIONS) for t in folds])
-    write_predictions(out_dir / OOF_PREDICTIONS, predictions.sample_id, predictions.fold, predictions.proba, pred=predictions.pred)
+    write_predictions(
+        out_dir / OOF_PREDICTIONS, predictions.sample_id, predictions.fold, predictions.proba, pred=predictions.pred
+    )
     temperatures = {t: results[t].temperatures()[t] for t in folds}
     calibrated = any(results[t].details["calibrated"] for t in folds)
     metrics = evaluate_predictions(

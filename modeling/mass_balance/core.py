@@ -43,20 +43,19 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import pyogrio.raw  # noqa: E402
-import pyproj  # noqa: E402
 import rasterio  # noqa: E402
 import rasterio.features  # noqa: E402
-import shapely  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from scipy import stats  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 from dataset_builder.atomic import atomic_path, atomic_write_text  # noqa: E402
+from dataset_builder.outlines import Outlines, read_outlines
 from dataset_builder.quicklook import save_figure  # noqa: E402
 from dataset_builder.schema import CLASS_NAMES, canonical_class  # noqa: E402
+from modeling.errors import MassBalanceInputError
 
 RESULTS_SCHEMA_VERSION = 1
 #: Accumulation-area-like class sets: name -> classes counted as accumulation area.
@@ -86,10 +85,6 @@ MB_COLUMNS: dict[str, tuple[str, ...]] = {
 #: WGMS code of the whole-glacier row in LOWER_BOUND / UPPER_BOUND (other rows are elevation bands).
 WGMS_WHOLE_GLACIER = 9999
 _TRUTH_NAME = re.compile(r"^(?P<glacier>.+)_(?P<date>\d{8})$")
-
-
-class MassBalanceInputError(ValueError):
-    """An input that cannot be used at all (unreadable, missing columns, wrong units)."""
 
 
 class MassBalanceWarning(UserWarning):
@@ -126,71 +121,6 @@ class SeasonRule:
     def in_season(self, date: dt.date) -> bool:
         """Whether a scene date lies in the end-of-season window (``start_month``-``end_month``)."""
         return self.start_month <= date.month <= self.end_month
-
-
-# -- outlines -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outlines:
-    """Glacier outlines with their identities.
-
-    Attributes:
-        ids: glacier ids (the map tags' GLACIER values), one per outline.
-        geometries: shapely polygons in ``crs``, one per outline.
-        crs: the outlines' CRS (any that pyproj reads).
-        names: glacier names ('' where unknown).
-        wgms_ids: WGMS ids (-1 where unknown).
-    """
-
-    ids: tuple[str, ...]
-    geometries: tuple[Any, ...]
-    crs: str
-    names: tuple[str, ...]
-    wgms_ids: tuple[int, ...]
-
-    def masks(self, glaciers: Sequence[str], crs: Any, transform: rasterio.Affine, shape: tuple[int, int]) -> dict[str, np.ndarray]:
-        """Rasterised outlines (pixel centres inside) of ``glaciers`` on a map grid: id -> ``shape`` bool."""
-        to_map = pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(self.crs), pyproj.CRS.from_user_input(crs), always_xy=True)
-        index = {g: i for i, g in enumerate(self.ids)}
-        masks = {}
-        for glacier in glaciers:
-            geometry = shapely.transform(self.geometries[index[glacier]], lambda xy: np.column_stack(to_map.transform(xy[:, 0], xy[:, 1])))
-            masks[glacier] = rasterio.features.rasterize([(geometry, 1)], out_shape=shape, transform=transform, fill=0, dtype="uint8") > 0
-        return masks
-
-
-def read_outlines(path: str | Path, *, id_column: str = "glacier", name_column: str = "name", wgms_id_column: str = "wgms_id") -> Outlines:
-    """Read glacier outlines (any vector format and CRS pyogrio reads, e.g. ``outlines.gpkg``).
-
-    Args:
-        path: the vector file.
-        id_column: column holding the glacier ids used by the maps (case-insensitive).
-        name_column, wgms_id_column: optional columns used to match mass-balance records.
-    """
-    try:
-        meta, _, geometry, fields = pyogrio.raw.read(path)
-    except Exception as err:  # pyogrio raises DataSourceError and friends
-        raise MassBalanceInputError(f"{path}: not a readable vector file ({err})") from None
-    columns = {str(n).lower(): np.asarray(v) for n, v in zip(meta["fields"], fields)}
-    if id_column.lower() not in columns:
-        raise MassBalanceInputError(f"{path}: no id column {id_column!r}; columns are {', '.join(map(str, meta['fields']))}")
-    if meta.get("crs") is None:
-        raise MassBalanceInputError(f"{path}: the outlines have no CRS")
-    ids = tuple(str(v) for v in columns[id_column.lower()])
-    repeated = sorted({g for g in ids if ids.count(g) > 1})
-    if repeated:
-        raise MassBalanceInputError(f"{path}: glacier ids repeated in column {id_column!r}: {', '.join(repeated)}")
-    n = len(ids)
-    names = columns.get(name_column.lower(), np.full(n, ""))
-    wgms = columns.get(wgms_id_column.lower(), np.full(n, -1))
-    return Outlines(
-        ids=ids,
-        geometries=tuple(shapely.from_wkb(geometry)),
-        crs=str(meta["crs"]),
-        names=tuple("" if v is None else str(v) for v in names),
-        wgms_ids=tuple(int(v) if v is not None and str(v).lstrip("-").isdigit() else -1 for v in wgms),
-    )
 
 
 # -- maps -> AAR per glacier and scene -----------------------------------------------------------------
@@ -267,7 +197,9 @@ def _identify(path: Path, truth_band: int) -> MapFile | None:
         except ValueError:
             match = None
     if not match:
-        _warn(f"{path}: neither a facies map (tags GLACIER/GLACIERS, DATE) nor a truth map ({{glacier}}_{{YYYYMMDD}}.tif), skipped")
+        _warn(
+            f"{path}: neither a facies map (tags GLACIER/GLACIERS, DATE) nor a truth map ({{glacier}}_{{YYYYMMDD}}.tif), skipped"
+        )
         return None
     if count < truth_band:
         _warn(f"{path}: truth map with {count} band(s), band {truth_band} requested, skipped")
@@ -284,7 +216,9 @@ def _check_class_sets(class_sets: Mapping[str, Sequence[str]]) -> dict[str, list
     for name, classes in class_sets.items():
         hidden = [c for c in classes if canonical_class(c) in HIDING_CLASSES]
         if hidden or not classes:
-            raise ValueError(f"class set {name!r} must name facies, not hiding classes {HIDING_CLASSES}: {list(classes)}")
+            raise ValueError(
+                f"class set {name!r} must name facies, not hiding classes {HIDING_CLASSES}: {list(classes)}"
+            )
         codes[name] = _class_codes(classes)
     return codes
 
@@ -332,8 +266,11 @@ def aar_from_maps(
             continue
         with rasterio.open(item.path) as src:
             codes = src.read(item.band)
-            masks = (outlines.masks(glaciers, src.crs, src.transform, codes.shape) if outlines
-                     else {glaciers[0]: (codes != NODATA) & (codes != CLASS_NAMES.index("water"))})
+            masks = (
+                outlines.masks(glaciers, src.crs, src.transform, codes.shape)
+                if outlines
+                else {glaciers[0]: (codes != NODATA) & (codes != CLASS_NAMES.index("water"))}
+            )
         for glacier, mask in masks.items():
             key = (glacier, item.date)
             if key in seen:
@@ -343,10 +280,19 @@ def aar_from_maps(
             counts = np.bincount(codes[mask], minlength=NODATA + 1)
             glacier_px = int(mask.sum())
             observed = glacier_px - int(counts[hiding].sum())
-            row = dict(glacier=glacier, scene=item.scene, date=item.date.isoformat(), balance_year=season.balance_year(item.date),
-                       in_season=season.in_season(item.date), sensor=item.sensor, kind=item.kind, path=str(item.path),
-                       glacier_px=glacier_px, observed_px=observed,
-                       unobserved_share=1.0 - observed / glacier_px if glacier_px else 1.0)
+            row = dict(
+                glacier=glacier,
+                scene=item.scene,
+                date=item.date.isoformat(),
+                balance_year=season.balance_year(item.date),
+                in_season=season.in_season(item.date),
+                sensor=item.sensor,
+                kind=item.kind,
+                path=str(item.path),
+                glacier_px=glacier_px,
+                observed_px=observed,
+                unobserved_share=1.0 - observed / glacier_px if glacier_px else 1.0,
+            )
             for name, acc in set_codes.items():
                 row[f"aar_{name}"] = counts[acc].sum() / observed if observed else math.nan
             rows.append(row)
@@ -385,18 +331,28 @@ def select_end_of_season(scenes: pd.DataFrame, *, max_unobserved: float = 0.5, r
     out["status"] = "selected"
     out.loc[~out["in_season"], "status"] = "out of season"
     poor = out["in_season"] & (out["unobserved_share"] > max_unobserved)
-    out.loc[poor, "status"] = [f"unobserved share {v:.2f} > {max_unobserved:.2f}" for v in out.loc[poor, "unobserved_share"]]
-    for status, what in (("out of season", "outside the season window"), ("unobserved share", f"more than {max_unobserved:.0%} unobserved")):
+    out.loc[poor, "status"] = [
+        f"unobserved share {v:.2f} > {max_unobserved:.2f}" for v in out.loc[poor, "unobserved_share"]
+    ]
+    for status, what in (
+        ("out of season", "outside the season window"),
+        ("unobserved share", f"more than {max_unobserved:.0%} unobserved"),
+    ):
         dropped = out.loc[out["status"].str.startswith(status)]
         if len(dropped):
-            _warn(f"{len(dropped)} glacier-scene(s) {what}, not used: " + ", ".join(f"{g} {d}" for g, d in zip(dropped["glacier"], dropped["date"])))
+            _warn(
+                f"{len(dropped)} glacier-scene(s) {what}, not used: "
+                + ", ".join(f"{g} {d}" for g, d in zip(dropped["glacier"], dropped["date"]))
+            )
     candidates = out[out["status"] == "selected"]
     order = ["date"] if rule == "latest" else ["unobserved_share", "date"]
     ascending = [True] if rule == "latest" else [False, True]
     best = candidates.sort_values(order, ascending=ascending).groupby(["glacier", "balance_year"]).tail(1)
     kept = best.set_index(["glacier", "balance_year"])["date"]
     superseded = candidates.drop(best.index)
-    out.loc[superseded.index, "status"] = [f"superseded by {kept[key]}" for key in zip(superseded["glacier"], superseded["balance_year"])]
+    out.loc[superseded.index, "status"] = [
+        f"superseded by {kept[key]}" for key in zip(superseded["glacier"], superseded["balance_year"])
+    ]
     return out
 
 
@@ -438,21 +394,34 @@ def read_mb_table(source: str | Path | pd.DataFrame, *, units: str = "mm") -> pd
     if found["wgms_id"] is None and found["name"] is None:
         missing.append("WGMS_ID or NAME")
     if missing:
-        raise MassBalanceInputError(f"mass-balance table lacks column(s) {', '.join(missing)}; columns are {', '.join(map(str, raw.columns))}")
+        raise MassBalanceInputError(
+            f"mass-balance table lacks column(s) {', '.join(missing)}; columns are {', '.join(map(str, raw.columns))}"
+        )
     if {"LOWER_BOUND", "UPPER_BOUND"} <= set(upper):
         whole = (pd.to_numeric(raw[upper["LOWER_BOUND"]], errors="coerce") == WGMS_WHOLE_GLACIER) & (
-            pd.to_numeric(raw[upper["UPPER_BOUND"]], errors="coerce") == WGMS_WHOLE_GLACIER)
+            pd.to_numeric(raw[upper["UPPER_BOUND"]], errors="coerce") == WGMS_WHOLE_GLACIER
+        )
         if (~whole).any():
-            _warn(f"{int((~whole).sum())} elevation-band row(s) (LOWER_BOUND/UPPER_BOUND not {WGMS_WHOLE_GLACIER}) ignored")
+            _warn(
+                f"{int((~whole).sum())} elevation-band row(s) (LOWER_BOUND/UPPER_BOUND not {WGMS_WHOLE_GLACIER}) ignored"
+            )
         raw = raw[whole]
-    table = pd.DataFrame({
-        "wgms_id": pd.to_numeric(raw[found["wgms_id"]], errors="coerce").astype("Int64") if found["wgms_id"] else pd.array([pd.NA] * len(raw), "Int64"),
-        "name": raw[found["name"]].fillna("").astype(str).str.strip().to_numpy() if found["name"] else "",
-        "year": pd.to_numeric(raw[found["year"]], errors="coerce"),
-        "balance": pd.to_numeric(raw[found["balance"]], errors="coerce"),
-    })
-    bad = (table["year"].isna() | table["balance"].isna() | (table["year"] % 1 != 0)
-           | (table["wgms_id"].isna() & (table["name"] == ""))).to_numpy()
+    table = pd.DataFrame(
+        {
+            "wgms_id": pd.to_numeric(raw[found["wgms_id"]], errors="coerce").astype("Int64")
+            if found["wgms_id"]
+            else pd.array([pd.NA] * len(raw), "Int64"),
+            "name": raw[found["name"]].fillna("").astype(str).str.strip().to_numpy() if found["name"] else "",
+            "year": pd.to_numeric(raw[found["year"]], errors="coerce"),
+            "balance": pd.to_numeric(raw[found["balance"]], errors="coerce"),
+        }
+    )
+    bad = (
+        table["year"].isna()
+        | table["balance"].isna()
+        | (table["year"] % 1 != 0)
+        | (table["wgms_id"].isna() & (table["name"] == ""))
+    ).to_numpy()
     if bad.any():
         _warn(f"{int(bad.sum())} record(s) without a valid glacier id or name, YEAR or ANNUAL_BALANCE ignored")
         table = table[~bad]
@@ -461,7 +430,9 @@ def read_mb_table(source: str | Path | pd.DataFrame, *, units: str = "mm") -> pd
     _check_units(table["balance"].to_numpy(), units)
     table["year"] = table["year"].astype(int)
     table["balance"] = table["balance"] / (1000.0 if units == "mm" else 1.0)
-    table["key"] = [f"wgms {w}" if pd.notna(w) else f"name {_normal_name(n)}" for w, n in zip(table["wgms_id"], table["name"])]
+    table["key"] = [
+        f"wgms {w}" if pd.notna(w) else f"name {_normal_name(n)}" for w, n in zip(table["wgms_id"], table["name"])
+    ]
     return _drop_duplicates(table).reset_index(drop=True)
 
 
@@ -470,9 +441,12 @@ def _check_units(balance: np.ndarray, units: str) -> None:
     if units == "mm" and median < 10:
         raise MassBalanceInputError(
             f"ANNUAL_BALANCE looks like m w.e. (median |balance| {median:.3g}); WGMS tables give mm w.e. "
-            "- convert the table, or declare m w.e. (units='m', --units m)")
+            "- convert the table, or declare m w.e. (units='m', --units m)"
+        )
     if units == "m" and median >= 10:
-        raise MassBalanceInputError(f"ANNUAL_BALANCE declared m w.e. but looks like mm w.e. (median |balance| {median:.3g})")
+        raise MassBalanceInputError(
+            f"ANNUAL_BALANCE declared m w.e. but looks like mm w.e. (median |balance| {median:.3g})"
+        )
 
 
 def _drop_duplicates(table: pd.DataFrame) -> pd.DataFrame:
@@ -482,12 +456,19 @@ def _drop_duplicates(table: pd.DataFrame) -> pd.DataFrame:
         same = table[(size > 1) & (spread == 1)]
         conflicting = table[spread > 1]
         if len(same):
-            _warn(f"{len(same)} duplicate record(s) with identical balances collapsed: "
-                  + ", ".join(sorted({f"{k} {y}" for k, y in zip(same["key"], same["year"])})))
+            _warn(
+                f"{len(same)} duplicate record(s) with identical balances collapsed: "
+                + ", ".join(sorted({f"{k} {y}" for k, y in zip(same["key"], same["year"])}))
+            )
         if len(conflicting):
-            _warn(f"{len(conflicting)} duplicate record(s) with different balances dropped: "
-                  + ", ".join(f"{k} {y} {b:+.0f}" for k, y, b in zip(conflicting["key"], conflicting["year"], conflicting["balance"] * 1000)
-                              ) + " (mm w.e.)")
+            _warn(
+                f"{len(conflicting)} duplicate record(s) with different balances dropped: "
+                + ", ".join(
+                    f"{k} {y} {b:+.0f}"
+                    for k, y, b in zip(conflicting["key"], conflicting["year"], conflicting["balance"] * 1000)
+                )
+                + " (mm w.e.)"
+            )
     return table[spread == 1].drop_duplicates(["key", "year"])
 
 
@@ -514,23 +495,36 @@ def match_records(selected: pd.DataFrame, records: pd.DataFrame, *, outlines: Ou
     by_name = {_normal_name(g): g for g in ids}
     if outlines:
         by_name.update({_normal_name(n): g for n, g in zip(outlines.names, ids) if n})
-    glacier = [by_wgms.get(int(w)) if pd.notna(w) and int(w) in by_wgms else by_name.get(_normal_name(n))
-               for w, n in zip(records["wgms_id"], records["name"])]
+    glacier = [
+        by_wgms.get(int(w)) if pd.notna(w) and int(w) in by_wgms else by_name.get(_normal_name(n))
+        for w, n in zip(records["wgms_id"], records["name"])
+    ]
     records = records.assign(glacier=glacier)
     unknown = records[records["glacier"].isna()]
     if len(unknown):
         _warn(f"{len(unknown)} record(s) of unknown glaciers ignored: {', '.join(sorted(set(unknown['key'])))}")
-    records = _drop_duplicates(records.dropna(subset=["glacier"]).assign(key=lambda r: "glacier " + r["glacier"]))  # matched by id and by name
-    joined = scenes.merge(records[["glacier", "year", "balance"]], left_on=["glacier", "balance_year"], right_on=["glacier", "year"],
-                          how="outer", indicator=True)
+    records = _drop_duplicates(
+        records.dropna(subset=["glacier"]).assign(key=lambda r: "glacier " + r["glacier"])
+    )  # matched by id and by name
+    joined = scenes.merge(
+        records[["glacier", "year", "balance"]],
+        left_on=["glacier", "balance_year"],
+        right_on=["glacier", "year"],
+        how="outer",
+        indicator=True,
+    )
     without_scene = joined[joined["_merge"] == "right_only"]
     if len(without_scene):
-        _warn(f"{len(without_scene)} record(s) in years without a usable scene: "
-              + ", ".join(f"{g} {int(y)}" for g, y in zip(without_scene["glacier"], without_scene["year"])))
+        _warn(
+            f"{len(without_scene)} record(s) in years without a usable scene: "
+            + ", ".join(f"{g} {int(y)}" for g, y in zip(without_scene["glacier"], without_scene["year"]))
+        )
     without_record = joined[joined["_merge"] == "left_only"]
     if len(without_record):
-        _warn(f"{len(without_record)} selected scene(s) without a mass-balance record: "
-              + ", ".join(f"{g} {int(y)}" for g, y in zip(without_record["glacier"], without_record["balance_year"])))
+        _warn(
+            f"{len(without_record)} selected scene(s) without a mass-balance record: "
+            + ", ".join(f"{g} {int(y)}" for g, y in zip(without_record["glacier"], without_record["balance_year"]))
+        )
     both = joined[joined["_merge"] == "both"].drop(columns=["_merge", "status"])
     return both.assign(year=both["year"].astype(int)).sort_values(["glacier", "year"]).reset_index(drop=True)
 
@@ -567,10 +561,13 @@ class Fit:
 
     def predict(self, glaciers: Sequence[str], aar: np.ndarray) -> np.ndarray:
         """``(n,)`` balances in m w.e. for glaciers and AARs; NaN for glaciers the fit does not cover."""
+
         def value(table: dict[str, Estimate], glacier: str) -> float:
             return table.get(glacier, table.get(ALL_GLACIERS, Estimate(math.nan, math.nan, math.nan))).value
 
-        return np.array([value(self.intercept, g) + value(self.slope, g) * x for g, x in zip(glaciers, np.asarray(aar, float))])
+        return np.array(
+            [value(self.intercept, g) + value(self.slope, g) * x for g, x in zip(glaciers, np.asarray(aar, float))]
+        )
 
 
 @dataclass(frozen=True)
@@ -652,7 +649,9 @@ def fit_glacier_specific(
     counts = table["glacier"].value_counts()
     few = sorted(counts.index[counts < min_years])
     if few and not quiet:
-        _warn(f"{len(few)} glacier(s) with fewer than {min_years} glacier-years left out of glacier-specific fits: {', '.join(few)}")
+        _warn(
+            f"{len(few)} glacier(s) with fewer than {min_years} glacier-years left out of glacier-specific fits: {', '.join(few)}"
+        )
     table = table[~table["glacier"].isin(few)]
     if table.empty:
         raise MassBalanceInputError(f"no glacier has {min_years} or more glacier-years for a glacier-specific fit")
@@ -691,19 +690,36 @@ def score(observed: np.ndarray, predicted: np.ndarray, *, confidence: float = 0.
     else:
         r_est = Estimate(r, math.nan, math.nan)
     sse = float(np.sum((p - o) ** 2))
-    rmse = Estimate(math.sqrt(sse / n), math.sqrt(sse / stats.chi2.ppf(1 - alpha / 2, n)), math.sqrt(sse / stats.chi2.ppf(alpha / 2, n)))
+    rmse = Estimate(
+        math.sqrt(sse / n),
+        math.sqrt(sse / stats.chi2.ppf(1 - alpha / 2, n)),
+        math.sqrt(sse / stats.chi2.ppf(alpha / 2, n)),
+    )
     return Score(n, r_est, rmse, float(np.mean(p - o)))
 
 
-def fit(table: pd.DataFrame, *, model: str, predictor: str = DEFAULT_PREDICTOR, confidence: float = 0.95, min_years: int = 3,
-        quiet: bool = False) -> Fit:
+def fit(
+    table: pd.DataFrame,
+    *,
+    model: str,
+    predictor: str = DEFAULT_PREDICTOR,
+    confidence: float = 0.95,
+    min_years: int = 3,
+    quiet: bool = False,
+) -> Fit:
     """Fit one of :data:`MODELS` (:func:`fit_pooled` or :func:`fit_glacier_specific`; ``min_years`` and ``quiet`` for the latter)."""
     if model not in MODELS:
         raise ValueError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
     if model == "pooled":
         return fit_pooled(table, predictor=predictor, confidence=confidence)
-    return fit_glacier_specific(table, predictor=predictor, shared_slope=model == "glacier_offsets", min_years=min_years,
-                                confidence=confidence, quiet=quiet)
+    return fit_glacier_specific(
+        table,
+        predictor=predictor,
+        shared_slope=model == "glacier_offsets",
+        min_years=min_years,
+        confidence=confidence,
+        quiet=quiet,
+    )
 
 
 @dataclass(frozen=True)
@@ -749,15 +765,30 @@ def cross_validation(
     for held_out in sorted(set(table[group])):
         test = (table[group] == held_out).to_numpy()
         try:
-            fold = fit(table[~test], model=model, predictor=predictor, confidence=confidence, min_years=min_years - 1, quiet=True)
+            fold = fit(
+                table[~test],
+                model=model,
+                predictor=predictor,
+                confidence=confidence,
+                min_years=min_years - 1,
+                quiet=True,
+            )
         except (np.linalg.LinAlgError, MassBalanceInputError):
             continue
         predicted[test] = fold.predict(table["glacier"].to_numpy()[test], _xy(table[test], predictor)[0])
         slopes.extend(e.value for e in fold.slope.values())
     observed = table["balance"].to_numpy(float)
-    predictions = pd.DataFrame({"glacier": table["glacier"].to_numpy(), "year": table["year"].to_numpy(),
-                                "observed": observed, "predicted": predicted})
-    return CrossValidation(model, scheme, predictions, np.array(slopes), score(observed, predicted, confidence=confidence))
+    predictions = pd.DataFrame(
+        {
+            "glacier": table["glacier"].to_numpy(),
+            "year": table["year"].to_numpy(),
+            "observed": observed,
+            "predicted": predicted,
+        }
+    )
+    return CrossValidation(
+        model, scheme, predictions, np.array(slopes), score(observed, predicted, confidence=confidence)
+    )
 
 
 # -- the job -------------------------------------------------------------------------------------------
@@ -782,18 +813,35 @@ def read_generating_model(metadata: str | Path) -> dict[str, Any]:
 
 def _model_summary(fitted: Fit, in_sample: Score, cv: CrossValidation) -> dict[str, Any]:
     return {
-        "in_sample": {"score": asdict(in_sample), "slope": {g: asdict(e) for g, e in fitted.slope.items()},
-                      "intercept": {g: asdict(e) for g, e in fitted.intercept.items()}, "n": fitted.n},
+        "in_sample": {
+            "score": asdict(in_sample),
+            "slope": {g: asdict(e) for g, e in fitted.slope.items()},
+            "intercept": {g: asdict(e) for g, e in fitted.intercept.items()},
+            "n": fitted.n,
+        },
         "cross_validated": {
-            "scheme": cv.scheme, "score": asdict(cv.score),
-            "fold_slopes": {"n": int(cv.fold_slopes.size), **({"min": float(cv.fold_slopes.min()), "median": float(np.median(cv.fold_slopes)),
-                                                                "max": float(cv.fold_slopes.max())} if cv.fold_slopes.size else {})},
+            "scheme": cv.scheme,
+            "score": asdict(cv.score),
+            "fold_slopes": {
+                "n": int(cv.fold_slopes.size),
+                **(
+                    {
+                        "min": float(cv.fold_slopes.min()),
+                        "median": float(np.median(cv.fold_slopes)),
+                        "max": float(cv.fold_slopes.max()),
+                    }
+                    if cv.fold_slopes.size
+                    else {}
+                ),
+            },
             "not_predicted": int(cv.predictions["predicted"].isna().sum()),
         },
     }
 
 
-def regress(table: pd.DataFrame, *, predictor: str, confidence: float = 0.95, min_years: int = 3) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+def regress(
+    table: pd.DataFrame, *, predictor: str, confidence: float = 0.95, min_years: int = 3
+) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """All :data:`MODELS` for one predictor, in-sample and cross-validated.
 
     Returns:
@@ -808,15 +856,20 @@ def regress(table: pd.DataFrame, *, predictor: str, confidence: float = 0.95, mi
             continue
         x, y = _xy(table, predictor)
         cv = cross_validation(table, model=model, predictor=predictor, confidence=confidence, min_years=min_years)
-        summary[model] = _model_summary(fitted, score(y, fitted.predict(table["glacier"].to_numpy(), x), confidence=confidence), cv)
+        summary[model] = _model_summary(
+            fitted, score(y, fitted.predict(table["glacier"].to_numpy(), x), confidence=confidence), cv
+        )
         predictions[model] = cv.predictions
     return summary, predictions
 
 
 def compare_with_generating(summary: Mapping[str, Any], generating: Mapping[str, Any]) -> dict[str, Any]:
     """Fitted slopes and intercepts of one predictor's :func:`regress` summary beside the generating ones (m w.e.)."""
-    out: dict[str, Any] = {"generating_slope": generating["slope"], "generating_intercept": generating["intercept"],
-                           "noise_sd": generating["noise_sd"]}
+    out: dict[str, Any] = {
+        "generating_slope": generating["slope"],
+        "generating_intercept": generating["intercept"],
+        "noise_sd": generating["noise_sd"],
+    }
     for model in ("pooled", "glacier_offsets"):
         if model in summary:
             slope = summary[model]["in_sample"]["slope"][ALL_GLACIERS]
@@ -826,8 +879,15 @@ def compare_with_generating(summary: Mapping[str, Any], generating: Mapping[str,
         out["pooled_intercept"] = summary["pooled"]["in_sample"]["intercept"][ALL_GLACIERS]
     if "glacier_offsets" in summary:
         fitted = summary["glacier_offsets"]["in_sample"]["intercept"]
-        out["glacier_offsets_intercepts"] = {g: {"generating": generating["intercept_per_glacier"].get(g), "fitted": e["value"],
-                                                 "low": e["low"], "high": e["high"]} for g, e in fitted.items()}
+        out["glacier_offsets_intercepts"] = {
+            g: {
+                "generating": generating["intercept_per_glacier"].get(g),
+                "fitted": e["value"],
+                "low": e["low"],
+                "high": e["high"],
+            }
+            for g, e in fitted.items()
+        }
     return out
 
 
@@ -877,15 +937,23 @@ def run(
         warnings.simplefilter("always", MassBalanceWarning)
         registry = read_outlines(outlines, id_column=id_column) if outlines else None
         records = read_mb_table(mb_table, units=units)
-        scenes = select_end_of_season(aar_from_maps(maps, outlines=registry, class_sets=class_sets, truth_band=truth_band,
-                                                    season=season, progress=progress),
-                                      max_unobserved=max_unobserved, rule=selection)
+        scenes = select_end_of_season(
+            aar_from_maps(
+                maps, outlines=registry, class_sets=class_sets, truth_band=truth_band, season=season, progress=progress
+            ),
+            max_unobserved=max_unobserved,
+            rule=selection,
+        )
         table = match_records(scenes, records, outlines=registry)
         if table.empty:
-            raise MassBalanceInputError("no glacier-year has both a usable scene and a mass-balance record (see the warnings)")
+            raise MassBalanceInputError(
+                "no glacier-year has both a usable scene and a mass-balance record (see the warnings)"
+            )
         regressions, predictions = {}, {}
         for name in class_sets:
-            regressions[name], predictions[name] = regress(table, predictor=name, confidence=confidence, min_years=min_years)
+            regressions[name], predictions[name] = regress(
+                table, predictor=name, confidence=confidence, min_years=min_years
+            )
     notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, MassBalanceWarning)))
     for w in caught:
         if not issubclass(w.category, MassBalanceWarning):
@@ -894,23 +962,44 @@ def run(
     results = {
         "schema_version": RESULTS_SCHEMA_VERSION,
         "units": {"balance": "m w.e.", "slope": "m w.e. per unit AAR", "aar": "fraction of the observed glacier area"},
-        "settings": {"truth_band": truth_band, "class_sets": {k: list(v) for k, v in class_sets.items()}, "predictor": predictor,
-                     "max_unobserved": max_unobserved, "selection": selection, "season": asdict(season), "min_years": min_years,
-                     "confidence": confidence, "input_units": units},
-        "data": {"glacier_scenes": len(scenes), "selected": int((scenes["status"] == "selected").sum()), "records": len(records),
-                 "glacier_years": len(table), "glaciers": int(table["glacier"].nunique()),
-                 "map_kinds": sorted(set(scenes["kind"]))},
+        "settings": {
+            "truth_band": truth_band,
+            "class_sets": {k: list(v) for k, v in class_sets.items()},
+            "predictor": predictor,
+            "max_unobserved": max_unobserved,
+            "selection": selection,
+            "season": asdict(season),
+            "min_years": min_years,
+            "confidence": confidence,
+            "input_units": units,
+        },
+        "data": {
+            "glacier_scenes": len(scenes),
+            "selected": int((scenes["status"] == "selected").sum()),
+            "records": len(records),
+            "glacier_years": len(table),
+            "glaciers": int(table["glacier"].nunique()),
+            "map_kinds": sorted(set(scenes["kind"])),
+        },
         "notes": notes,
         "regressions": regressions,
         "generating_model": generating,
-        "recovery": {name: compare_with_generating(summary, generating) for name, summary in regressions.items()} if generating else None,
+        "recovery": {name: compare_with_generating(summary, generating) for name, summary in regressions.items()}
+        if generating
+        else None,
     }
     used = scenes.merge(table[["glacier", "date"]].assign(matched=True), on=["glacier", "date"], how="left")
-    scenes = scenes.assign(status=np.where((scenes["status"] == "selected") & used["matched"].isna().to_numpy(), "no record", scenes["status"]))
+    scenes = scenes.assign(
+        status=np.where(
+            (scenes["status"] == "selected") & used["matched"].isna().to_numpy(), "no record", scenes["status"]
+        )
+    )
     _write_csv(scenes, out_dir / "aar_scenes.csv")
     _write_csv(table, out_dir / "glacier_years.csv")
     if "pooled" in regressions[predictor]:
-        plot_scatter(table, regressions[predictor], predictions[predictor], out_dir / "scatter.png", predictor=predictor)
+        plot_scatter(
+            table, regressions[predictor], predictions[predictor], out_dir / "scatter.png", predictor=predictor
+        )
         plot_timeseries(predictions[predictor], out_dir / "timeseries.png")
     write_results(results, out_dir / "mass_balance_results.json")
     return results
@@ -967,8 +1056,14 @@ def _off_scale(predicted: pd.Series, limits: tuple[float, float]) -> str:
     return f", {n} beyond the axes" if n else ""
 
 
-def plot_scatter(table: pd.DataFrame, summary: Mapping[str, Any], predictions: Mapping[str, pd.DataFrame], out_png: str | Path, *,
-                 predictor: str = DEFAULT_PREDICTOR) -> Path:
+def plot_scatter(
+    table: pd.DataFrame,
+    summary: Mapping[str, Any],
+    predictions: Mapping[str, pd.DataFrame],
+    out_png: str | Path,
+    *,
+    predictor: str = DEFAULT_PREDICTOR,
+) -> Path:
     """Left: AAR vs balance by glacier with the pooled and glacier-specific lines; right: cross-validated predictions vs observed.
 
     Args:
@@ -990,8 +1085,13 @@ def plot_scatter(table: pd.DataFrame, summary: Mapping[str, Any], predictions: M
             left.plot(span, intercept + line["value"] * span, color=colours[glacier], lw=0.8)
     pooled = summary["pooled"]["in_sample"]
     slope, intercept = pooled["slope"][ALL_GLACIERS], pooled["intercept"][ALL_GLACIERS]
-    left.plot(grid, intercept["value"] + slope["value"] * grid, color="k", lw=1.5,
-              label=f"pooled: {slope['value']:.2f} [{slope['low']:.2f}, {slope['high']:.2f}] m w.e./AAR")
+    left.plot(
+        grid,
+        intercept["value"] + slope["value"] * grid,
+        color="k",
+        lw=1.5,
+        label=f"pooled: {slope['value']:.2f} [{slope['low']:.2f}, {slope['high']:.2f}] m w.e./AAR",
+    )
     left.set_xlabel(f"AAR ({predictor.replace('_', ' + ')}, observed area)")
     left.set_ylabel("annual balance (m w.e.)")
     left.set_xlim(0, 1)
@@ -999,9 +1099,15 @@ def plot_scatter(table: pd.DataFrame, summary: Mapping[str, Any], predictions: M
     for model, marker in (("pooled", "o"), ("glacier_specific", "s"), ("glacier_offsets", "^")):
         if model in predictions:
             cv = predictions[model]
-            right.scatter(cv["observed"], cv["predicted"], marker=marker, s=20, alpha=0.7,
-                          label=f"{model.replace('_', ' ')} ({summary[model]['cross_validated']['scheme']}): "
-                                f"{_label(summary[model]['cross_validated'])}{_off_scale(cv['predicted'], lim)}")
+            right.scatter(
+                cv["observed"],
+                cv["predicted"],
+                marker=marker,
+                s=20,
+                alpha=0.7,
+                label=f"{model.replace('_', ' ')} ({summary[model]['cross_validated']['scheme']}): "
+                f"{_label(summary[model]['cross_validated'])}{_off_scale(cv['predicted'], lim)}",
+            )
     right.plot(lim, lim, color="0.5", lw=0.8)
     right.set_xlim(lim)
     right.set_ylim(lim)
@@ -1023,8 +1129,9 @@ def plot_timeseries(predictions: Mapping[str, pd.DataFrame], out_png: str | Path
     glaciers = sorted(set(pooled["glacier"]))
     cols = min(4, len(glaciers))
     rows = math.ceil(len(glaciers) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows), sharex=True, sharey=True, squeeze=False,
-                             constrained_layout=True)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.4 * cols, 2.6 * rows), sharex=True, sharey=True, squeeze=False, constrained_layout=True
+    )
     for ax, glacier in zip(axes.flat, glaciers):
         obs = pooled[pooled["glacier"] == glacier].sort_values("year")
         ax.plot(obs["year"], obs["observed"], "ko-", ms=4, lw=1, label="observed")
@@ -1032,15 +1139,20 @@ def plot_timeseries(predictions: Mapping[str, pd.DataFrame], out_png: str | Path
             if model in predictions:
                 cv = predictions[model]
                 cv = cv[cv["glacier"] == glacier].sort_values("year")
-                ax.plot(cv["year"], cv["predicted"], style, ms=4, lw=1,
-                        label=f"{model.replace('_', ' ')} (CV{_off_scale(predictions[model]['predicted'], limits)})")
+                ax.plot(
+                    cv["year"],
+                    cv["predicted"],
+                    style,
+                    ms=4,
+                    lw=1,
+                    label=f"{model.replace('_', ' ')} (CV{_off_scale(predictions[model]['predicted'], limits)})",
+                )
         ax.axhline(0, color="0.7", lw=0.6)
         ax.set_title(glacier, fontsize="small")
-    for ax in axes.flat[len(glaciers):]:
+    for ax in axes.flat[len(glaciers) :]:
         ax.set_axis_off()
     axes[0, 0].set_ylabel("balance (m w.e.)")
     axes[0, 0].set_ylim(limits)
     axes[0, 0].xaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
     axes.flat[0].legend(fontsize="xx-small")
     return save_figure(fig, out_png)
-

@@ -25,8 +25,8 @@ import pyogrio.raw
 import pyproj
 import rasterio
 import rasterio.features
-from rasterio.crs import CRS
 import shapely
+from rasterio.crs import CRS
 from rasterio.transform import Affine, from_origin
 from scipy import ndimage
 from scipy.special import ndtri
@@ -139,14 +139,78 @@ class Region:
 
 
 REGIONS: tuple[Region, ...] = (
-    Region("alps", "alp", "valley", "Alpine valley glacier", "CH", (7.0, 11.0), (45.9, 47.0),
-           (2150.0, 2450.0), (600.0, 800.0), 0.18, 50.0, 25.0, 0.35, 0.9, 2300.0, (232, 268)),
-    Region("scandinavia", "sca", "plateau", "Scandinavian plateau glacier", "NO", (13.0, 17.0), (66.3, 68.0),
-           (850.0, 1000.0), (220.0, 320.0), 0.18, 40.0, 35.0, 0.40, 0.35, 950.0, (235, 262)),
-    Region("svalbard", "sva", "tidewater", "Svalbard tidewater glacier", "SJ", (12.2, 17.5), (78.3, 79.2),
-           (0.0, 0.0), (350.0, 450.0), 0.18, 40.0, 80.0, 0.60, 0.55, -1e9, (222, 248)),
-    Region("iceland", "isl", "icecap", "Icelandic ice cap", "IS", (-23.5, -15.5), (64.2, 64.9),
-           (600.0, 750.0), (200.0, 300.0), 0.18, 50.0, 40.0, 0.40, 0.5, 650.0, (240, 268)),
+    Region(
+        "alps",
+        "alp",
+        "valley",
+        "Alpine valley glacier",
+        "CH",
+        (7.0, 11.0),
+        (45.9, 47.0),
+        (2150.0, 2450.0),
+        (600.0, 800.0),
+        0.18,
+        50.0,
+        25.0,
+        0.35,
+        0.9,
+        2300.0,
+        (232, 268),
+    ),
+    Region(
+        "scandinavia",
+        "sca",
+        "plateau",
+        "Scandinavian plateau glacier",
+        "NO",
+        (13.0, 17.0),
+        (66.3, 68.0),
+        (850.0, 1000.0),
+        (220.0, 320.0),
+        0.18,
+        40.0,
+        35.0,
+        0.40,
+        0.35,
+        950.0,
+        (235, 262),
+    ),
+    Region(
+        "svalbard",
+        "sva",
+        "tidewater",
+        "Svalbard tidewater glacier",
+        "SJ",
+        (12.2, 17.5),
+        (78.3, 79.2),
+        (0.0, 0.0),
+        (350.0, 450.0),
+        0.18,
+        40.0,
+        80.0,
+        0.60,
+        0.55,
+        -1e9,
+        (222, 248),
+    ),
+    Region(
+        "iceland",
+        "isl",
+        "icecap",
+        "Icelandic ice cap",
+        "IS",
+        (-23.5, -15.5),
+        (64.2, 64.9),
+        (600.0, 750.0),
+        (200.0, 300.0),
+        0.18,
+        50.0,
+        40.0,
+        0.40,
+        0.5,
+        650.0,
+        (240, 268),
+    ),
 )
 REGIONS_BY_KEY: dict[str, Region] = {r.key: r for r in REGIONS}
 
@@ -195,7 +259,9 @@ class SyntheticConfig:
 # --------------------------------------------------------------------------------------------
 
 
-def fractal_noise(rng: np.random.Generator, shape: tuple[int, int], beta: float = 3.0, scale_px: float = 64.0) -> np.ndarray:
+def fractal_noise(
+    rng: np.random.Generator, shape: tuple[int, int], beta: float = 3.0, scale_px: float = 64.0
+) -> np.ndarray:
     """Gaussian random field, zero mean and unit sd, power spectrum ~ (f^2 + f0^2)^(-beta/2).
 
     Args:
@@ -319,8 +385,10 @@ def _cap_terrain(rng: np.random.Generator, n: int, region: Region, z_low: float,
         a = rng.uniform(0, 2 * np.pi)
         at = rng.uniform(0.2, 0.7) * 0.33 * size
         sigma = rng.uniform(70, 120) * _scale(n) ** 0.5
-        bump += rng.uniform(100, 160) * _scale(n) * np.exp(
-            -((x - at * np.cos(a)) ** 2 + (y - at * np.sin(a)) ** 2) / (2 * sigma**2)
+        bump += (
+            rng.uniform(100, 160)
+            * _scale(n)
+            * np.exp(-((x - at * np.cos(a)) ** 2 + (y - at * np.sin(a)) ** 2) / (2 * sigma**2))
         )
     dem += bump
     nunatak = bump > 25 * _scale(n)
@@ -443,7 +511,9 @@ def _plan(config: SyntheticConfig) -> tuple[list[GlacierPlan], list[Terrain], li
                 z_max=round(float(z.max()), 1),
                 area_km2=round(float(terrain.glacier.sum()) * PIXEL_SIZE_M**2 / 1e6, 4),
                 # the snowline that leaves about half the glacier in snow, firn and refrozen-like ice
-                mean_snowline_m=round(float(np.median(z)) + (region.firn_m + region.refrozen_m * region.refrozen_cover) * _scale(n), 1),
+                mean_snowline_m=round(
+                    float(np.median(z)) + (region.firn_m + region.refrozen_m * region.refrozen_cover) * _scale(n), 1
+                ),
                 snowline_sd_m=round(region.snowline_sd * relief, 1),
                 aar0=round(float(config.aar0 + config.aar0_sd * rng.standard_normal()), 4),
             )
@@ -513,8 +583,14 @@ def _variability_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return bright, partner, drift
 
 
-def _facies(rng: np.random.Generator, terrain: Terrain, glacier: GlacierPlan, scene: ScenePlan,
-            region: Region, slope: np.ndarray) -> np.ndarray:
+def _facies(
+    rng: np.random.Generator,
+    terrain: Terrain,
+    glacier: GlacierPlan,
+    scene: ScenePlan,
+    region: Region,
+    slope: np.ndarray,
+) -> np.ndarray:
     """Surface codes over the whole grid (terrain = 8).
 
     Snow above an irregular snowline; firn in a band below it that widens in years with a high
@@ -842,7 +918,9 @@ def evaluate_plausibility(
     means, deviation, within = {}, {}, True
     for name, signature in SIGNATURES.items():
         c = CODE[name]
-        count, sums = (stats.count[c], stats.total[c]) if name == "cloud" else (stats.nominal_count[c], stats.nominal_sum[c])
+        count, sums = (
+            (stats.count[c], stats.total[c]) if name == "cloud" else (stats.nominal_count[c], stats.nominal_sum[c])
+        )
         mean = sums / max(count, 1)
         means[name] = [round(float(v), 4) for v in mean]
         dev = np.abs(mean - np.asarray(signature))
@@ -874,10 +952,9 @@ def evaluate_plausibility(
     noisy = labels["true_class"].isin(NOISY_CLASSES)
     noise_rate = float((labels["given_class"] != labels["true_class"])[noisy].mean())
     c = counts.to_dict()
-    order = (
-        c["ice"] > c["snow"] > max(c["debris"], c["firn"])
-        and min(c["debris"], c["firn"]) > c["shadow"] > c["refrozen-like"] > max(c["water"], c["cloud"])
-    )
+    order = c["ice"] > c["snow"] > max(c["debris"], c["firn"]) and min(c["debris"], c["firn"]) > c["shadow"] > c[
+        "refrozen-like"
+    ] > max(c["water"], c["cloud"])
     checks = {
         "signatures": within,
         "ndsi": ndsi_ice > 0.95 and ndsi_debris > 0.95,
@@ -886,9 +963,12 @@ def evaluate_plausibility(
         "snowline_balance": r_snowline < -0.5 and r_aar > 0.5,
         "class_order": bool(order),
         "every_class_in_every_fold": bool(
-            (pd.crosstab(labels["sample_id"].str.split("_").str[0], labels["given_class"])
-             .reindex(columns=CLASS_NAMES, fill_value=0).reindex([str(k) for k in range(NUM_FOLDS)], fill_value=0) > 0)
-            .all(axis=None)
+            (
+                pd.crosstab(labels["sample_id"].str.split("_").str[0], labels["given_class"])
+                .reindex(columns=CLASS_NAMES, fill_value=0)
+                .reindex([str(k) for k in range(NUM_FOLDS)], fill_value=0)
+                > 0
+            ).all(axis=None)
         ),
         "protected_clean": bool((labels["given_class"] == labels["true_class"])[~noisy].all()),
     }
@@ -975,13 +1055,24 @@ class SyntheticSummary:
 
 
 def _write_raster(
-    path: Path, array: np.ndarray, crs: int, transform: Affine, descriptions: tuple[str, ...],
-    units: tuple[str, ...] | None = None, tags: dict[str, str] | None = None, compress: bool = True,
+    path: Path,
+    array: np.ndarray,
+    crs: int,
+    transform: Affine,
+    descriptions: tuple[str, ...],
+    units: tuple[str, ...] | None = None,
+    tags: dict[str, str] | None = None,
+    compress: bool = True,
 ) -> None:
     """Write ``(bands, rows, cols)`` as a GeoTIFF; float rasters get nodata NaN, uint8 ones 255."""
     profile = dict(
-        driver="GTiff", width=array.shape[2], height=array.shape[1], count=array.shape[0], dtype=array.dtype.name,
-        crs=CRS.from_epsg(crs), transform=transform,
+        driver="GTiff",
+        width=array.shape[2],
+        height=array.shape[1],
+        count=array.shape[0],
+        dtype=array.dtype.name,
+        crs=CRS.from_epsg(crs),
+        transform=transform,
         nodata=float("nan") if array.dtype.kind == "f" else NODATA_CODE,
     )
     if compress:
@@ -998,8 +1089,10 @@ def _write_raster(
 
 def _outline(mask: np.ndarray, transform: Affine, to_lonlat: pyproj.Transformer) -> shapely.Polygon:
     """The glacier mask (one 4-connected component) as an exact pixel-edge polygon in lon/lat."""
-    polygons = [shapely.geometry.shape(g) for g, _ in rasterio.features.shapes(
-        mask.astype(np.uint8), mask=mask, transform=transform, connectivity=4)]
+    polygons = [
+        shapely.geometry.shape(g)
+        for g, _ in rasterio.features.shapes(mask.astype(np.uint8), mask=mask, transform=transform, connectivity=4)
+    ]
     if len(polygons) != 1:
         raise AssertionError(f"a glacier mask makes {len(polygons)} polygons, expected 1")
     return shapely.transform(polygons[0], lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1])))
@@ -1007,19 +1100,29 @@ def _outline(mask: np.ndarray, transform: Affine, to_lonlat: pyproj.Transformer)
 
 def _write_vector(path: Path, layer: str, geometries: list, columns: dict[str, np.ndarray], geometry_type: str) -> None:
     pyogrio.raw.write(
-        path, shapely.to_wkb(np.asarray(geometries, dtype=object)), list(columns.values()), list(columns),
-        layer=layer, driver="GPKG", geometry_type=geometry_type, crs="EPSG:4326",
+        path,
+        shapely.to_wkb(np.asarray(geometries, dtype=object)),
+        list(columns.values()),
+        list(columns),
+        layer=layer,
+        driver="GPKG",
+        geometry_type=geometry_type,
+        crs="EPSG:4326",
     )
 
 
 def _folder_sizes(root: Path) -> dict[str, int]:
-    sizes = {entry.name: sum(f.stat().st_size for f in ([entry] if entry.is_file() else entry.rglob("*")) if f.is_file())
-             for entry in sorted(root.iterdir())}
+    sizes = {
+        entry.name: sum(f.stat().st_size for f in ([entry] if entry.is_file() else entry.rglob("*")) if f.is_file())
+        for entry in sorted(root.iterdir())
+    }
     sizes["total"] = sum(sizes.values())
     return sizes
 
 
-def generate(out_dir: str | Path, config: SyntheticConfig = SyntheticConfig(), progress: bool = True) -> SyntheticSummary:
+def generate(
+    out_dir: str | Path, config: SyntheticConfig = SyntheticConfig(), progress: bool = True
+) -> SyntheticSummary:
     """Generate a synthetic benchmark into ``out_dir`` (replaced atomically when complete).
 
     Layout (both raw layouts hold the same labels and patch values)::
@@ -1065,8 +1168,14 @@ def generate(out_dir: str | Path, config: SyntheticConfig = SyntheticConfig(), p
     half = PATCH_SIZE // 2
     with atomic_directory(out_dir) as tmp:
         for g, terrain in zip(glaciers, terrains):
-            _write_raster(tmp / "dems" / f"{g.glacier}.tif", terrain.dem[None], g.epsg,
-                          from_origin(g.x0, g.y0, PIXEL_SIZE_M, PIXEL_SIZE_M), ("elevation",), ("m",))
+            _write_raster(
+                tmp / "dems" / f"{g.glacier}.tif",
+                terrain.dem[None],
+                g.epsg,
+                from_origin(g.x0, g.y0, PIXEL_SIZE_M, PIXEL_SIZE_M),
+                ("elevation",),
+                ("m",),
+            )
         for scene, seed in zip(tqdm(scenes, desc="scenes", disable=not progress), scene_seeds):
             g, terrain = by_id[scene.glacier]
             rng = np.random.default_rng(seed)
@@ -1075,58 +1184,125 @@ def generate(out_dir: str | Path, config: SyntheticConfig = SyntheticConfig(), p
             shares = base_shares.copy()
             shares[CODE["cloud"]] *= cloud_boost if scene.cloud_cover > 0 else 0.0
             labels = sample_labels(rng, arrays.label_map, scene.n_labels, shares / shares.sum(), config)
-            tags = dict(GLACIER=g.glacier, DATE=scene.date, SENSOR=scene.sensor,
-                        SUN_AZIMUTH=str(scene.sun_azimuth), SUN_ELEVATION=str(scene.sun_elevation))
-            _write_raster(tmp / "scenes" / f"{scene.scene}.tif", arrays.bands, g.epsg, transform, descriptions, units, tags)
-            _write_raster(tmp / "truth" / "maps" / f"{scene.scene}.tif",
-                          np.stack([arrays.label_map, arrays.surface_map]), g.epsg, transform,
-                          ("label_class", "surface_facies"),
-                          tags={"CLASS_CODES": json.dumps(dict(CODE)), "NODATA": str(NODATA_CODE)})
+            tags = dict(
+                GLACIER=g.glacier,
+                DATE=scene.date,
+                SENSOR=scene.sensor,
+                SUN_AZIMUTH=str(scene.sun_azimuth),
+                SUN_ELEVATION=str(scene.sun_elevation),
+            )
+            _write_raster(
+                tmp / "scenes" / f"{scene.scene}.tif", arrays.bands, g.epsg, transform, descriptions, units, tags
+            )
+            _write_raster(
+                tmp / "truth" / "maps" / f"{scene.scene}.tif",
+                np.stack([arrays.label_map, arrays.surface_map]),
+                g.epsg,
+                transform,
+                ("label_class", "surface_facies"),
+                tags={"CLASS_CODES": json.dumps(dict(CODE)), "NODATA": str(NODATA_CODE)},
+            )
             stats.add(arrays.bands, arrays.label_map, arrays.surface_map, scene.sun_elevation)
             stamp = scene.date.replace("-", "")
-            for r, c, true, given, near, dist in zip(labels.rows, labels.cols, labels.true_code, labels.given_code,
-                                                     labels.near_boundary, labels.boundary_distance_px):
+            for r, c, true, given, near, dist in zip(
+                labels.rows,
+                labels.cols,
+                labels.true_code,
+                labels.given_code,
+                labels.near_boundary,
+                labels.boundary_distance_px,
+            ):
                 sample_id = f"{g.fold}_{g.glacier}_{stamp}_{scene.sensor}_{len(label_rows):06d}_{CLASS_NAMES[given]}"
-                _write_raster(tmp / "patches" / f"fold_{g.fold}" / f"{sample_id}.tif",
-                              arrays.bands[:, r - half : r + half + 1, c - half : c + half + 1], g.epsg,
-                              transform * Affine.translation(c - half, r - half), descriptions, units, compress=False)
-                label_rows.append(dict(
-                    sample_id=sample_id, given_class=CLASS_NAMES[given], true_class=CLASS_NAMES[true],
-                    noisy=bool(given != true), near_boundary=bool(near), scene=scene.scene, row=int(r), col=int(c),
-                    boundary_distance_px=float(dist), glacier=g.glacier, date=scene.date, fold=g.fold,
-                    sensor=scene.sensor, x=g.x0 + (c + 0.5) * PIXEL_SIZE_M, y=g.y0 - (r + 0.5) * PIXEL_SIZE_M,
-                    epsg=g.epsg,
-                ))
+                _write_raster(
+                    tmp / "patches" / f"fold_{g.fold}" / f"{sample_id}.tif",
+                    arrays.bands[:, r - half : r + half + 1, c - half : c + half + 1],
+                    g.epsg,
+                    transform * Affine.translation(c - half, r - half),
+                    descriptions,
+                    units,
+                    compress=False,
+                )
+                label_rows.append(
+                    dict(
+                        sample_id=sample_id,
+                        given_class=CLASS_NAMES[given],
+                        true_class=CLASS_NAMES[true],
+                        noisy=bool(given != true),
+                        near_boundary=bool(near),
+                        scene=scene.scene,
+                        row=int(r),
+                        col=int(c),
+                        boundary_distance_px=float(dist),
+                        glacier=g.glacier,
+                        date=scene.date,
+                        fold=g.fold,
+                        sensor=scene.sensor,
+                        x=g.x0 + (c + 0.5) * PIXEL_SIZE_M,
+                        y=g.y0 - (r + 0.5) * PIXEL_SIZE_M,
+                        epsg=g.epsg,
+                    )
+                )
             balance = config.mb_slope * (arrays.aar - g.aar0) + config.mb_noise * rng.standard_normal()
             region = REGIONS_BY_KEY[g.region]
-            balance_rows.append(dict(
-                POLITICAL_UNIT=region.political_unit, NAME=g.name.upper(), WGMS_ID=g.wgms_id,
-                YEAR=int(scene.date[:4]), LOWER_BOUND=9999, UPPER_BOUND=9999, AREA=g.area_km2,
-                ANNUAL_BALANCE=int(round(balance)), ANNUAL_BALANCE_UNC=int(round(config.mb_noise)),
-            ))
+            balance_rows.append(
+                dict(
+                    POLITICAL_UNIT=region.political_unit,
+                    NAME=g.name.upper(),
+                    WGMS_ID=g.wgms_id,
+                    YEAR=int(scene.date[:4]),
+                    LOWER_BOUND=9999,
+                    UPPER_BOUND=9999,
+                    AREA=g.area_km2,
+                    ANNUAL_BALANCE=int(round(balance)),
+                    ANNUAL_BALANCE_UNC=int(round(config.mb_noise)),
+                )
+            )
             domain = arrays.label_map != NODATA_CODE
-            scene_rows.append(asdict(scene) | dict(
-                aar=round(arrays.aar, 4),
-                cloud_fraction=round(float((arrays.label_map[domain] == CODE["cloud"]).mean()), 4),
-                shadow_fraction=round(float((arrays.label_map[domain] == CODE["shadow"]).mean()), 4),
-                labels=int(labels.rows.size),
-            ))
+            scene_rows.append(
+                asdict(scene)
+                | dict(
+                    aar=round(arrays.aar, 4),
+                    cloud_fraction=round(float((arrays.label_map[domain] == CODE["cloud"]).mean()), 4),
+                    shadow_fraction=round(float((arrays.label_map[domain] == CODE["shadow"]).mean()), 4),
+                    labels=int(labels.rows.size),
+                )
+            )
 
         table = pd.DataFrame(label_rows)
         _write_points(tmp / "points.gpkg", table)
         outlines = [
-            _outline(t.glacier, from_origin(g.x0, g.y0, PIXEL_SIZE_M, PIXEL_SIZE_M),
-                     pyproj.Transformer.from_crs(g.epsg, 4326, always_xy=True))
+            _outline(
+                t.glacier,
+                from_origin(g.x0, g.y0, PIXEL_SIZE_M, PIXEL_SIZE_M),
+                pyproj.Transformer.from_crs(g.epsg, 4326, always_xy=True),
+            )
             for g, t in zip(glaciers, terrains)
         ]
-        _write_vector(tmp / "outlines.gpkg", "outlines", outlines, {
-            "glacier": np.array([g.glacier for g in glaciers], dtype=object),
-            "name": np.array([g.name for g in glaciers], dtype=object),
-            "region": np.array([g.region for g in glaciers], dtype=object),
-            "wgms_id": np.array([g.wgms_id for g in glaciers], dtype=np.int32),
-        }, "Polygon")
-        truth = table[["sample_id", "given_class", "true_class", "noisy", "near_boundary", "scene", "row", "col",
-                       "boundary_distance_px"]]
+        _write_vector(
+            tmp / "outlines.gpkg",
+            "outlines",
+            outlines,
+            {
+                "glacier": np.array([g.glacier for g in glaciers], dtype=object),
+                "name": np.array([g.name for g in glaciers], dtype=object),
+                "region": np.array([g.region for g in glaciers], dtype=object),
+                "wgms_id": np.array([g.wgms_id for g in glaciers], dtype=np.int32),
+            },
+            "Polygon",
+        )
+        truth = table[
+            [
+                "sample_id",
+                "given_class",
+                "true_class",
+                "noisy",
+                "near_boundary",
+                "scene",
+                "row",
+                "col",
+                "boundary_distance_px",
+            ]
+        ]
         (tmp / "truth").mkdir(exist_ok=True)
         truth.to_parquet(tmp / "truth" / "labels.parquet", index=False)
         balance_table = pd.DataFrame(balance_rows)
@@ -1138,7 +1314,7 @@ def generate(out_dir: str | Path, config: SyntheticConfig = SyntheticConfig(), p
             for k in range(NUM_FOLDS)
         }
         metadata = {
-            "generator": "dataset_builder.synthetic",
+            "generator": "dataset_builder.synthetic.core",
             "config": asdict(config),
             "class_names": list(CLASS_NAMES),
             "band_names": list(BAND_NAMES),

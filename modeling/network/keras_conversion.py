@@ -25,8 +25,9 @@ from torch import nn
 from dataset_builder.schema import BAND_NAMES, OPTICAL_BANDS, cv_split
 from dataset_builder.statistics import DatasetStatistics
 from hub_cards.common import DATASET_DOI
-from modeling.config import FaciesCNNConfig
-from modeling.facies_cnn import FaciesCNN, WeightsError
+from modeling.errors import WeightsError
+from modeling.network.config import FaciesCNNConfig
+from modeling.network.facies_cnn import FaciesCNN
 
 #: File names of the published weights: ``{fold}_cnn_{before,after}confidentlearning_weights.h5``.
 PUBLISHED_NAME = re.compile(r"^(?P<fold>\d+)_cnn_(?P<stage>before|after)confidentlearning_weights\.h5$")

@@ -5,7 +5,7 @@ the centre pixel, and the mean and standard deviation over centred windows of ``
 The classifier is scikit-learn's ``HistGradientBoostingClassifier`` with the CNN's sample weights
 (N / N_class) * (N / N_scene), early-stopped on the validation fold (t-1). Its probabilities are
 temperature-calibrated on the same validation fold and evaluated exactly like the CNN's
-(:func:`modeling.training.finish_fold`).
+(:func:`modeling.training.core.finish_fold`).
 
 Saving: there is no safe serialisation of a fitted scikit-learn model (only pickles, which this project
 never writes or loads). A baseline run therefore keeps its predictions, results and ``baseline.json``
@@ -29,8 +29,8 @@ from tqdm.auto import tqdm
 from dataset_builder.atomic import atomic_write_text
 from dataset_builder.loading import CONFIGS, TorchPatches
 from dataset_builder.schema import NUM_CLASSES, PATCH_SIZE, check_bands
-from modeling.config import JsonOptions
-from modeling.training import FoldResult, centre_crop, finish_fold, load_fold
+from modeling.network.config import JsonOptions
+from modeling.training.core import FoldResult, centre_crop, finish_fold, load_fold
 
 BASELINE_FILE = "baseline.json"
 
@@ -96,7 +96,9 @@ def patch_features(patches: np.ndarray, windows: Sequence[int]) -> np.ndarray:
     return np.concatenate(columns, axis=1).astype(np.float32)
 
 
-def view_features(view: TorchPatches, windows: Sequence[int], *, chunk: int = 2048, progress: bool = False, desc: str = "features") -> np.ndarray:
+def view_features(
+    view: TorchPatches, windows: Sequence[int], *, chunk: int = 2048, progress: bool = False, desc: str = "features"
+) -> np.ndarray:
     """:func:`patch_features` of every row of a split view, read in chunks."""
     parts = [np.zeros((0, len(view.bands) * (1 + 2 * len(windows))), np.float32)]
     for start in tqdm(range(0, len(view), chunk), desc=desc, unit="chunk", disable=not progress):
@@ -118,7 +120,11 @@ def train_baseline_fold(
     out_dir = Path(out_dir)
     started = time.perf_counter()
     data = load_fold(
-        dataset_dir, test_fold, dataset_config=config.dataset_config, bands=config.bands, class_scene_weights=config.class_scene_weights
+        dataset_dir,
+        test_fold,
+        dataset_config=config.dataset_config,
+        bands=config.bands,
+        class_scene_weights=config.class_scene_weights,
     )
     x_train = view_features(data.train, config.windows, progress=progress, desc=f"fold {test_fold} train features")
     x_val = view_features(data.validation, config.windows, progress=progress, desc="validation features")

@@ -47,20 +47,22 @@ import rasterio.shutil  # noqa: E402
 from rasterio.windows import Window  # noqa: E402
 
 from dataset_builder.atomic import atomic_write_text  # noqa: E402
+from dataset_builder.outlines import Outlines, read_outlines
 from dataset_builder.quicklook import FACIES_COLOURS, _legend_handles, colour_class_map, facies_colours, true_colour  # noqa: E402
 from dataset_builder.schema import CLASS_NAMES, PATCH_SIZE, PIXEL_SIZE_M  # noqa: E402
-from modeling.dense import DEFAULT_TILE, Mode, PatchGeometry, check_mode, dense_fits, predict_tiled, tile_windows, window_slices  # noqa: E402
-from modeling.facies_cnn import FaciesCNN  # noqa: E402
-from modeling.scene_inputs import (  # noqa: E402
-    GRID_MARGIN_PX,
-    OpticalScene,
-    Outlines,
-    PreparedScene,
-    SceneInputError,
-    open_scene,
-    prepare_scene,
-    read_outlines,
+from modeling.errors import SceneInputError
+from modeling.mapping.dense import (  # noqa: E402
+    DEFAULT_TILE,
+    Mode,
+    PatchGeometry,
+    check_mode,
+    dense_fits,
+    predict_tiled,
+    tile_windows,
+    window_slices,
 )
+from modeling.mapping.scene_inputs import GRID_MARGIN_PX, OpticalScene, PreparedScene, open_scene, prepare_scene
+from modeling.network.facies_cnn import FaciesCNN  # noqa: E402
 
 NODATA = 255
 #: Output kinds and their file name suffixes (``{scene}{suffix}``); the manifest is written last.
@@ -80,7 +82,7 @@ class MappingOptions:
     """How to map a scene.
 
     Attributes:
-        mode: ``dense`` (default), ``exact`` or ``patch`` (see :mod:`modeling.dense`).
+        mode: ``dense`` (default), ``exact`` or ``patch`` (see :mod:`modeling.mapping.dense`).
         tile_size: core tile side in pixels of the inference (memory ~ its square).
         smooth: 3 x 3 mode filter of the class map, as published.
         glaciers: map only these glacier ids (default: every outline the scene touches).
@@ -222,7 +224,9 @@ def _facies_tags(prepared: PreparedScene, options: MappingOptions) -> dict[str, 
 
 
 def _write_cog(source: Path, target: Path, resampling: str) -> None:
-    rasterio.shutil.copy(source, target, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=512, OVERVIEWS="AUTO", RESAMPLING=resampling)
+    rasterio.shutil.copy(
+        source, target, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=512, OVERVIEWS="AUTO", RESAMPLING=resampling
+    )
 
 
 def _quicklook(prepared: PreparedScene, facies_path: Path, out_png: Path, options: MappingOptions) -> None:
@@ -273,8 +277,18 @@ def classify_prepared(
     to_code = np.array([CLASS_NAMES.index(name) for name in model.config.class_names], dtype=np.uint8)
     to_index = np.zeros(NODATA + 1, dtype=np.intp)  # class code -> model output index
     to_index[to_code] = np.arange(len(to_code))
-    profile = dict(driver="GTiff", width=grid.width, height=grid.height, count=1, crs=grid.crs, transform=grid.transform,
-                   tiled=True, blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER")  # fmt: skip
+    profile = dict(
+        driver="GTiff",
+        width=grid.width,
+        height=grid.height,
+        count=1,
+        crs=grid.crs,
+        transform=grid.transform,
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        BIGTIFF="IF_SAFER",
+    )
     counts = np.zeros((len(prepared.glacier_ids) + 1, num_codes), dtype=np.int64)
     cores = tile_windows(grid.shape, options.tile_size)
     grow = 1 if options.smooth else 0  # the mode filter needs one pixel of context
@@ -283,7 +297,14 @@ def classify_prepared(
         rasterio.open(facies_path, "w", dtype="uint8", nodata=NODATA, **profile) as facies,
         rasterio.open(confidence_path, "w", dtype="float32", nodata=np.nan, **profile) as confidence,
     ):
-        predictions = predict_tiled(model, prepared.reader(model.config), grid.shape, mode=options.mode, windows=windows, batch_size=options.batch_size)
+        predictions = predict_tiled(
+            model,
+            prepared.reader(model.config),
+            grid.shape,
+            mode=options.mode,
+            windows=windows,
+            batch_size=options.batch_size,
+        )
         for core, (window, proba) in zip(cores, predictions):
             labelled = np.isfinite(proba[0])
             codes = np.where(labelled, to_code[np.nan_to_num(proba).argmax(axis=0)], NODATA).astype(np.uint8)
@@ -299,7 +320,9 @@ def classify_prepared(
             rows, cols = window_slices(core)
             index = prepared.glacier_index[rows, cols]
             done = codes != NODATA
-            counts += np.bincount(index[done].astype(np.int64) * num_codes + codes[done], minlength=counts.size).reshape(counts.shape)
+            counts += np.bincount(
+                index[done].astype(np.int64) * num_codes + codes[done], minlength=counts.size
+            ).reshape(counts.shape)
         facies.write_colormap(1, {code: (*rgb, 255) for code, rgb in enumerate(facies_colours())})
         facies.set_band_description(1, "facies")
         tags = _facies_tags(prepared, options)
@@ -325,7 +348,7 @@ def map_scene(
 
     Args:
         scene: a scene path (GeoTIFF, Landsat C2 L2 or Sentinel-2 L2A folder) or an opened scene
-            (:func:`modeling.scene_inputs.open_scene`, which also takes date/sensor/sun overrides).
+            (:func:`modeling.mapping.scene_inputs.open_scene`, which also takes date/sensor/sun overrides).
         model: the network, with normalisation in its config (``with_statistics`` for converted weights).
         out_dir: output folder.
         outlines: glacier outlines (file or :class:`Outlines`).
@@ -341,14 +364,15 @@ def map_scene(
         warnings.warn(
             f"dense mode approximates per-patch inference for {PATCH_SIZE} px models; this model takes "
             f"{model.config.patch_size} px patches, whose own zero padding reaches most of the patch, so dense labels "
-            "differ more (see modeling.dense.dense_fits); mode 'patch' is exact and cheap for small patches",
+            "differ more (see modeling.mapping.dense.dense_fits); mode 'patch' is exact and cheap for small patches",
             stacklevel=2,
         )
     scene = scene if isinstance(scene, OpticalScene) else open_scene(scene)
     outlines = outlines if isinstance(outlines, Outlines) else read_outlines(outlines, id_column)
     if model.config.normalization is None:
         raise SceneInputError(
-            "model", "carries no normalisation statistics: use FaciesCNN.with_statistics(DatasetStatistics.load(dataset_folder))"
+            "model",
+            "carries no normalisation statistics: use FaciesCNN.with_statistics(DatasetStatistics.load(dataset_folder))",
         )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -360,10 +384,17 @@ def map_scene(
     ):
         work = Path(tmp)
         prepared = prepare_scene(
-            scene, outlines, dem, model.config.bands, work, glaciers=options.glaciers, pixel_size=options.pixel_size,
-            block_size=options.block_size, shadow_reach_m=options.shadow_reach_m,
+            scene,
+            outlines,
+            dem,
+            model.config.bands,
+            work,
+            glaciers=options.glaciers,
+            pixel_size=options.pixel_size,
+            block_size=options.block_size,
+            shadow_reach_m=options.shadow_reach_m,
             margin_px=max(GRID_MARGIN_PX, PatchGeometry.from_config(model.config).halo(options.mode)),
-        )  # fmt: skip
+        )
         seconds["prepare"] = time.perf_counter() - started
         staged = {kind: work / path.name for kind, path in final.items()}
         tiles = {kind: work / f"tiles{OUTPUTS[kind]}" for kind in ("facies", "confidence")}
@@ -389,7 +420,12 @@ def map_scene(
 
 
 def _manifest(
-    prepared: PreparedScene, model: FaciesCNN, options: MappingOptions, counts: np.ndarray, staged: dict[str, Path], seconds: dict[str, float]
+    prepared: PreparedScene,
+    model: FaciesCNN,
+    options: MappingOptions,
+    counts: np.ndarray,
+    staged: dict[str, Path],
+    seconds: dict[str, float],
 ) -> dict:
     scene, grid = prepared.scene, prepared.grid
     return {
@@ -401,9 +437,18 @@ def _manifest(
         "sun": {"azimuth": scene.sun_azimuth, "elevation": scene.sun_elevation},
         "product": dict(scene.metadata),
         "dem": [str(p) for p in prepared.dem],
-        "grid": {"crs": grid.crs.to_string(), "transform": list(grid.transform)[:6], "height": grid.height, "width": grid.width},
+        "grid": {
+            "crs": grid.crs.to_string(),
+            "transform": list(grid.transform)[:6],
+            "height": grid.height,
+            "width": grid.width,
+        },
         "glaciers": {
-            g: {"pixels": int((prepared.glacier_index == i + 1).sum()), "classified": int(counts[i].sum()), "coverage": round(prepared.coverage[g], 6)}
+            g: {
+                "pixels": int((prepared.glacier_index == i + 1).sum()),
+                "classified": int(counts[i].sum()),
+                "coverage": round(prepared.coverage[g], 6),
+            }
             for i, g in enumerate(prepared.glacier_ids)
         },
         "model": {
@@ -415,5 +460,9 @@ def _manifest(
         },
         "options": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(options).items()},
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
-        "outputs": {kind: {"file": path.name, "bytes": path.stat().st_size} for kind, path in staged.items() if kind != "manifest"},
+        "outputs": {
+            kind: {"file": path.name, "bytes": path.stat().st_size}
+            for kind, path in staged.items()
+            if kind != "manifest"
+        },
     }

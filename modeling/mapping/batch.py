@@ -1,8 +1,8 @@
 """Map many scenes on a Dask cluster: a local one by default, an existing one by its scheduler address, or none.
 
 Each scene is one task (:func:`run_job`): the worker loads the model once per process (safetensors
-only, cached), maps the scene with :func:`modeling.mapping.map_scene` and returns a small summary.
-Scenes whose outputs are already complete (:func:`modeling.mapping.is_complete`) are skipped
+only, cached), maps the scene with :func:`modeling.mapping.scene.map_scene` and returns a small summary.
+Scenes whose outputs are already complete (:func:`modeling.mapping.scene.is_complete`) are skipped
 without starting a cluster; failed tasks are retried (``retries``) and then reported with the scene
 and the error, the others go on. Tasks carry only paths and options (no data, no model weights).
 """
@@ -14,8 +14,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from modeling.mapping import MappingOptions, is_complete, map_scene
-from modeling.scene_inputs import SceneInputError, open_scene
+from modeling.errors import SceneInputError
+from modeling.mapping.scene import MappingOptions, is_complete, map_scene
+from modeling.mapping.scene_inputs import open_scene
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,14 @@ class SceneJob:
     sun_elevation: float | None = None
 
     def open(self):
-        """The scene with this job's overrides (:func:`modeling.scene_inputs.open_scene`)."""
-        return open_scene(self.scene, date=self.date, sensor=self.sensor, sun_azimuth=self.sun_azimuth, sun_elevation=self.sun_elevation)
+        """The scene with this job's overrides (:func:`modeling.mapping.scene_inputs.open_scene`)."""
+        return open_scene(
+            self.scene,
+            date=self.date,
+            sensor=self.sensor,
+            sun_azimuth=self.sun_azimuth,
+            sun_elevation=self.sun_elevation,
+        )
 
 
 @dataclass
@@ -57,8 +64,13 @@ class BatchReport:
     seconds: float = 0.0
 
     def format(self) -> str:
-        lines = [f"{len(self.done)} mapped, {len(self.skipped)} skipped (already complete), {len(self.failed)} failed in {self.seconds:.1f} s"]
-        lines += [f"  done    {s}: {d['classified_pixels']} px of {len(d['glaciers'])} glacier(s) in {d['seconds']:.1f} s" for s, d in self.done.items()]
+        lines = [
+            f"{len(self.done)} mapped, {len(self.skipped)} skipped (already complete), {len(self.failed)} failed in {self.seconds:.1f} s"
+        ]
+        lines += [
+            f"  done    {s}: {d['classified_pixels']} px of {len(d['glaciers'])} glacier(s) in {d['seconds']:.1f} s"
+            for s, d in self.done.items()
+        ]
         lines += [f"  skipped {s}" for s in self.skipped]
         lines += [f"  FAILED  {s}: {e}" for s, e in self.failed.items()]
         return "\n".join(lines)
@@ -68,7 +80,7 @@ class BatchReport:
 def load_model(spec: ModelSpec):
     """The model of a spec, loaded once per process (eval mode; with the dataset's statistics when given)."""
     from dataset_builder.statistics import DatasetStatistics
-    from modeling.facies_cnn import FaciesCNN
+    from modeling.network.facies_cnn import FaciesCNN
 
     model = FaciesCNN.from_pretrained(spec.model)
     if spec.statistics:
@@ -82,7 +94,15 @@ def run_job(job: SceneJob, spec: ModelSpec, threads: int | None = None) -> dict:
         import torch
 
         torch.set_num_threads(threads)
-    result = map_scene(job.open(), load_model(spec), job.out_dir, outlines=job.outlines, dem=job.dem, options=job.options, id_column=job.id_column)
+    result = map_scene(
+        job.open(),
+        load_model(spec),
+        job.out_dir,
+        outlines=job.outlines,
+        dem=job.dem,
+        options=job.options,
+        id_column=job.id_column,
+    )
     return {
         "scene": result.scene,
         "glaciers": list(result.glaciers),
@@ -157,11 +177,25 @@ def map_many(
                 report.failed[name] = _describe(error)
             notify(name, "done" if name in report.done else "failed")
     elif pending:
-        cluster = None if scheduler else LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True, dashboard_address=":0")
+        cluster = (
+            None
+            if scheduler
+            else LocalCluster(
+                n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True, dashboard_address=":0"
+            )
+        )
         try:
             with Client(scheduler or cluster) as client:
                 futures = {
-                    client.submit(runner, job, spec, threads_per_worker, key=f"map-{name}-{time.time_ns()}", retries=retries, pure=False): name
+                    client.submit(
+                        runner,
+                        job,
+                        spec,
+                        threads_per_worker,
+                        key=f"map-{name}-{time.time_ns()}",
+                        retries=retries,
+                        pure=False,
+                    ): name
                     for name, job in pending.items()
                 }
                 for future in as_completed(futures):

@@ -13,12 +13,10 @@ from typing import Literal
 
 from huggingface_hub import DatasetCard, HfApi, ModelCard, get_token
 
+from modeling.errors import PublishError
+
 Kind = Literal["dataset", "model"]
 IGNORED = (".*", "**/.*", "__pycache__", "**/__pycache__")
-
-
-class PublishError(ValueError):
-    """A folder that is not fit to publish; the message says what is wrong."""
 
 
 @dataclass
@@ -54,7 +52,8 @@ def _files(folder: Path) -> list[tuple[str, int]]:
     return sorted(
         (p.relative_to(folder).as_posix(), p.stat().st_size)
         for p in folder.rglob("*")
-        if p.is_file() and not any(part.startswith(".") or part == "__pycache__" for part in p.relative_to(folder).parts)
+        if p.is_file()
+        and not any(part.startswith(".") or part == "__pycache__" for part in p.relative_to(folder).parts)
     )
 
 
@@ -92,7 +91,7 @@ def validate_dataset(folder: Path) -> list[str]:
 
 def validate_model(folder: Path) -> list[str]:
     """Checks a model folder must pass: card YAML, strict safetensors loading, no pickles."""
-    from modeling.facies_cnn import PICKLE_SUFFIXES, FaciesCNN
+    from modeling.network.facies_cnn import PICKLE_SUFFIXES, FaciesCNN
 
     pickles = [p for p, _ in _files(folder) if Path(p).suffix in PICKLE_SUFFIXES]
     if pickles:
@@ -119,7 +118,7 @@ def plan_upload(folder: str | Path, kind: Kind | None = None) -> UploadPlan:
         checks = validate_dataset(folder)
     else:
         if not (folder / "README.md").is_file():
-            from modeling.facies_cnn import FaciesCNN
+            from modeling.network.facies_cnn import FaciesCNN
 
             FaciesCNN.from_pretrained(folder).save_pretrained(folder)  # renders the model card
         checks = validate_model(folder)

@@ -10,8 +10,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, PATCH_SIZE, SchemaError, canonical_class, check_bands
+from dataset_builder.errors import SchemaError
+from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, PATCH_SIZE, canonical_class, check_bands
 from dataset_builder.statistics import DatasetStatistics
+from modeling.errors import ConfigError
 
 #: Keys of ``FaciesCNNConfig.calibration`` that ``predict`` knows how to apply.
 CALIBRATION_KEYS = ("temperature",)
@@ -32,10 +34,6 @@ class JsonOptions:
         if unknown:
             raise ValueError(f"unknown {cls.OPTION_KIND}(s) {unknown}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
-
-
-class ConfigError(ValueError):
-    """A FaciesCNN config that is malformed; the message names the field."""
 
 
 def _positive_ints(name: str, values: Any, length: int | None = None) -> tuple[int, ...]:
@@ -109,7 +107,9 @@ class FaciesCNNConfig:
                 f"config field 'per_glacier_elevation_scaling' must be true or false, got {self.per_glacier_elevation_scaling!r}"
             )
         if self.per_glacier_elevation_scaling and "elevation" not in self.bands:
-            raise ConfigError("config field 'per_glacier_elevation_scaling' is set but 'elevation' is not among the bands")
+            raise ConfigError(
+                "config field 'per_glacier_elevation_scaling' is set but 'elevation' is not among the bands"
+            )
         set_("normalization", self._check_normalization(self.normalization))
         set_("calibration", self._check_calibration(self.calibration))
         for name in ("provenance", "training"):
@@ -135,7 +135,9 @@ class FaciesCNNConfig:
         if norm is None:
             return None
         if not isinstance(norm, Mapping) or set(norm) != {"min", "max"}:
-            raise ConfigError(f"config field 'normalization' must be null or an object with keys 'min' and 'max', got {norm!r}")
+            raise ConfigError(
+                f"config field 'normalization' must be null or an object with keys 'min' and 'max', got {norm!r}"
+            )
         lo, hi = (list(norm[k]) for k in ("min", "max"))
         for key, values in (("min", lo), ("max", hi)):
             if len(values) != len(self.bands):
@@ -155,7 +157,9 @@ class FaciesCNNConfig:
             raise ConfigError(f"config field 'calibration' must be null or an object, got {calibration!r}")
         unknown = sorted(set(calibration) - set(CALIBRATION_KEYS))
         if unknown:
-            raise ConfigError(f"config field 'calibration' has unknown key(s) {unknown}; known: {list(CALIBRATION_KEYS)}")
+            raise ConfigError(
+                f"config field 'calibration' has unknown key(s) {unknown}; known: {list(CALIBRATION_KEYS)}"
+            )
         temperature = calibration.get("temperature")
         if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not temperature > 0:
             raise ConfigError(f"config field 'calibration.temperature' must be a positive number, got {temperature!r}")
@@ -172,8 +176,7 @@ class FaciesCNNConfig:
     def to_dict(self) -> dict[str, Any]:
         """The JSON-native form written to ``config.json``."""
         return {
-            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
-            for f in dataclasses.fields(self)
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in dataclasses.fields(self)
         }
 
     @classmethod

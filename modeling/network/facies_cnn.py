@@ -27,8 +27,9 @@ from torch import nn
 from dataset_builder.atomic import atomic_path, atomic_write_text
 from dataset_builder.statistics import DatasetStatistics
 from hub_cards.model_card import render_model_card
-from modeling import predict as _predict
-from modeling.config import FaciesCNNConfig
+from modeling.errors import WeightsError
+from modeling.network import predict as _predict
+from modeling.network.config import FaciesCNNConfig
 
 #: Keras BatchNormalization defaults (epsilon 1e-3, momentum 0.99 = PyTorch momentum 0.01).
 BN_EPS = 1e-3
@@ -38,10 +39,6 @@ CONFIG_FILE = constants.CONFIG_NAME  # "config.json"
 CARD_FILE = "README.md"
 #: Weight files of other formats that are never loaded (they are pickles).
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-
-
-class WeightsError(ValueError):
-    """Weights that do not fit the model, or a folder without loadable weights; the message says which."""
 
 
 class ConvBNELU(nn.Sequential):
@@ -114,7 +111,9 @@ class FaciesCNN(nn.Module, PyTorchModelHubMixin):
         (N, filters[0], H, W) -> (N, filters[1], H // pool_size, W // pool_size).
         """
         if min(scale1_map.shape[2:]) < self.config.pool_size:
-            raise ValueError(f"patches must be at least {self.config.pool_size} pixels wide, got {tuple(scale1_map.shape[2:])}")
+            raise ValueError(
+                f"patches must be at least {self.config.pool_size} pixels wide, got {tuple(scale1_map.shape[2:])}"
+            )
         return self.stage2(self.pool(scale1_map))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -145,8 +144,10 @@ class FaciesCNN(nn.Module, PyTorchModelHubMixin):
         elevation_range: Sequence[float] | np.ndarray | None = None,
         compile: bool = False,
     ) -> np.ndarray:
-        """Class probabilities (N, classes) for raw patches (N, bands, H, W); see :func:`modeling.predict.predict_proba`."""
-        return _predict.predict_proba(self, patches, batch_size=batch_size, elevation_range=elevation_range, compile=compile)
+        """Class probabilities (N, classes) for raw patches (N, bands, H, W); see :func:`modeling.network.predict.predict_proba`."""
+        return _predict.predict_proba(
+            self, patches, batch_size=batch_size, elevation_range=elevation_range, compile=compile
+        )
 
     def predict(
         self,
@@ -156,7 +157,7 @@ class FaciesCNN(nn.Module, PyTorchModelHubMixin):
         elevation_range: Sequence[float] | np.ndarray | None = None,
         compile: bool = False,
     ) -> np.ndarray:
-        """Label codes (N,) for raw patches (N, bands, H, W); see :func:`modeling.predict.predict`."""
+        """Label codes (N,) for raw patches (N, bands, H, W); see :func:`modeling.network.predict.predict`."""
         return _predict.predict(self, patches, batch_size=batch_size, elevation_range=elevation_range, compile=compile)
 
     # -- weights ----------------------------------------------------------------------------------------
@@ -196,7 +197,9 @@ class FaciesCNN(nn.Module, PyTorchModelHubMixin):
 
     # -- hub integration ------------------------------------------------------------------------------
 
-    def generate_model_card(self, *, eval_results: Sequence[Any] | None = None, training: Mapping | None = None) -> ModelCard:
+    def generate_model_card(
+        self, *, eval_results: Sequence[Any] | None = None, training: Mapping | None = None
+    ) -> ModelCard:
         """The model card (``README.md``); see :func:`hub_cards.model_card.render_model_card`."""
         return ModelCard(render_model_card(self.config, eval_results=eval_results, training=training))
 
@@ -231,7 +234,9 @@ class FaciesCNN(nn.Module, PyTorchModelHubMixin):
         card = self.generate_model_card(**(model_card_kwargs or {}))
         atomic_write_text(directory / CARD_FILE, str(card))
         if push_to_hub:
-            return self.push_to_hub(repo_id or directory.name, model_card_kwargs=model_card_kwargs, **push_to_hub_kwargs)
+            return self.push_to_hub(
+                repo_id or directory.name, model_card_kwargs=model_card_kwargs, **push_to_hub_kwargs
+            )
         return None
 
     @classmethod
@@ -249,7 +254,9 @@ class FaciesCNN(nn.Module, PyTorchModelHubMixin):
     ) -> "FaciesCNN":
         """Build the model from ``config.json`` and strictly load ``model.safetensors`` (never a pickle)."""
         if config is None:
-            raise FileNotFoundError(f"{model_id}: no {CONFIG_FILE}; a FaciesCNN folder holds {CONFIG_FILE} and {WEIGHTS_FILE}")
+            raise FileNotFoundError(
+                f"{model_id}: no {CONFIG_FILE}; a FaciesCNN folder holds {CONFIG_FILE} and {WEIGHTS_FILE}"
+            )
         model = cls(config)
         if os.path.isdir(model_id):
             weights = Path(model_id) / WEIGHTS_FILE

@@ -23,7 +23,7 @@ training patches repeat coarse pixels), the DEM reprojected (bilinear, any CRS a
 several files mosaicked), the auxiliary bands from :mod:`dataset_builder.aux_bands` (the code the
 synthetic generator uses), the glacier index raster and the per-glacier elevation ranges. It works
 in blocks, so memory is bounded on large grids, and writes the inputs to a float32 GeoTIFF in a
-work folder; :meth:`PreparedScene.reader` serves tiles of it to :func:`modeling.dense.predict_tiled`.
+work folder; :meth:`PreparedScene.reader` serves tiles of it to :func:`modeling.mapping.dense.predict_tiled`.
 """
 
 from __future__ import annotations
@@ -38,11 +38,10 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
-import pyogrio.raw
 import rasterio
 import rasterio.features
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 from rasterio.errors import RasterioIOError
 from rasterio.transform import Affine, array_bounds
 from rasterio.warp import Resampling, reproject, transform_bounds
@@ -50,11 +49,14 @@ from rasterio.windows import Window
 from scipy import ndimage
 
 from dataset_builder.aux_bands import cast_shadow_mask, hillshade, proximity_m, slope_degrees
-from dataset_builder.records import InvalidSourceError, parse_date
+from dataset_builder.errors import InvalidSourceError
+from dataset_builder.outlines import Outlines
+from dataset_builder.records import parse_date
 from dataset_builder.scenes import scene_bands
 from dataset_builder.schema import OPTICAL_BANDS, PIXEL_SIZE_M, check_bands
-from modeling.config import FaciesCNNConfig
-from modeling.dense import GroupReader, normalised_groups, tile_windows, window_slices
+from modeling.errors import SceneInputError
+from modeling.mapping.dense import GroupReader, normalised_groups, tile_windows, window_slices
+from modeling.network.config import FaciesCNNConfig
 
 #: Bands derived from the DEM (and the sun), and the one derived from the outlines.
 TERRAIN_BANDS: tuple[str, ...] = ("elevation", "slope", "shadow_mask", "hillshade")
@@ -65,28 +67,36 @@ LANDSAT_BANDS: dict[str, dict[str, int]] = {
     "OLI": {"blue": 2, "green": 3, "red": 4, "nir": 5, "swir1": 6, "swir2": 7},
 }
 #: Sentinel-2 band names of the six optical bands, and the band_id order of MTD_MSIL2A.xml.
-SENTINEL2_BANDS: dict[str, str] = {"blue": "B02", "green": "B03", "red": "B04", "nir": "B08", "swir1": "B11", "swir2": "B12"}
-SENTINEL2_BAND_IDS: tuple[str, ...] = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
+SENTINEL2_BANDS: dict[str, str] = {
+    "blue": "B02",
+    "green": "B03",
+    "red": "B04",
+    "nir": "B08",
+    "swir1": "B11",
+    "swir2": "B12",
+}
+SENTINEL2_BAND_IDS: tuple[str, ...] = (
+    "B01",
+    "B02",
+    "B03",
+    "B04",
+    "B05",
+    "B06",
+    "B07",
+    "B08",
+    "B8A",
+    "B09",
+    "B10",
+    "B11",
+    "B12",
+)
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2", ".vrt")
-#: Outline columns tried, in order, for the glacier id (RGI 7, RGI 6, GLIMS, the synthetic benchmark).
-ID_COLUMNS: tuple[str, ...] = ("glacier", "rgi_id", "rgiid", "glac_id", "id")
 #: Pixels of grid around the glaciers' extent (more than the dense receptive half-width, 28 px).
 GRID_MARGIN_PX = 32
 #: Rows per strip of the proximity computation (see ``aux_bands.outline_distance_m``): ~50 bytes per
 #: pixel of a strip and its halo, a few hundred MB on a 10980 px wide grid.
 PROXIMITY_STRIP_ROWS = 256
 QUICKLOOK_BANDS: tuple[str, ...] = ("blue", "green", "red")
-
-
-class SceneInputError(ValueError):
-    """An input that whole-scene mapping cannot use; the message names the file and says why."""
-
-    def __init__(self, where: str | Path, reason: str):
-        self.where, self.reason = str(where), reason
-        super().__init__(f"{where}: {reason}")
-
-    def __reduce__(self):
-        return (type(self), (self.where, self.reason))
 
 
 # -- optical products ---------------------------------------------------------------------------------------
@@ -160,10 +170,14 @@ def read_geotiff_scene(path: str | Path) -> OpticalScene:
         if name in OPTICAL_BANDS
     }
     if not bands:
-        raise SceneInputError(path, f"no optical band among its bands {list(names)}; expected some of {list(OPTICAL_BANDS)}")
+        raise SceneInputError(
+            path, f"no optical band among its bands {list(names)}; expected some of {list(OPTICAL_BANDS)}"
+        )
     sun = [(_float(tags[k], path, f"tag {k}") if k in tags else None) for k in ("SUN_AZIMUTH", "SUN_ELEVATION")]
     date = parse_date(tags["DATE"], path) if "DATE" in tags else _date_in(path.stem)
-    return OpticalScene(path, path.stem, "geotiff", tags.get("SENSOR", "unknown"), date, sun[0], sun[1], bands, tags.get("GLACIER"))
+    return OpticalScene(
+        path, path.stem, "geotiff", tags.get("SENSOR", "unknown"), date, sun[0], sun[1], bands, tags.get("GLACIER")
+    )
 
 
 def parse_mtl_text(text: str) -> dict:
@@ -215,7 +229,9 @@ def read_landsat_c2l2(folder: str | Path) -> OpticalScene:
     instrument = str(meta.get("IMAGE_ATTRIBUTES", {}).get("SENSOR_ID", ""))
     number = re.search(r"(\d)$", spacecraft) or re.match(r"L[CEOT]0?(\d)", product)
     if not number:
-        raise SceneInputError(mtl, f"cannot tell the Landsat mission from SPACECRAFT_ID {spacecraft!r} or product {product!r}")
+        raise SceneInputError(
+            mtl, f"cannot tell the Landsat mission from SPACECRAFT_ID {spacecraft!r} or product {product!r}"
+        )
     family = "OLI" if "OLI" in instrument or product[:2] in ("LC", "LO") else "TM"
     scale_group = "LEVEL2_SURFACE_REFLECTANCE_PARAMETERS"
     bands = {}
@@ -315,7 +331,11 @@ def read_sentinel2_l2a(folder: str | Path) -> OpticalScene:
         sun_azimuth=_float(angles["AZIMUTH_ANGLE"], tiles[0], "AZIMUTH_ANGLE"),
         sun_elevation=90.0 - _float(angles["ZENITH_ANGLE"], tiles[0], "ZENITH_ANGLE"),
         bands=bands,
-        metadata={"product": product, "spacecraft": text("SPACECRAFT_NAME", False) or "", "processing_baseline": baseline or ""},
+        metadata={
+            "product": product,
+            "spacecraft": text("SPACECRAFT_NAME", False) or "",
+            "processing_baseline": baseline or "",
+        },
     )
 
 
@@ -352,64 +372,6 @@ def open_scene(
 
 
 # -- outlines, grid, DEM -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outlines:
-    """Glacier outlines: ids and (multi)polygons in ``crs``."""
-
-    path: Path
-    ids: tuple[str, ...]
-    geometries: np.ndarray  # shapely geometries
-    crs: CRS
-
-    def to_crs(self, crs: CRS) -> np.ndarray:
-        """The geometries in ``crs``."""
-        transformer = Transformer.from_crs(self.crs, crs, always_xy=True)
-        return shapely.transform(self.geometries, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
-
-
-def read_outlines(path: str | Path, id_column: str | None = None) -> Outlines:
-    """Read and validate glacier outlines (GeoPackage, GeoJSON, shapefile, ... any CRS).
-
-    The id column is ``id_column`` or the first of :data:`ID_COLUMNS` present (case-insensitive).
-
-    Raises:
-        SceneInputError: unreadable file, no CRS, no id column, repeated ids, or empty, non-polygonal
-            or invalid geometries (naming the rows, glaciers and GEOS's reason).
-    """
-    path = Path(path)
-    try:
-        meta, _, wkb, fields = pyogrio.raw.read(path)
-    except Exception as err:  # pyogrio raises DataSourceError and friends
-        raise SceneInputError(path, f"not a readable vector file ({err})") from None
-    if meta.get("crs") is None:
-        raise SceneInputError(path, "the outlines have no CRS")
-    columns = {str(n).lower(): np.asarray(v) for n, v in zip(meta["fields"], fields)}
-    wanted = [id_column.lower()] if id_column else list(ID_COLUMNS)
-    key = next((c for c in wanted if c in columns), None)
-    if key is None:
-        raise SceneInputError(path, f"no glacier id column {wanted}; columns are {list(meta['fields'])} (choose one with id_column)")
-    ids = tuple(str(v) for v in columns[key])
-    if not ids:
-        raise SceneInputError(path, "no outlines")
-    values, counts = np.unique(np.asarray(ids, dtype=object).astype(str), return_counts=True)
-    if (counts > 1).any():
-        raise SceneInputError(path, f"glacier ids repeated in column {key!r}: {sorted(values[counts > 1])[:5]}")
-    geometries = shapely.from_wkb(wkb)
-    problems = []
-    for i in np.flatnonzero(shapely.is_missing(geometries) | shapely.is_empty(geometries)):
-        problems.append(f"row {i + 1} ({ids[i]}): no geometry")
-    kinds = shapely.get_type_id(geometries)
-    for i in np.flatnonzero(~np.isin(kinds, (3, 6)) & ~shapely.is_missing(geometries) & ~shapely.is_empty(geometries)):
-        problems.append(f"row {i + 1} ({ids[i]}): a {shapely.get_type_id(geometries[i])} geometry type, not a polygon")
-    invalid = np.flatnonzero(~shapely.is_valid(geometries) & ~shapely.is_missing(geometries) & np.isin(kinds, (3, 6)))
-    for i in invalid:
-        problems.append(f"row {i + 1} ({ids[i]}): invalid geometry ({shapely.is_valid_reason(geometries[i])})")
-    if problems:
-        hint = "; repair them (e.g. shapely.make_valid, or QGIS 'Fix geometries')" if len(invalid) else ""
-        raise SceneInputError(path, f"{len(problems)} unusable outline(s): " + "; ".join(problems[:5]) + hint)
-    return Outlines(path, ids, geometries, CRS.from_user_input(meta["crs"]))
 
 
 @dataclass(frozen=True)
@@ -455,14 +417,21 @@ def grid_crs(scene: OpticalScene, outlines: Outlines) -> CRS:
     return utm_crs(lon, lat)
 
 
-def make_grid(bounds: Sequence[float], crs: CRS, pixel_size: float = PIXEL_SIZE_M, margin_px: int = GRID_MARGIN_PX) -> Grid:
+def make_grid(
+    bounds: Sequence[float], crs: CRS, pixel_size: float = PIXEL_SIZE_M, margin_px: int = GRID_MARGIN_PX
+) -> Grid:
     """A grid of ``pixel_size`` covering ``bounds`` (left, bottom, right, top) plus a margin, snapped to
     multiples of the pixel size (so that 10, 20 and 30 m products align with it)."""
     left, bottom, right, top = bounds
     pad = margin_px * pixel_size
     x0, y1 = math.floor((left - pad) / pixel_size) * pixel_size, math.ceil((top + pad) / pixel_size) * pixel_size
     x1, y0 = math.ceil((right + pad) / pixel_size) * pixel_size, math.floor((bottom - pad) / pixel_size) * pixel_size
-    return Grid(crs, Affine(pixel_size, 0.0, x0, 0.0, -pixel_size, y1), round((y1 - y0) / pixel_size), round((x1 - x0) / pixel_size))
+    return Grid(
+        crs,
+        Affine(pixel_size, 0.0, x0, 0.0, -pixel_size, y1),
+        round((y1 - y0) / pixel_size),
+        round((x1 - x0) / pixel_size),
+    )
 
 
 def _footprint(paths: Sequence[Path], crs: CRS) -> shapely.Geometry:
@@ -505,11 +474,20 @@ def _warp_into(
             if src.crs is None:
                 raise SceneInputError(path, "no CRS; the raster is not georeferenced")
             part = np.full(out.shape, np.nan, dtype=np.float32)
-            nodata = src.nodata if src.nodata is not None else (np.nan if np.dtype(src.dtypes[band - 1]).kind == "f" else None)
+            nodata = (
+                src.nodata
+                if src.nodata is not None
+                else (np.nan if np.dtype(src.dtypes[band - 1]).kind == "f" else None)
+            )
             reproject(
-                rasterio.band(src, band), part, src_nodata=nodata, dst_transform=transform, dst_crs=grid.crs,
-                dst_nodata=np.nan, resampling=resampling,
-            )  # fmt: skip
+                rasterio.band(src, band),
+                part,
+                src_nodata=nodata,
+                dst_transform=transform,
+                dst_crs=grid.crs,
+                dst_nodata=np.nan,
+                resampling=resampling,
+            )
         if extra_nodata is not None:
             part[part == extra_nodata] = np.nan
         fill = np.isnan(out)
@@ -556,7 +534,10 @@ class PreparedScene:
         """Raw values (len(bands), h, w) float32 of a window that may reach beyond the grid (NaN there)."""
         bands = self.bands if bands is None else tuple(bands)
         r0, c0 = max(window.row_off, 0), max(window.col_off, 0)
-        r1, c1 = min(window.row_off + window.height, self.grid.height), min(window.col_off + window.width, self.grid.width)
+        r1, c1 = (
+            min(window.row_off + window.height, self.grid.height),
+            min(window.col_off + window.width, self.grid.width),
+        )
         out = np.full((len(bands), window.height, window.width), np.nan, dtype=np.float32)
         if r1 > r0 and c1 > c0:
             with rasterio.open(self.stack_path) as src:
@@ -565,7 +546,7 @@ class PreparedScene:
         return out
 
     def reader(self, config: FaciesCNNConfig) -> GroupReader:
-        """Tiles of normalised inputs for a model (see :func:`modeling.dense.normalised_groups`)."""
+        """Tiles of normalised inputs for a model (see :func:`modeling.mapping.dense.normalised_groups`)."""
 
         def read(window: Window, halo: int) -> list[tuple[np.ndarray, np.ndarray]]:
             rows, cols = window_slices(window)
@@ -596,19 +577,26 @@ def check_model_inputs(scene: OpticalScene, bands: Sequence[str], has_dem: bool)
     missing = [b for b in bands if b in OPTICAL_BANDS and b not in scene.bands]
     if missing:
         raise SceneInputError(
-            scene.path, f"the model needs band(s) {missing} that this scene lacks (it provides {sorted(scene.bands, key=OPTICAL_BANDS.index)})"
+            scene.path,
+            f"the model needs band(s) {missing} that this scene lacks (it provides {sorted(scene.bands, key=OPTICAL_BANDS.index)})",
         )
     if not has_dem and any(b in TERRAIN_BANDS for b in bands):
-        raise SceneInputError(scene.path, f"the model needs DEM bands {[b for b in bands if b in TERRAIN_BANDS]}: give a DEM")
+        raise SceneInputError(
+            scene.path, f"the model needs DEM bands {[b for b in bands if b in TERRAIN_BANDS]}: give a DEM"
+        )
     if any(b in SUN_BANDS for b in bands) and (scene.sun_azimuth is None or scene.sun_elevation is None):
-        raise SceneInputError(scene.path, "no sun azimuth/elevation in the metadata: give them (sun_azimuth=, sun_elevation=)")
+        raise SceneInputError(
+            scene.path, "no sun azimuth/elevation in the metadata: give them (sun_azimuth=, sun_elevation=)"
+        )
     if any(b in SUN_BANDS for b in bands) and not 0 < scene.sun_elevation <= 90:
         raise SceneInputError(scene.path, f"sun elevation {scene.sun_elevation} is not in (0, 90] degrees")
     if scene.date is None:
         raise SceneInputError(scene.path, "no acquisition date in the metadata or name: give it (date=YYYY-MM-DD)")
 
 
-def select_glaciers(scene: OpticalScene, outlines: Outlines, crs: CRS, glaciers: Sequence[str] | None = None) -> tuple[list[int], np.ndarray]:
+def select_glaciers(
+    scene: OpticalScene, outlines: Outlines, crs: CRS, glaciers: Sequence[str] | None = None
+) -> tuple[list[int], np.ndarray]:
     """Rows of ``outlines`` (optionally only ``glaciers``) that the scene's footprint touches, and their geometries in ``crs``."""
     geometries = outlines.to_crs(crs)
     rows = np.arange(len(outlines.ids))
@@ -620,7 +608,9 @@ def select_glaciers(scene: OpticalScene, outlines: Outlines, crs: CRS, glaciers:
     footprint = _footprint(sorted({b.path for b in scene.bands.values()}), crs)
     rows = rows[shapely.intersects(geometries[rows], footprint)]
     if not len(rows):
-        raise SceneInputError(scene.path, f"the scene covers none of the {len(outlines.ids)} glacier outline(s) of {outlines.path}")
+        raise SceneInputError(
+            scene.path, f"the scene covers none of the {len(outlines.ids)} glacier outline(s) of {outlines.path}"
+        )
     return rows.tolist(), geometries[rows]
 
 
@@ -691,7 +681,9 @@ def prepare_scene(
         dem_crs_bounds = grid.bounds(halo=math.ceil(shadow_reach_m / pixel_size))
         files = [f for f in files if shapely.intersects(_footprint([f], crs), shapely.box(*dem_crs_bounds))]
         if not files:
-            raise SceneInputError(", ".join(map(str, dem_files(dem))), f"no DEM covers the glaciers of scene {scene.scene}")
+            raise SceneInputError(
+                ", ".join(map(str, dem_files(dem))), f"no DEM covers the glaciers of scene {scene.scene}"
+            )
     classify = np.zeros(grid.shape, dtype=bool)
     lows = np.full(len(ids) + 1, np.inf)
     highs = np.full(len(ids) + 1, -np.inf)
@@ -699,10 +691,20 @@ def prepare_scene(
     Path(workdir).mkdir(parents=True, exist_ok=True)
     stack_path = Path(workdir) / "inputs.tif"
     profile = dict(
-        driver="GTiff", width=grid.width, height=grid.height, count=len(stack_bands), dtype="float32", crs=grid.crs,
-        transform=grid.transform, nodata=np.nan, tiled=True, blockxsize=256, blockysize=256, BIGTIFF="IF_SAFER",
+        driver="GTiff",
+        width=grid.width,
+        height=grid.height,
+        count=len(stack_bands),
+        dtype="float32",
+        crs=grid.crs,
+        transform=grid.transform,
+        nodata=np.nan,
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        BIGTIFF="IF_SAFER",
         SPARSE_OK=True,  # blocks never written (far from any glacier) read as nodata
-    )  # fmt: skip
+    )
     with rasterio.open(stack_path, "w", **profile) as dst:
         dst.descriptions = stack_bands
         for block in tile_windows(grid.shape, block_size):
@@ -710,7 +712,8 @@ def prepare_scene(
             if not near[rr, cc].any():
                 continue
             values = {
-                b: _warp_into([(s.path, s.index, s.nodata)], grid, block, Resampling.nearest) * np.float32(s.scale) + np.float32(s.offset)
+                b: _warp_into([(s.path, s.index, s.nodata)], grid, block, Resampling.nearest) * np.float32(s.scale)
+                + np.float32(s.offset)
                 for b, s in ((b, scene.bands[b]) for b in stack_bands if b in OPTICAL_BANDS)
             }
             on_glacier = index[rr, cc] > 0
@@ -719,13 +722,17 @@ def prepare_scene(
                 if b in OPTICAL_BANDS:
                     ok &= np.isfinite(values[b])
             if uses_dem:
-                dem_block = _dem_block(files, grid, block, shadow_reach_m if "shadow_mask" in terrain else pixel_size, scene)
+                dem_block = _dem_block(
+                    files, grid, block, shadow_reach_m if "shadow_mask" in terrain else pixel_size, scene
+                )
                 halo = (dem_block.shape[0] - block.height) // 2
                 core = dem_block[halo : halo + block.height, halo : halo + block.width]
                 hole = on_glacier & ~np.isfinite(core)
                 holes += int(hole.sum())
                 for b in terrain:
-                    values[b] = _terrain(b, dem_block, pixel_size, scene)[halo : halo + block.height, halo : halo + block.width]
+                    values[b] = _terrain(b, dem_block, pixel_size, scene)[
+                        halo : halo + block.height, halo : halo + block.width
+                    ]
                 ok &= ~hole
                 labels = index[rr, cc][on_glacier & ~hole]
                 np.minimum.at(lows, labels, core[on_glacier & ~hole])
@@ -736,12 +743,15 @@ def prepare_scene(
             dst.write(np.stack([values[b] for b in stack_bands]).astype(np.float32), window=block)
     if holes:
         raise SceneInputError(
-            ", ".join(map(str, files)), f"the DEM has no data at {holes} glacier pixel(s) of scene {scene.scene}: fill its holes"
+            ", ".join(map(str, files)),
+            f"the DEM has no data at {holes} glacier pixel(s) of scene {scene.scene}: fill its holes",
         )
     counts = np.bincount(index.ravel(), minlength=len(ids) + 1)[1:]
     covered = np.bincount(index[classify], minlength=len(ids) + 1)[1:]
     if not covered.any():
-        raise SceneInputError(scene.path, f"no data over any of its glaciers ({', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''})")
+        raise SceneInputError(
+            scene.path, f"no data over any of its glaciers ({', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''})"
+        )
     coverage = {g: float(c / n) if n else 0.0 for g, c, n in zip(ids, covered, counts)}
     ranges = {i: (float(lows[i]), float(highs[i])) for i in range(1, len(ids) + 1) if highs[i] > lows[i]}
     return PreparedScene(scene, grid, ids, index, classify, ranges, stack_bands, stack_path, coverage, tuple(files))

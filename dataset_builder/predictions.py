@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dataset_builder.atomic import atomic_path
+from dataset_builder.errors import PredictionsError
 from dataset_builder.schema import CLASS_NAMES, NUM_CLASSES, NUM_FOLDS
 
 #: Probability column of each class, in label-code order.
@@ -28,10 +29,6 @@ SCHEMA = pa.schema(
     [pa.field("sample_id", pa.string()), pa.field("fold", pa.int8()), pa.field("pred", pa.int64())]
     + [pa.field(c, pa.float32()) for c in PROBA_COLUMNS]
 )
-
-
-class PredictionsError(ValueError):
-    """A predictions table that breaks the format; the message names the file or row."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +56,11 @@ class Predictions:
 
     def to_table(self) -> pa.Table:
         """The Arrow table written to Parquet (schema ``SCHEMA``)."""
-        arrays = [pa.array(self.sample_id, pa.string()), pa.array(self.fold, pa.int8()), pa.array(self.pred, pa.int64())]
+        arrays = [
+            pa.array(self.sample_id, pa.string()),
+            pa.array(self.fold, pa.int8()),
+            pa.array(self.pred, pa.int64()),
+        ]
         arrays += [pa.array(self.proba[:, k], pa.float32()) for k in range(NUM_CLASSES)]
         return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
@@ -80,11 +81,15 @@ def _row(i: int, sample_id: np.ndarray) -> str:
     return f"row {i} (sample_id {sample_id[i]!r})"
 
 
-def validate(sample_id: np.ndarray, fold: np.ndarray, pred: np.ndarray, proba: np.ndarray, source: str = "predictions") -> None:
+def validate(
+    sample_id: np.ndarray, fold: np.ndarray, pred: np.ndarray, proba: np.ndarray, source: str = "predictions"
+) -> None:
     """Check the format (see module docstring); raise :class:`PredictionsError` naming the first bad row."""
     n = len(sample_id)
     if proba.ndim != 2 or proba.shape[1] != NUM_CLASSES:
-        raise PredictionsError(f"{source}: probabilities must have {NUM_CLASSES} columns ({', '.join(PROBA_COLUMNS)}), got shape {proba.shape}")
+        raise PredictionsError(
+            f"{source}: probabilities must have {NUM_CLASSES} columns ({', '.join(PROBA_COLUMNS)}), got shape {proba.shape}"
+        )
     for name, values in (("fold", fold), ("pred", pred), ("probabilities", proba)):
         if len(values) != n:
             raise PredictionsError(f"{source}: {n} sample ids but {len(values)} rows of {name}")
@@ -95,14 +100,18 @@ def validate(sample_id: np.ndarray, fold: np.ndarray, pred: np.ndarray, proba: n
     if np.any(counts > 1):
         i = int(np.sort(first[counts > 1])[0])
         dup = np.flatnonzero(sample_id == sample_id[i])
-        raise PredictionsError(f"{source}: {_row(i, sample_id)} is repeated in rows {dup.tolist()}; sample ids must be unique")
+        raise PredictionsError(
+            f"{source}: {_row(i, sample_id)} is repeated in rows {dup.tolist()}; sample ids must be unique"
+        )
     checks = (
         (~((fold >= 0) & (fold < NUM_FOLDS)), lambda i: f"fold {fold[i]} is not one of 0-{NUM_FOLDS - 1}"),
         (~np.isfinite(proba).all(axis=1), lambda i: f"probabilities {proba[i].tolist()} are not all finite"),
         (((proba < 0) | (proba > 1)).any(axis=1), lambda i: f"probabilities {proba[i].tolist()} are not all in [0, 1]"),
         (
             np.abs(proba.astype(np.float64).sum(axis=1) - 1) > SUM_TOLERANCE,
-            lambda i: f"probabilities sum to {proba[i].astype(np.float64).sum():.6f}, not 1 (tolerance {SUM_TOLERANCE})",
+            lambda i: (
+                f"probabilities sum to {proba[i].astype(np.float64).sum():.6f}, not 1 (tolerance {SUM_TOLERANCE})"
+            ),
         ),
         (~((pred >= 0) & (pred < NUM_CLASSES)), lambda i: f"pred {pred[i]} is not a label code 0-{NUM_CLASSES - 1}"),
     )
@@ -180,7 +189,11 @@ def read_predictions(path: str | Path) -> Predictions:
             i = int(np.flatnonzero(table.column(c).is_null().to_numpy(zero_copy_only=False))[0])
             raise PredictionsError(f"{path}: row {i}: column {c!r} is null")
     sample_id = np.asarray(table.column("sample_id").to_pylist(), dtype=object)
-    proba = np.stack([table.column(c).to_numpy() for c in PROBA_COLUMNS], axis=1) if len(table) else np.zeros((0, NUM_CLASSES), np.float32)
+    proba = (
+        np.stack([table.column(c).to_numpy() for c in PROBA_COLUMNS], axis=1)
+        if len(table)
+        else np.zeros((0, NUM_CLASSES), np.float32)
+    )
     pred = table.column("pred").to_numpy()
     fold = table.column("fold").to_numpy()
     validate(sample_id, fold, pred, proba, str(path))

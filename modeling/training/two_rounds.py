@@ -10,10 +10,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, ContextManager
 
+from dataset_builder.predictions import read_predictions
 from dataset_builder.pruning import PruneResult, PruneSettings, prune_dataset, score_against_truth, write_report
-from modeling.evaluation import evaluate_predictions
-from modeling.predictions import read_predictions
-from modeling.training import OOF_PREDICTIONS, TrainConfig, cross_validate
+from modeling.evaluation.metrics import evaluate_predictions
+from modeling.training.core import OOF_PREDICTIONS, TrainConfig, cross_validate
 
 
 @dataclass
@@ -51,7 +51,9 @@ def run_two_rounds(
     stage = stage or nullcontext
     round1_dir, round2_dir = out_dir / "round1", out_dir / "round2"
     with stage("round 1: cross-validation on the full labels"):
-        cross_validate(dataset, replace(training, dataset_config="full"), round1_dir, n_bootstrap=n_bootstrap, progress=progress)
+        cross_validate(
+            dataset, replace(training, dataset_config="full"), round1_dir, n_bootstrap=n_bootstrap, progress=progress
+        )
     with stage("prune label issues (cleanlab)"):
         pruned, rows = prune_dataset(dataset, [round1_dir / OOF_PREDICTIONS], settings, progress=progress)
         if truth is not None:
