@@ -71,6 +71,8 @@ BANDS_BY_NAME: dict[str, Band] = {b.name: b for b in BANDS}
 PATCH_SIZE = 33
 #: Pixel size of the benchmark grid in metres.
 PIXEL_SIZE_M = 10.0
+#: Class-code value of facies and truth maps where nothing was classified or labelled (uint8 rasters).
+MAP_NODATA = 255
 #: Cross-validation folds (split by glacier).
 NUM_FOLDS = 6
 SPLIT_NAMES: tuple[str, ...] = tuple(f"fold_{k}" for k in range(NUM_FOLDS))

@@ -47,6 +47,21 @@ def _positive_ints(name: str, values: Any, length: int | None = None) -> tuple[i
     return out
 
 
+def mapping_geometry_problem(patch_size: int, pool_size: int) -> str | None:
+    """Why whole-scene mapping cannot serve a network of this input and pool size, or None when it can.
+
+    The one home of the crop rule: the patch side must be odd (a centre pixel), between 3 and ``PATCH_SIZE``
+    pixels, and a multiple of an odd pool size, so that the pooled grid has a centre cell. Training refuses
+    such crops up front, and dense inference refuses such models.
+    """
+    if not 3 <= patch_size <= PATCH_SIZE or patch_size % 2 == 0 or pool_size % 2 == 0 or patch_size % pool_size:
+        return (
+            f"the patch side must be an odd multiple of an odd pool size between 3 and {PATCH_SIZE} pixels, "
+            f"got patch side {patch_size} with pool size {pool_size}"
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class FaciesCNNConfig:
     """Architecture, inputs, outputs and expected normalisation of a FaciesCNN.
