@@ -398,7 +398,7 @@ def map_demo_scenes(paths: DemoPaths, n: int | None = None) -> list[dict[str, An
 
 def regress_mass_balance(paths: DemoPaths, mapped: list[dict[str, Any]]) -> Section:
     """The AAR-balance regression on the synthetic truth maps and on the mapped facies; a report section."""
-    from modeling.mass_balance.core import run
+    from modeling.mass_balance import run
 
     sources = {"truth maps": paths.synthetic / "truth" / "maps", "mapped facies": [m["facies"] for m in mapped]}
     rows, recovered = [], []

@@ -18,7 +18,7 @@ import warnings
 from pathlib import Path
 
 from modeling.errors import MassBalanceInputError
-from modeling.mass_balance.core import (
+from modeling.mass_balance import (
     ACCUMULATION_SETS,
     ALL_GLACIERS,
     DEFAULT_PREDICTOR,
@@ -39,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         "--maps", type=Path, nargs="+", help="facies maps (*_facies.tif) or truth maps: folders and/or files"
     )
     parser.add_argument("--outlines", type=Path, help="glacier outlines (any vector format and CRS)")
-    parser.add_argument("--id-column", default="glacier", help="outline column holding the glacier ids of the maps")
+    parser.add_argument(
+        "--id-column", help="outline column holding the glacier ids of the maps (default: glacier, rgi_id, RGIId, ...)"
+    )
     parser.add_argument("--mb", type=Path, help="mass-balance table (CSV, WGMS layout)")
     parser.add_argument("--units", choices=("mm", "m"), default="mm", help="units of ANNUAL_BALANCE (w.e.)")
     parser.add_argument("--metadata", type=Path, help="synthetic metadata.json: report the generating law")

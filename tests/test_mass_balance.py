@@ -16,9 +16,10 @@ import shapely
 from rasterio.transform import from_origin
 from scipy import stats
 
+import modeling.mass_balance as mb
+from dataset_builder.outlines import read_outlines
 from dataset_builder.schema import CLASS_NAMES
 from dataset_builder.synthetic.core import SyntheticConfig, generate
-from modeling.mass_balance import core as mb
 
 CODE = {name: i for i, name in enumerate(CLASS_NAMES)}
 EPSG = 32632
@@ -101,7 +102,7 @@ def test_balance_year_ends_with_the_ablation_season():
 
 def test_aar_over_observed_area_of_a_multi_glacier_map_and_a_truth_map(tmp_path):
     rng = np.random.default_rng(1)
-    outlines = mb.read_outlines(
+    outlines = read_outlines(
         write_outlines(tmp_path / "o.gpkg", {"gla-a": (0, 20, 0, 10), "gla-b": (0, 20, 10, 20)}, id_column="GID"),
         id_column="gid",
     )

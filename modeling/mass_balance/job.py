@@ -1,0 +1,190 @@
+"""The mass-balance job: maps + outlines + mass-balance table -> regressions, figures, tables and a results JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from dataset_builder.atomic import atomic_path, atomic_write_text
+from dataset_builder.outlines import read_outlines
+from dataset_builder.quicklook import save_figure
+from modeling.errors import MassBalanceInputError
+from modeling.mass_balance.maps import (
+    ACCUMULATION_SETS,
+    DEFAULT_PREDICTOR,
+    SeasonRule,
+    aar_from_maps,
+    select_end_of_season,
+)
+from modeling.mass_balance.notes import MassBalanceWarning
+from modeling.mass_balance.plots import plot_scatter, plot_timeseries
+from modeling.mass_balance.records import match_records, read_mb_table
+from modeling.mass_balance.regression import compare_with_generating, regress
+
+RESULTS_SCHEMA_VERSION = 1
+
+
+def read_generating_model(metadata: str | Path) -> dict[str, Any]:
+    """The synthetic benchmark's AAR -> balance law from its ``metadata.json``, in m w.e.
+
+    Returns:
+        slope (m w.e. per unit AAR), intercept (mean, m w.e.), intercept_per_glacier, noise_sd (m w.e.), aar_classes.
+    """
+    model = json.loads(Path(metadata).read_text())["mass_balance_model"]
+    return {
+        "formula": model["formula"],
+        "aar_classes": model["aar_classes"],
+        "slope": model["slope_mm_we"] / 1000,
+        "intercept": model["intercept_mm_we"] / 1000,
+        "intercept_per_glacier": {g: v / 1000 for g, v in model["intercept_per_glacier_mm_we"].items()},
+        "noise_sd": model["noise_sd_mm_we"] / 1000,
+    }
+
+
+def run(
+    maps: str | Path | Iterable[str | Path],
+    mb_table: str | Path | pd.DataFrame,
+    out_dir: str | Path,
+    *,
+    outlines: str | Path | None = None,
+    id_column: str | None = None,
+    units: str = "mm",
+    truth_band: int = 1,
+    class_sets: Mapping[str, Sequence[str]] = ACCUMULATION_SETS,
+    predictor: str = DEFAULT_PREDICTOR,
+    max_unobserved: float = 0.5,
+    selection: str = "latest",
+    season: SeasonRule = SeasonRule(),
+    min_years: int = 3,
+    confidence: float = 0.95,
+    metadata: str | Path | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """The whole job: maps + outlines + mass-balance table -> regressions, plots and a results JSON.
+
+    Writes into ``out_dir`` (each file atomically): ``mass_balance_results.json``, ``aar_scenes.csv``
+    (every glacier-scene with its AARs and status), ``glacier_years.csv`` (the matched table),
+    ``scatter.png`` and ``timeseries.png`` (for ``predictor``). Warnings about left-out input are
+    collected into the results' ``notes`` instead of being emitted.
+
+    Args:
+        maps, truth_band, class_sets, season: see :func:`~modeling.mass_balance.maps.aar_from_maps`.
+        outlines, id_column: the glacier outlines (any vector format and CRS) and their glacier id column
+            (default: the first of :data:`dataset_builder.outlines.ID_COLUMNS` present).
+        mb_table, units: see :func:`~modeling.mass_balance.records.read_mb_table`.
+        predictor: the class set plotted and compared with the generating model.
+        max_unobserved, selection: see :func:`~modeling.mass_balance.maps.select_end_of_season`.
+        min_years, confidence: see :func:`~modeling.mass_balance.regression.fit_glacier_specific`.
+        metadata: a synthetic benchmark's ``metadata.json``; adds its generating law beside the fits.
+        progress: progress bar over the maps.
+
+    Returns:
+        The results (also written as JSON).
+    """
+    if predictor not in class_sets:
+        raise ValueError(f"predictor {predictor!r} is not one of the class sets {', '.join(class_sets)}")
+    out_dir = Path(out_dir)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MassBalanceWarning)
+        registry = read_outlines(outlines, id_column=id_column) if outlines else None
+        records = read_mb_table(mb_table, units=units)
+        scenes = select_end_of_season(
+            aar_from_maps(
+                maps, outlines=registry, class_sets=class_sets, truth_band=truth_band, season=season, progress=progress
+            ),
+            max_unobserved=max_unobserved,
+            rule=selection,
+        )
+        table = match_records(scenes, records, outlines=registry)
+        if table.empty:
+            raise MassBalanceInputError(
+                "no glacier-year has both a usable scene and a mass-balance record (see the warnings)"
+            )
+        regressions, predictions = {}, {}
+        for name in class_sets:
+            regressions[name], predictions[name] = regress(
+                table, predictor=name, confidence=confidence, min_years=min_years
+            )
+    notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, MassBalanceWarning)))
+    for w in caught:
+        if not issubclass(w.category, MassBalanceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    generating = read_generating_model(metadata) if metadata else None
+    results = {
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "units": {"balance": "m w.e.", "slope": "m w.e. per unit AAR", "aar": "fraction of the observed glacier area"},
+        "settings": {
+            "truth_band": truth_band,
+            "class_sets": {k: list(v) for k, v in class_sets.items()},
+            "predictor": predictor,
+            "max_unobserved": max_unobserved,
+            "selection": selection,
+            "season": asdict(season),
+            "min_years": min_years,
+            "confidence": confidence,
+            "input_units": units,
+        },
+        "data": {
+            "glacier_scenes": len(scenes),
+            "selected": int((scenes["status"] == "selected").sum()),
+            "records": len(records),
+            "glacier_years": len(table),
+            "glaciers": int(table["glacier"].nunique()),
+            "map_kinds": sorted(set(scenes["kind"])),
+        },
+        "notes": notes,
+        "regressions": regressions,
+        "generating_model": generating,
+        "recovery": {name: compare_with_generating(summary, generating) for name, summary in regressions.items()}
+        if generating
+        else None,
+    }
+    used = scenes.merge(table[["glacier", "date"]].assign(matched=True), on=["glacier", "date"], how="left")
+    scenes = scenes.assign(
+        status=np.where(
+            (scenes["status"] == "selected") & used["matched"].isna().to_numpy(), "no record", scenes["status"]
+        )
+    )
+    _write_csv(scenes, out_dir / "aar_scenes.csv")
+    _write_csv(table, out_dir / "glacier_years.csv")
+    if "pooled" in regressions[predictor]:
+        save_figure(
+            plot_scatter(table, regressions[predictor], predictions[predictor], predictor=predictor),
+            out_dir / "scatter.png",
+        )
+        save_figure(plot_timeseries(predictions[predictor]), out_dir / "timeseries.png")
+    write_results(results, out_dir / "mass_balance_results.json")
+    return results
+
+
+def _jsonable(value: Any) -> Any:
+    """NaN -> None, numpy scalars -> Python, recursively."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def write_results(results: Mapping[str, Any], path: str | Path) -> Path:
+    """Write the results as JSON (NaN as null), atomically."""
+    atomic_write_text(path, json.dumps(_jsonable(results), indent=1, allow_nan=False) + "\n")
+    return Path(path)
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
