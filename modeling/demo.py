@@ -34,6 +34,7 @@ from modeling.evaluation.ndsi_rules import NDSIRules
 from modeling.evaluation.submissions import PUBLISHED, add_to_leaderboard, evaluate_submission, write_submission
 from modeling.mapping.dense import dense_fits
 from modeling.mapping.scene import MappingOptions, map_scene
+from modeling.mass_balance import run as run_mass_balance
 from modeling.network.facies_cnn import FaciesCNN
 from modeling.training.baseline import BaselineConfig
 from modeling.training.core import OOF_PREDICTIONS, TrainConfig, cross_validate
@@ -398,12 +399,10 @@ def map_demo_scenes(paths: DemoPaths, n: int | None = None) -> list[dict[str, An
 
 def regress_mass_balance(paths: DemoPaths, mapped: list[dict[str, Any]]) -> Section:
     """The AAR-balance regression on the synthetic truth maps and on the mapped facies; a report section."""
-    from modeling.mass_balance import run
-
     sources = {"truth maps": paths.synthetic / "truth" / "maps", "mapped facies": [m["facies"] for m in mapped]}
-    rows, recovered = [], []
+    rows, recovered, generating = [], [], None
     for source, maps in sources.items():
-        results = run(
+        results = run_mass_balance(
             maps,
             paths.synthetic / "mass_balance.csv",
             paths.mass_balance / source.split(" ")[0],
@@ -425,9 +424,10 @@ def regress_mass_balance(paths: DemoPaths, mapped: list[dict[str, Any]]) -> Sect
                             str(score["n"]),
                         ]
                     )
-        recovery = results.get("recovery", {}).get(predictor)
+        recovery = (results.get("recovery") or {}).get(predictor)
         if recovery:
             slope = recovery["pooled_slope"]
+            generating = recovery["generating_slope"]
             recovered.append(f"{slope['value']:.2f} [{slope['low']:.2f}, {slope['high']:.2f}] from the {source}")
     text = [
         f"Accumulation-area ratio ({predictor.replace('_', ' + ')}) of each glacier's end-of-season map against its "
@@ -437,7 +437,7 @@ def regress_mass_balance(paths: DemoPaths, mapped: list[dict[str, Any]]) -> Sect
     ]
     if recovered:
         text.append(
-            f"The generator used {recovery['generating_slope']:.2f} m w.e. per unit AAR; the pooled fits give "
+            f"The generator used {generating:.2f} m w.e. per unit AAR; the pooled fits give "
             + "; ".join(recovered)
             + "."
         )

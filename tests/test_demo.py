@@ -6,6 +6,7 @@ import pytest
 
 from dataset_builder.synthetic.core import SyntheticConfig
 from hub_cards.leaderboard import read_leaderboard
+from modeling import demo
 from modeling.demo import DemoPaths, DemoProfile, run_demo
 from modeling.training.baseline import BaselineConfig
 
@@ -48,3 +49,23 @@ def test_demo_runs_every_stage(tmp_path, tiny_profile):
     assert "data:image/png;base64," in (paths.report / "report.html").read_text()
     assert len(list(paths.maps.glob("*_facies.tif"))) == 6 * 2  # every scene, each by its glacier's fold model
     assert "| mapped facies |" in report and "| truth maps |" in report
+
+
+def test_mass_balance_section_when_one_source_has_no_recovery(tmp_path, monkeypatch):
+    """A source without a generating model (recovery None) is reported without it; the other's recovery stays."""
+    score = {"r": {"value": 0.9}, "rmse": {"value": 0.3}, "n": 12}
+    recovery = {"aar": {"pooled_slope": {"value": 3.1, "low": 2.5, "high": 3.6}, "generating_slope": 3.0}}
+    answers = iter([recovery, None])  # truth maps recover the slope, the mapped facies have none
+
+    def fake_run(maps, table, out, **kwargs):
+        return {
+            "settings": {"predictor": "aar"},
+            "regressions": {"aar": {"pooled": {"cross_validated": {"score": score}}}},
+            "recovery": next(answers),
+        }
+
+    monkeypatch.setattr(demo, "run_mass_balance", fake_run)
+    section = demo.regress_mass_balance(DemoPaths(outputs=tmp_path), [{"facies": tmp_path / "a_facies.tif"}])
+    text = " ".join(section.paragraphs)
+    assert "The generator used 3.00 m w.e. per unit AAR" in text and "3.10 [2.50, 3.60] from the truth maps" in text
+    assert "from the mapped facies" not in text
