@@ -32,8 +32,7 @@ from hub_cards.report import Figure, Report, Section, Table
 from modeling.evaluation.metrics import dataset_revision
 from modeling.evaluation.ndsi_rules import NDSIRules
 from modeling.evaluation.submissions import PUBLISHED, add_to_leaderboard, evaluate_submission, write_submission
-from modeling.mapping.dense import dense_fits
-from modeling.mapping.scene import MappingOptions, map_scene
+from modeling.mapping import MappingOptions, dense_fits, map_scene
 from modeling.mass_balance import run as run_mass_balance
 from modeling.network.facies_cnn import FaciesCNN
 from modeling.training.baseline import BaselineConfig

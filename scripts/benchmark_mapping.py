@@ -46,8 +46,16 @@ from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, OPTICAL_BANDS, PATCH
 from dataset_builder.statistics import DatasetStatistics
 from dataset_builder.synthetic.core import SyntheticConfig, generate
 from modeling.evaluation.metrics import confusion_matrix, metrics_from_confusion
-from modeling.mapping.dense import PatchGeometry, conv_macs, predict_array, tile_windows, window_slices
-from modeling.mapping.scene_inputs import PreparedScene, open_scene, prepare_scene
+from modeling.mapping import (
+    PatchGeometry,
+    PreparedScene,
+    conv_macs,
+    open_scene,
+    predict_array,
+    prepare_scene,
+    tile_windows,
+    window_slices,
+)
 from modeling.network.facies_cnn import FaciesCNN
 from modeling.network.keras_conversion import load_keras_weights
 
@@ -60,7 +68,7 @@ LARGE_RUN = """
 import json, re, sys, time
 from pathlib import Path
 from modeling.network.facies_cnn import FaciesCNN
-from modeling.mapping.scene import MappingOptions, map_scene
+from modeling.mapping import MappingOptions, map_scene
 model = FaciesCNN.from_pretrained(sys.argv[1])
 start = time.perf_counter()
 result = map_scene(sys.argv[2], model, sys.argv[3], outlines=sys.argv[4], dem=[sys.argv[5]], options=MappingOptions(tile_size=int(sys.argv[6])))

@@ -18,9 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from modeling.mapping.batch import ModelSpec, SceneJob, load_model, map_many
-from modeling.mapping.dense import DEFAULT_TILE, MODES
-from modeling.mapping.scene import MappingOptions
+from modeling.mapping import DEFAULT_TILE, MODES, MappingOptions, ModelSpec, SceneJob, load_model, map_many
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from dataset_builder.schema import BAND_NAMES
 from modeling.errors import DenseInferenceError
-from modeling.mapping.dense import (
+from modeling.mapping import (
     PatchGeometry,
     dense_features,
     exact_features,

@@ -15,8 +15,7 @@ from distributed import LocalCluster
 
 from dataset_builder.schema import BAND_NAMES
 from dataset_builder.synthetic.core import SyntheticConfig, generate
-from modeling.mapping.batch import ModelSpec, SceneJob, map_many, run_job
-from modeling.mapping.scene import MappingOptions, is_complete
+from modeling.mapping import MappingOptions, ModelSpec, SceneJob, is_complete, map_many, run_job
 from modeling.network.config import FaciesCNNConfig
 from modeling.network.facies_cnn import FaciesCNN
 

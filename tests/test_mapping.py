@@ -25,9 +25,17 @@ from dataset_builder.quicklook import FACIES_COLOURS, facies_colours
 from dataset_builder.schema import BAND_NAMES, CLASS_NAMES
 from dataset_builder.synthetic.core import SyntheticConfig, generate
 from modeling.errors import SceneInputError
-from modeling.mapping.dense import predict_array
-from modeling.mapping.scene import AREA_COLUMNS, OUTPUTS, MappingOptions, is_complete, map_scene, mode_filter
-from modeling.mapping.scene_inputs import open_scene, prepare_scene
+from modeling.mapping import (
+    AREA_COLUMNS,
+    OUTPUTS,
+    MappingOptions,
+    is_complete,
+    map_scene,
+    mode_filter,
+    open_scene,
+    predict_array,
+    prepare_scene,
+)
 from modeling.network.config import FaciesCNNConfig
 from modeling.network.facies_cnn import FaciesCNN
 

@@ -22,7 +22,7 @@ from dataset_builder.outlines import read_outlines
 from dataset_builder.schema import BAND_NAMES, OPTICAL_BANDS
 from dataset_builder.synthetic.core import SyntheticConfig, generate
 from modeling.errors import SceneInputError
-from modeling.mapping.scene_inputs import LANDSAT_BANDS, make_grid, open_scene, prepare_scene
+from modeling.mapping import LANDSAT_BANDS, make_grid, open_scene, prepare_scene
 
 TINY = dataclasses.replace(SyntheticConfig.quick(), scenes_per_glacier=1, scene_size=132, n_labels=150)
 MULT, ADD = 2.75e-05, -0.2

@@ -2,7 +2,7 @@
 
 Each scene is one task (:func:`run_job`): the worker loads the model once per process (safetensors
 only, cached), maps the scene with :func:`modeling.mapping.scene.map_scene` and returns a small summary.
-Scenes whose outputs are already complete (:func:`modeling.mapping.scene.is_complete`) are skipped
+Scenes whose outputs are already complete (:func:`modeling.mapping.products.is_complete`) are skipped
 without starting a cluster; failed tasks are retried (``retries``) and then reported with the scene
 and the error, the others go on. Tasks carry only paths and options (no data, no model weights).
 """
@@ -14,9 +14,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+import torch
+from distributed import Client, LocalCluster, as_completed
+
+from dataset_builder.statistics import DatasetStatistics
 from modeling.errors import SceneInputError
-from modeling.mapping.scene import MappingOptions, is_complete, map_scene
-from modeling.mapping.scene_inputs import open_scene
+from modeling.mapping.options import MappingOptions
+from modeling.mapping.products import is_complete
+from modeling.mapping.readers import OpticalScene, open_scene
+from modeling.mapping.scene import map_scene
+from modeling.network.facies_cnn import FaciesCNN
 
 
 @dataclass(frozen=True)
@@ -43,8 +50,8 @@ class SceneJob:
     sun_azimuth: float | None = None
     sun_elevation: float | None = None
 
-    def open(self):
-        """The scene with this job's overrides (:func:`modeling.mapping.scene_inputs.open_scene`)."""
+    def open(self) -> OpticalScene:
+        """The scene with this job's overrides (:func:`modeling.mapping.readers.open_scene`)."""
         return open_scene(
             self.scene,
             date=self.date,
@@ -64,6 +71,7 @@ class BatchReport:
     seconds: float = 0.0
 
     def format(self) -> str:
+        """A summary line, then one line per scene: done, skipped or failed (with the error)."""
         lines = [
             f"{len(self.done)} mapped, {len(self.skipped)} skipped (already complete), {len(self.failed)} failed in {self.seconds:.1f} s"
         ]
@@ -77,11 +85,8 @@ class BatchReport:
 
 
 @functools.lru_cache(maxsize=2)
-def load_model(spec: ModelSpec):
+def load_model(spec: ModelSpec) -> FaciesCNN:
     """The model of a spec, loaded once per process (eval mode; with the dataset's statistics when given)."""
-    from dataset_builder.statistics import DatasetStatistics
-    from modeling.network.facies_cnn import FaciesCNN
-
     model = FaciesCNN.from_pretrained(spec.model)
     if spec.statistics:
         model = model.with_statistics(DatasetStatistics.load(spec.statistics))
@@ -91,8 +96,6 @@ def load_model(spec: ModelSpec):
 def run_job(job: SceneJob, spec: ModelSpec, threads: int | None = None) -> dict:
     """Map one scene (runs on a worker); returns a JSON-like summary."""
     if threads:
-        import torch
-
         torch.set_num_threads(threads)
     result = map_scene(
         job.open(),
@@ -144,8 +147,6 @@ def map_many(
     Returns:
         A :class:`BatchReport`; failures (after retries) are in ``failed``, never raised.
     """
-    from distributed import Client, LocalCluster, as_completed
-
     started = time.perf_counter()
     report = BatchReport()
     notify = on_result or (lambda scene, state: None)

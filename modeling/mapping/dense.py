@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Callable, Iterator, Literal, Mapping, Sequence
+from typing import Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -44,16 +44,13 @@ from torch import nn
 from dataset_builder.scenes import PatchCutter
 from dataset_builder.schema import PATCH_SIZE
 from modeling.errors import DenseInferenceError
-from modeling.network.config import FaciesCNNConfig
+from modeling.mapping.tile_inputs import GroupReader, group_reader
+from modeling.mapping.tiles import DEFAULT_TILE, padded_window, tile_windows, window_slices
+from modeling.network.config import FaciesCNNConfig, mapping_geometry_problem
 from modeling.network.facies_cnn import FaciesCNN, centre
-from modeling.network.predict import normalize
 
 Mode = Literal["dense", "exact", "patch"]
 MODES: tuple[str, ...] = ("dense", "exact", "patch")
-DEFAULT_TILE = 512
-#: Reads the inputs of one tile: ``(core window, halo)`` -> ``[(normalised (bands, h + 2 halo, w + 2 halo)
-#: float32, claim (h, w) bool)]``, one entry per normalisation group (e.g. per glacier), claims disjoint.
-GroupReader = Callable[[Window, int], Sequence[tuple[np.ndarray, np.ndarray]]]
 
 
 @dataclass(frozen=True)
@@ -68,13 +65,10 @@ class PatchGeometry:
 
     @classmethod
     def from_config(cls, config: FaciesCNNConfig) -> "PatchGeometry":
-        p, pool = config.patch_size, config.pool_size
-        if p % 2 == 0 or pool % 2 == 0 or p % pool:
-            raise DenseInferenceError(
-                f"whole-scene inference needs an odd patch_size that is a multiple of an odd pool_size, "
-                f"got patch_size {p}, pool_size {pool}"
-            )
-        return cls(p, pool, p // pool, *config.depths)
+        problem = mapping_geometry_problem(config.patch_size, config.pool_size)
+        if problem:
+            raise DenseInferenceError(f"whole-scene inference cannot serve this model: {problem}")
+        return cls(config.patch_size, config.pool_size, config.patch_size // config.pool_size, *config.depths)
 
     @property
     def half(self) -> int:
@@ -391,76 +385,7 @@ def tile_logits(
     return model.head(features)
 
 
-# -- tiles, normalisation, scenes ---------------------------------------------------------------------------
-
-
-def tile_windows(shape: tuple[int, int], tile_size: int = DEFAULT_TILE) -> list[Window]:
-    """Non-overlapping core windows of at most ``tile_size`` px covering a (rows, cols) grid, row by row."""
-    if tile_size < 1:
-        raise DenseInferenceError(f"tile_size must be positive, got {tile_size}")
-    rows, cols = shape
-    return [
-        Window(c, r, min(tile_size, cols - c), min(tile_size, rows - r))
-        for r in range(0, rows, tile_size)
-        for c in range(0, cols, tile_size)
-    ]
-
-
-def window_slices(window: Window) -> tuple[slice, slice]:
-    """Row and column slices of an integer window."""
-    return slice(window.row_off, window.row_off + window.height), slice(window.col_off, window.col_off + window.width)
-
-
-def padded_window(array: np.ndarray, window: Window, fill: float = np.nan) -> np.ndarray:
-    """``array[..., window]`` for a window that may extend beyond the array's last two axes, ``fill`` there."""
-    rows, cols = array.shape[-2:]
-    out = np.full(array.shape[:-2] + (window.height, window.width), fill, dtype=array.dtype)
-    r0, c0 = max(window.row_off, 0), max(window.col_off, 0)
-    r1, c1 = min(window.row_off + window.height, rows), min(window.col_off + window.width, cols)
-    if r1 > r0 and c1 > c0:
-        out[..., r0 - window.row_off : r1 - window.row_off, c0 - window.col_off : c1 - window.col_off] = array[
-            ..., r0:r1, c0:c1
-        ]
-    return out
-
-
-def normalised_groups(
-    raw: np.ndarray,
-    config: FaciesCNNConfig,
-    claim: np.ndarray,
-    glacier_index: np.ndarray | None = None,
-    elevation_ranges: Mapping[int, tuple[float, float]] | None = None,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The network inputs of one tile, per normalisation group.
-
-    Args:
-        raw: (bands, H, W) raw values in the bands' units (``config.bands``), the tile with its halo;
-            NaN where there is no data (also beyond the scene): normalised to 0, as zero-filled patches.
-        config: the model's config (normalisation, per-glacier elevation scaling).
-        claim: (h, w) bool, the core pixels to classify.
-        glacier_index: (h, w) int, each core pixel's glacier; needed with per-glacier elevation scaling.
-        elevation_ranges: glacier index -> (min, max) elevation in metres; same condition.
-
-    Returns:
-        ``[(normalised (bands, H, W) float32, claim (h, w) bool)]``: one group, or one per glacier
-        when the config scales elevation per glacier (every pixel's patch is scaled with its glacier's range).
-    """
-    invalid = ~np.isfinite(raw)
-    filled = np.where(invalid, 0.0, raw)[None]
-
-    def one(elevation_range: tuple[float, float] | None) -> np.ndarray:
-        x = normalize(filled, config, elevation_range=elevation_range)[0]
-        x[invalid] = 0.0
-        return x
-
-    if not config.per_glacier_elevation_scaling:
-        return [(one(None), claim)]
-    if glacier_index is None or elevation_ranges is None:
-        raise DenseInferenceError("this model scales elevation per glacier: pass glacier_index and elevation_ranges")
-    groups = []
-    for g in np.unique(glacier_index[claim]):
-        groups.append((one(tuple(elevation_ranges[int(g)])), claim & (glacier_index == g)))
-    return groups
+# -- scenes, tile by tile ---------------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -515,27 +440,6 @@ def predict_tiled(
             yield window, proba
 
 
-def array_reader(
-    raw: np.ndarray,
-    config: FaciesCNNConfig,
-    mask: np.ndarray,
-    glacier_index: np.ndarray | None = None,
-    elevation_ranges: Mapping[int, tuple[float, float]] | None = None,
-) -> GroupReader:
-    """A :data:`GroupReader` over in-memory arrays: raw (bands, H, W) (NaN = no data), mask (H, W) bool of
-    the pixels to classify, and optionally each pixel's glacier index with the glaciers' elevation ranges."""
-
-    def read(window: Window, halo: int) -> list[tuple[np.ndarray, np.ndarray]]:
-        haloed = Window(window.col_off - halo, window.row_off - halo, window.width + 2 * halo, window.height + 2 * halo)
-        rows, cols = window_slices(window)
-        if not mask[rows, cols].any():
-            return []
-        index = None if glacier_index is None else glacier_index[rows, cols]
-        return normalised_groups(padded_window(raw, haloed), config, mask[rows, cols], index, elevation_ranges)
-
-    return read
-
-
 def predict_array(
     model: FaciesCNN,
     raw: np.ndarray,
@@ -553,7 +457,7 @@ def predict_array(
     """
     mask = np.ones(raw.shape[1:], dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     out = np.full((model.config.num_classes, *raw.shape[1:]), np.nan, dtype=np.float32)
-    read = array_reader(raw, model.config, mask, glacier_index, elevation_ranges)
+    read = group_reader(lambda window: padded_window(raw, window), model.config, mask, glacier_index, elevation_ranges)
     for window, proba in predict_tiled(
         model, read, raw.shape[1:], mode=mode, tile_size=tile_size, batch_size=batch_size
     ):

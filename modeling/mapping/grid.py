@@ -1,0 +1,178 @@
+"""The model grid and the rasters warped onto it: a north-up 10 m grid over the glaciers, DEM files and blocks.
+
+:func:`warp_into` mosaics raster bands (the optical bands, nearest; the DEM, bilinear, any CRS and
+resolution, several files) onto a window of the grid; :func:`dem_block` reads a block's DEM with the
+halo its terrain bands need.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import rasterio
+import shapely
+from pyproj import CRS
+from rasterio.errors import RasterioIOError
+from rasterio.transform import Affine, array_bounds
+from rasterio.warp import Resampling, reproject, transform_bounds
+from rasterio.windows import Window
+
+from dataset_builder.outlines import Outlines
+from dataset_builder.schema import PIXEL_SIZE_M
+from modeling.errors import SceneInputError
+from modeling.mapping.readers import RASTER_SUFFIXES, OpticalScene
+from modeling.mapping.tiles import grow, relative_slices
+
+#: Pixels of grid around the glaciers' extent (more than the dense receptive half-width, 28 px).
+GRID_MARGIN_PX = 32
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A north-up grid: CRS, affine transform (square pixels) and shape."""
+
+    crs: CRS
+    transform: Affine
+    height: int
+    width: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols)."""
+        return self.height, self.width
+
+    @property
+    def pixel_size(self) -> float:
+        """Pixel side in the CRS units (metres)."""
+        return float(self.transform.a)
+
+    def window_transform(self, window: Window) -> Affine:
+        """The affine transform of a window of the grid (its top-left pixel at the window's offset)."""
+        return self.transform * Affine.translation(window.col_off, window.row_off)
+
+    def bounds(self, halo: int = 0) -> tuple[float, float, float, float]:
+        """(left, bottom, right, top) in the grid CRS, grown by ``halo`` pixels."""
+        left, bottom, right, top = array_bounds(self.height, self.width, self.transform)
+        pad = halo * self.pixel_size
+        return left - pad, bottom - pad, right + pad, top + pad
+
+
+def utm_crs(lon: float, lat: float) -> CRS:
+    """The WGS 84 UTM zone CRS of a point."""
+    zone = int((lon + 180.0) // 6.0) % 60 + 1
+    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+
+
+def grid_crs(scene: OpticalScene, outlines: Outlines) -> CRS:
+    """The scene's CRS when it is projected in metres, else the UTM zone of the outlines' centre."""
+    with rasterio.open(next(iter(scene.bands.values())).path) as src:
+        crs = CRS.from_user_input(src.crs)
+    if crs.is_projected and crs.axis_info and all(a.unit_name in ("metre", "meter") for a in crs.axis_info):
+        return crs
+    lon, lat = shapely.centroid(shapely.union_all(outlines.to_crs(CRS.from_epsg(4326)))).coords[0]
+    return utm_crs(lon, lat)
+
+
+def make_grid(
+    bounds: Sequence[float], crs: CRS, pixel_size: float = PIXEL_SIZE_M, margin_px: int = GRID_MARGIN_PX
+) -> Grid:
+    """A grid of ``pixel_size`` covering ``bounds`` (left, bottom, right, top) plus a margin, snapped to
+    multiples of the pixel size (so that 10, 20 and 30 m products align with it)."""
+    left, bottom, right, top = bounds
+    pad = margin_px * pixel_size
+    x0, y1 = math.floor((left - pad) / pixel_size) * pixel_size, math.ceil((top + pad) / pixel_size) * pixel_size
+    x1, y0 = math.ceil((right + pad) / pixel_size) * pixel_size, math.floor((bottom - pad) / pixel_size) * pixel_size
+    return Grid(
+        crs,
+        Affine(pixel_size, 0.0, x0, 0.0, -pixel_size, y1),
+        round((y1 - y0) / pixel_size),
+        round((x1 - x0) / pixel_size),
+    )
+
+
+def footprint(paths: Sequence[Path], crs: CRS) -> shapely.Geometry:
+    """The union of the rasters' bounding boxes in ``crs``."""
+    boxes = []
+    for path in paths:
+        try:
+            with rasterio.open(path) as src:
+                boxes.append(shapely.box(*transform_bounds(src.crs, crs, *src.bounds)))
+        except RasterioIOError as err:
+            raise SceneInputError(path, f"not a readable raster ({err})") from None
+    return shapely.union_all(boxes)
+
+
+def dem_files(paths: Sequence[str | Path]) -> list[Path]:
+    """DEM rasters given as files or folders (their ``.tif``, ``.tiff``, ``.vrt``, ``.jp2`` files)."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in RASTER_SUFFIXES)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise SceneInputError(path, "no such DEM file or folder")
+    return files
+
+
+def warp_into(
+    sources: Sequence[tuple[Path, int, float | None]], grid: Grid, window: Window, resampling: Resampling
+) -> np.ndarray:
+    """Mosaic raster bands (path, band, extra nodata) onto a grid window: float32 (h, w), NaN where none has data;
+    the first source with data wins."""
+    out = np.full((window.height, window.width), np.nan, dtype=np.float32)
+    transform = grid.window_transform(window)
+    for path, band, extra_nodata in sources:
+        try:
+            src = rasterio.open(path)
+        except RasterioIOError as err:
+            raise SceneInputError(path, f"not a readable raster ({err})") from None
+        with src:
+            if src.crs is None:
+                raise SceneInputError(path, "no CRS; the raster is not georeferenced")
+            part = np.full(out.shape, np.nan, dtype=np.float32)
+            nodata = (
+                src.nodata
+                if src.nodata is not None
+                else (np.nan if np.dtype(src.dtypes[band - 1]).kind == "f" else None)
+            )
+            reproject(
+                rasterio.band(src, band),
+                part,
+                src_nodata=nodata,
+                dst_transform=transform,
+                dst_crs=grid.crs,
+                dst_nodata=np.nan,
+                resampling=resampling,
+            )
+        if extra_nodata is not None:
+            part[part == extra_nodata] = np.nan
+        fill = np.isnan(out)
+        out[fill] = part[fill]
+    return out
+
+
+def dem_block(
+    files: Sequence[Path], grid: Grid, block: Window, reach_m: float, sun_elevation: float
+) -> tuple[np.ndarray, Window]:
+    """The DEM (m) on a grid block with a square halo: 1 px for slope and hillshade, up to ``reach_m`` for
+    cast shadows - only as far as the block's relief can cast one (relief / tan(sun elevation, degrees)) + 2 px.
+
+    Returns:
+        (h, w) float32 elevations (NaN = no data) and the grid window they cover (``block`` grown by the halo).
+    """
+    pixel_size = grid.pixel_size
+    halo = max(1, math.ceil(reach_m / pixel_size))
+    covered = grow(block, halo)
+    dem = warp_into([(f, 1, None) for f in files], grid, covered, Resampling.bilinear)
+    if halo > 1 and np.isfinite(dem).any():
+        core = dem[relative_slices(block, covered)]
+        low = np.nanmin(core) if np.isfinite(core).any() else np.nanmin(dem)
+        reach = (np.nanmax(dem) - low) / math.tan(math.radians(sun_elevation)) / pixel_size
+        need = grow(block, min(halo, max(1, math.ceil(reach) + 2)))
+        dem, covered = dem[relative_slices(need, covered)], need
+    return dem, covered
