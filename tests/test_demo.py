@@ -7,7 +7,7 @@ import pytest
 from dataset_builder.synthetic.core import SyntheticConfig
 from hub_cards.leaderboard import read_leaderboard
 from modeling.demo import DemoPaths, DemoProfile, run_demo
-from modeling.training.baseline import BaselineConfig
+from modeling.training import BaselineConfig
 
 
 @pytest.fixture
