@@ -35,9 +35,7 @@ from modeling.evaluation.submissions import PUBLISHED, add_to_leaderboard, evalu
 from modeling.mapping import MappingOptions, dense_fits, map_scene
 from modeling.mass_balance import run as run_mass_balance
 from modeling.network.facies_cnn import FaciesCNN
-from modeling.training.baseline import BaselineConfig
-from modeling.training.core import OOF_PREDICTIONS, TrainConfig, cross_validate
-from modeling.training.two_rounds import run_two_rounds
+from modeling.training import OOF_PREDICTIONS, BaselineConfig, TrainConfig, cross_validate, run_two_rounds
 
 
 @dataclass

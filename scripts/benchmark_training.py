@@ -24,15 +24,7 @@ import torch
 
 from dataset_builder.schema import PATCH_SIZE
 from modeling import FaciesCNN
-from modeling.training.core import (
-    TrainConfig,
-    Trainer,
-    centre_crop,
-    init_runtime,
-    load_fold,
-    model_config,
-    model_inputs,
-)
+from modeling.training import TrainConfig, Trainer, centre_crop, init_runtime, load_fold, model_config, model_inputs
 
 #: A trick is kept when it is this much faster and its probabilities stay within ``TOLERANCE`` of fp32.
 MIN_GAIN = 1.05

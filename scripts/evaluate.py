@@ -34,7 +34,7 @@ from modeling import FaciesCNN
 from modeling.errors import SubmissionError
 from modeling.evaluation.metrics import ResultsRecord, dataset_revision, evaluate_predictions, summary_table
 from modeling.evaluation.submissions import DatasetLabels, read_submission, submission_reports
-from modeling.training.core import RESULTS_FILE, SUMMARY_FILE, evaluate_model
+from modeling.training import RESULTS_FILE, SUMMARY_FILE, evaluate_model
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -29,8 +29,7 @@ from dataset_builder.pruning import (
     write_report,
 )
 from dataset_builder.schema import PROTECTED_CLASSES
-from modeling.training.core import PROFILES
-from modeling.training.two_rounds import run_two_rounds
+from modeling.training import PROFILES, run_two_rounds
 
 
 def main(argv: list[str] | None = None) -> int:

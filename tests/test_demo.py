@@ -8,7 +8,7 @@ from dataset_builder.synthetic.core import SyntheticConfig
 from hub_cards.leaderboard import read_leaderboard
 from modeling import demo
 from modeling.demo import DemoPaths, DemoProfile, run_demo
-from modeling.training.baseline import BaselineConfig
+from modeling.training import BaselineConfig
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from dataset_builder.testing import write_fake_released
 from modeling import FaciesCNN
 from modeling.errors import CheckpointError
 from modeling.evaluation.metrics import ResultsRecord
-from modeling.training.core import (
+from modeling.training import (
     Augmentation,
     TrainConfig,
     centre_crop,

@@ -4,8 +4,7 @@ from datasets import load_dataset
 
 from dataset_builder.builder import build_dataset
 from dataset_builder.testing import write_fake_released
-from modeling.training.core import TrainConfig
-from modeling.training.two_rounds import run_two_rounds
+from modeling.training import TrainConfig, run_two_rounds
 
 
 def test_two_rounds_prune_between_the_rounds(tmp_path):

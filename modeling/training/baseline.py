@@ -5,7 +5,7 @@ the centre pixel, and the mean and standard deviation over centred windows of ``
 The classifier is scikit-learn's ``HistGradientBoostingClassifier`` with the CNN's sample weights
 (N / N_class) * (N / N_scene), early-stopped on the validation fold (t-1). Its probabilities are
 temperature-calibrated on the same validation fold and evaluated exactly like the CNN's
-(:func:`modeling.training.core.finish_fold`).
+(:func:`modeling.training.folds.finish_fold`).
 
 Saving: there is no safe serialisation of a fitted scikit-learn model (only pickles, which this project
 never writes or loads). A baseline run therefore keeps its predictions, results and ``baseline.json``
@@ -30,7 +30,8 @@ from dataset_builder.atomic import atomic_write_text
 from dataset_builder.loading import CONFIGS, TorchPatches
 from dataset_builder.schema import NUM_CLASSES, PATCH_SIZE, check_bands
 from modeling.network.config import JsonOptions
-from modeling.training.core import FoldResult, centre_crop, finish_fold, load_fold
+from modeling.training.data import centre_crop, load_fold
+from modeling.training.folds import FoldResult, finish_fold
 
 BASELINE_FILE = "baseline.json"
 
