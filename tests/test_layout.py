@@ -1,8 +1,8 @@
 """The layout: imports run downward only, with no circles and no project import hidden in a function.
 
 Package order: ``dataset_builder`` < ``hub_cards`` < ``modeling`` < ``scripts``; inside ``modeling`` the wings go
-``errors`` < ``network`` < ``evaluation`` < ``training`` < ``mapping`` < ``mass_balance`` < ``hub`` < ``demo``. The
-whole tree is formatted by ``ruff format`` (line length in ``pyproject.toml``) and passes ``ruff check``.
+``errors`` < ``network`` < ``evaluation`` < ``training`` < ``mapping`` < ``mass_balance`` < ``hub`` < ``demo``
+< ``cli``. The whole tree is formatted by ``ruff format`` (line length in ``pyproject.toml``) and passes ``ruff check``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("dataset_builder", "hub_cards", "modeling", "scripts")
-WINGS = ("errors", "network", "evaluation", "training", "mapping", "mass_balance", "hub", "demo")
+WINGS = ("errors", "network", "evaluation", "training", "mapping", "mass_balance", "hub", "demo", "cli")
 
 
 def module_name(path: Path) -> str:

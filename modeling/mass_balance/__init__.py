@@ -26,7 +26,7 @@ declared) raise :class:`MassBalanceInputError`.
 """
 
 from modeling.errors import MassBalanceInputError
-from modeling.mass_balance.job import run, write_results
+from modeling.mass_balance.job import format_results, run, write_results
 from modeling.mass_balance.maps import (
     ACCUMULATION_SETS,
     DEFAULT_PREDICTOR,
@@ -80,6 +80,7 @@ __all__ = [
     "plot_timeseries",
     "read_mb_table",
     "regress",
+    "format_results",
     "run",
     "score",
     "select_end_of_season",

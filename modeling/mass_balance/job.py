@@ -26,7 +26,7 @@ from modeling.mass_balance.maps import (
 from modeling.mass_balance.notes import MassBalanceWarning
 from modeling.mass_balance.plots import plot_scatter, plot_timeseries
 from modeling.mass_balance.records import match_records, read_mb_table
-from modeling.mass_balance.regression import compare_with_generating, regress
+from modeling.mass_balance.regression import ALL_GLACIERS, MODELS, compare_with_generating, regress
 
 RESULTS_SCHEMA_VERSION = 1
 
@@ -188,3 +188,44 @@ def write_results(results: Mapping[str, Any], path: str | Path) -> Path:
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
+
+
+def _estimate(e: dict[str, Any]) -> str:
+    return f"{e['value']:.3f} [{e['low']:.3f}, {e['high']:.3f}]" if e["low"] is not None else f"{e['value']:.3f}"
+
+
+def format_results(results: Mapping[str, Any]) -> str:
+    """A text summary: notes, then r / RMSE / slope per class set and model, in-sample and cross-validated."""
+    data = results["data"]
+    lines = [f"note: {n}" for n in results["notes"]]
+    lines.append(
+        f"{data['glacier_years']} glacier-years of {data['glaciers']} glaciers ({data['glacier_scenes']} glacier-scenes read, "
+        f"{data['records']} records); balances and RMSE in m w.e., slopes in m w.e. per unit AAR"
+    )
+    for name, summary in results["regressions"].items():
+        lines.append(f"AAR = {' + '.join(ACCUMULATION_SETS.get(name, (name,)))}")
+        for model in MODELS:
+            if model not in summary:
+                continue
+            fitted, cv = summary[model]["in_sample"], summary[model]["cross_validated"]
+            slope = (
+                f"slope {_estimate(fitted['slope'][ALL_GLACIERS])}"
+                if ALL_GLACIERS in fitted["slope"]
+                else (f"{len(fitted['slope'])} glacier slopes")
+            )
+            for label, part in (("in-sample", fitted), (cv["scheme"], cv)):
+                s = part["score"]
+                lines.append(
+                    f"  {model:16s} {label:21s} n {s['n']:3d}  r {_estimate(s['r'])}  RMSE {_estimate(s['rmse'])}"
+                )
+            lines.append(
+                f"  {'':16s} {slope}; CV fold slopes {cv['fold_slopes'].get('min', float('nan')):.3f}"
+                f"..{cv['fold_slopes'].get('max', float('nan')):.3f}"
+            )
+    if results["generating_model"]:
+        g = results["generating_model"]
+        lines.append(
+            f"generating law: slope {g['slope']:.3f} m w.e. per unit AAR, mean intercept {g['intercept']:.3f}, "
+            f"noise sd {g['noise_sd']:.3f} m w.e. (AAR = {' + '.join(g['aar_classes'])}, surface facies)"
+        )
+    return "\n".join(lines)
