@@ -45,11 +45,10 @@ from dataset_builder.outlines import read_outlines
 from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, OPTICAL_BANDS, PATCH_SIZE
 from dataset_builder.statistics import DatasetStatistics
 from dataset_builder.synthetic.core import SyntheticConfig, generate
-from modeling.evaluation.metrics import confusion_matrix, metrics_from_confusion
+from modeling.evaluation import confusion_matrix, metrics_from_confusion
 from modeling.mapping.dense import PatchGeometry, conv_macs, predict_array, tile_windows, window_slices
 from modeling.mapping.scene_inputs import PreparedScene, open_scene, prepare_scene
-from modeling.network.facies_cnn import FaciesCNN
-from modeling.network.keras_conversion import load_keras_weights
+from modeling.network import FaciesCNN, load_keras_weights
 
 WEIGHTS = (
     Path(__file__).resolve().parents[2] / "shared" / "upstream" / "weights" / "0_cnn_afterconfidentlearning_weights.h5"
@@ -59,7 +58,7 @@ WEIGHTS = (
 LARGE_RUN = """
 import json, re, sys, time
 from pathlib import Path
-from modeling.network.facies_cnn import FaciesCNN
+from modeling.network import FaciesCNN
 from modeling.mapping.scene import MappingOptions, map_scene
 model = FaciesCNN.from_pretrained(sys.argv[1])
 start = time.perf_counter()

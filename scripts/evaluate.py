@@ -32,8 +32,15 @@ from dataset_builder.predictions import read_predictions
 from dataset_builder.schema import NUM_FOLDS
 from modeling import FaciesCNN
 from modeling.errors import SubmissionError
-from modeling.evaluation.metrics import ResultsRecord, dataset_revision, evaluate_predictions, summary_table
-from modeling.evaluation.submissions import DatasetLabels, read_submission, submission_reports
+from modeling.evaluation import (
+    DatasetLabels,
+    ResultsRecord,
+    dataset_revision,
+    evaluate_predictions,
+    read_submission,
+    submission_reports,
+    summary_table,
+)
 from modeling.training.core import RESULTS_FILE, SUMMARY_FILE, evaluate_model
 
 

@@ -28,8 +28,7 @@ from modeling.errors import SceneInputError
 from modeling.mapping.dense import predict_array
 from modeling.mapping.scene import AREA_COLUMNS, OUTPUTS, MappingOptions, is_complete, map_scene, mode_filter
 from modeling.mapping.scene_inputs import open_scene, prepare_scene
-from modeling.network.config import FaciesCNNConfig
-from modeling.network.facies_cnn import FaciesCNN
+from modeling.network import FaciesCNN, FaciesCNNConfig
 
 TINY = dataclasses.replace(SyntheticConfig.quick(), scenes_per_glacier=1, scene_size=132, n_labels=150)
 

@@ -80,7 +80,7 @@ class BatchReport:
 def load_model(spec: ModelSpec):
     """The model of a spec, loaded once per process (eval mode; with the dataset's statistics when given)."""
     from dataset_builder.statistics import DatasetStatistics
-    from modeling.network.facies_cnn import FaciesCNN
+    from modeling.network import FaciesCNN
 
     model = FaciesCNN.from_pretrained(spec.model)
     if spec.statistics:

@@ -44,9 +44,7 @@ from torch import nn
 from dataset_builder.scenes import PatchCutter
 from dataset_builder.schema import PATCH_SIZE
 from modeling.errors import DenseInferenceError
-from modeling.network.config import FaciesCNNConfig
-from modeling.network.facies_cnn import FaciesCNN, centre
-from modeling.network.predict import normalize
+from modeling.network import FaciesCNN, FaciesCNNConfig, centre, normalize
 
 Mode = Literal["dense", "exact", "patch"]
 MODES: tuple[str, ...] = ("dense", "exact", "patch")

@@ -62,7 +62,7 @@ from modeling.mapping.dense import (  # noqa: E402
     window_slices,
 )
 from modeling.mapping.scene_inputs import GRID_MARGIN_PX, OpticalScene, PreparedScene, open_scene, prepare_scene
-from modeling.network.facies_cnn import FaciesCNN  # noqa: E402
+from modeling.network import FaciesCNN  # noqa: E402
 
 NODATA = 255
 #: Output kinds and their file name suffixes (``{scene}{suffix}``); the manifest is written last.

@@ -56,7 +56,7 @@ from dataset_builder.scenes import scene_bands
 from dataset_builder.schema import OPTICAL_BANDS, PIXEL_SIZE_M, check_bands
 from modeling.errors import SceneInputError
 from modeling.mapping.dense import GroupReader, normalised_groups, tile_windows, window_slices
-from modeling.network.config import FaciesCNNConfig
+from modeling.network import FaciesCNNConfig
 
 #: Bands derived from the DEM (and the sun), and the one derived from the outlines.
 TERRAIN_BANDS: tuple[str, ...] = ("elevation", "slope", "shadow_mask", "hillshade")

@@ -52,20 +52,20 @@ from dataset_builder.predictions import Predictions, read_predictions, write_pre
 from dataset_builder.schema import NUM_CLASSES, PATCH_SIZE, SPLIT_NAMES, CVSplit, check_bands, cv_split
 from dataset_builder.statistics import DatasetStatistics
 from modeling.errors import CheckpointError
-from modeling.evaluation.calibration import apply_temperature, expected_calibration_error, fit_temperature
-from modeling.evaluation.metrics import (
+from modeling.evaluation import (
     SUMMARY_METRICS,
     ResultsRecord,
+    apply_temperature,
     confusion_matrix,
     dataset_revision,
     evaluate_predictions,
+    expected_calibration_error,
+    fit_temperature,
     metrics_from_confusion,
     plot_training_curves,
     summary_table,
 )
-from modeling.network.config import FaciesCNNConfig, JsonOptions
-from modeling.network.facies_cnn import FaciesCNN
-from modeling.network.predict import normalize
+from modeling.network import FaciesCNN, FaciesCNNConfig, JsonOptions, normalize
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_TENSORS = "state.safetensors"
