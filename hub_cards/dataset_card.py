@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dataset_builder.schema import BANDS_BY_NAME, CLASS_NAMES, FACIES_CLASSES, PROTECTED_CLASSES, make_features
+from dataset_builder.writer import BuildReport, WrittenDataset
 from hub_cards.common import DATASET_DOI, PAPER_TITLE, UPSTREAM_CODE, citation_section, render_card
 from hub_cards.leaderboard import render_leaderboard_section
-
-if TYPE_CHECKING:
-    from dataset_builder.writer import BuildReport, WrittenDataset
+from hub_cards.markdown import table
 
 CONFIG_DESCRIPTIONS = {
     "pruned": "labels cleaned by confident learning: rows flagged as label issues left out (default)",
@@ -25,7 +23,7 @@ def _size_category(n: int) -> str:
     return "1M<n<10M"
 
 
-def card_metadata(written: "WrittenDataset", report: "BuildReport") -> dict:
+def card_metadata(written: WrittenDataset, report: BuildReport) -> dict:
     """The YAML front matter: configs with explicit shard lists, features and split sizes."""
     stats = written.statistics
     features = make_features(written.bands, stats.dtype, stats.patch_size)
@@ -71,30 +69,42 @@ def card_metadata(written: "WrittenDataset", report: "BuildReport") -> dict:
     }
 
 
-def _class_table(written: "WrittenDataset") -> str:
+def _class_table(written: WrittenDataset) -> str:
     counts = written.statistics.class_counts
     splits = [s for s in counts["full"] if sum(counts["full"][s].values())]
-    head = "| code | class | kind | " + " | ".join(splits) + " | full | pruned |\n"
-    head += "|---|---|---|" + "---|" * len(splits) + "---|---|\n"
-    rows = []
-    for code, name in enumerate(CLASS_NAMES):
-        kind = "facies" if name in FACIES_CLASSES else "miscellaneous"
-        per = [str(counts["full"][s][name]) for s in splits]
-        full = sum(counts["full"][s][name] for s in splits)
-        pruned = sum(counts["pruned"][s][name] for s in counts["pruned"])
-        rows.append(f"| {code} | {name} | {kind} | " + " | ".join(per) + f" | {full} | {pruned} |")
-    return head + "\n".join(rows)
+    rows = [
+        [
+            code,
+            name,
+            "facies" if name in FACIES_CLASSES else "miscellaneous",
+            *(counts["full"][s][name] for s in splits),
+            sum(counts["full"][s][name] for s in splits),
+            sum(counts["pruned"][s][name] for s in counts["pruned"]),
+        ]
+        for code, name in enumerate(CLASS_NAMES)
+    ]
+    return table(["code", "class", "kind", *splits, "full", "pruned"], rows)
 
 
-def _band_table(written: "WrittenDataset") -> str:
-    lines = ["| # | band | unit | description | min | max | mean | std |", "|---|---|---|---|---|---|---|---|"]
-    for i, b in enumerate(written.statistics.bands):
-        desc = BANDS_BY_NAME[b.name].description
-        lines.append(f"| {i} | {b.name} | {b.unit} | {desc} | {b.min:.4g} | {b.max:.4g} | {b.mean:.4g} | {b.std:.4g} |")
-    return "\n".join(lines)
+def _band_table(written: WrittenDataset) -> str:
+    rows = [
+        [i, b.name, b.unit, BANDS_BY_NAME[b.name].description, *(f"{v:.4g}" for v in (b.min, b.max, b.mean, b.std))]
+        for i, b in enumerate(written.statistics.bands)
+    ]
+    return table(["#", "band", "unit", "description", "min", "max", "mean", "std"], rows)
 
 
-def render_dataset_card(written: "WrittenDataset", report: "BuildReport", folder: Path | None = None) -> str:
+def _configs_table(full_rows: int, pruned_rows: int) -> str:
+    return table(
+        ["config", "rows", "what it holds"],
+        [
+            ["`pruned` (default)", pruned_rows, CONFIG_DESCRIPTIONS["pruned"]],
+            ["`full`", full_rows, CONFIG_DESCRIPTIONS["full"]],
+        ],
+    )
+
+
+def render_dataset_card(written: WrittenDataset, report: BuildReport, folder: Path | None = None) -> str:
     """Render the card: description, class and band tables, configs, splits, statistics, citation.
 
     With ``folder`` given, the leaderboard kept there (``leaderboard.json``) is rendered too.
@@ -129,10 +139,7 @@ This build: **{stats.num_rows} rows** from `{report.source}` (layout: {report.la
 
 ## Configurations
 
-| config | rows | what it holds |
-|---|---|---|
-| `pruned` (default) | {pruned_rows} | {CONFIG_DESCRIPTIONS["pruned"]} |
-| `full` | {full_rows} | {CONFIG_DESCRIPTIONS["full"]} |
+{_configs_table(full_rows, pruned_rows)}
 
 {pruning}
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hub_cards.markdown import escape, table
+
 LEADERBOARD_FILE = "leaderboard.json"
 SCHEMA_VERSION = 1
 PRIMARY = ("pruned", "macro_f1")
@@ -53,14 +55,7 @@ def render_leaderboard_section(folder: str | Path) -> str:
     entries = read_leaderboard(folder)["entries"]
     if not entries:
         return ""
-    lines = [
-        "## Benchmark protocol and leaderboard",
-        "",
-        PROTOCOL,
-        "",
-        "| rank | method | macro-F1 pruned (95 % CI) | macro-F1 full | glacier-wise macro-F1 | accuracy pruned | params | kind |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     rank = 0
     for e in ranked(entries):
         pruned, full = e["scores"].get("pruned", {}), e["scores"].get("full", {})
@@ -71,10 +66,27 @@ def render_leaderboard_section(folder: str | Path) -> str:
             if pruned.get("glacier_macro_f1_mean") is None
             else (f"{_pct(pruned['glacier_macro_f1_mean'])} +- {_pct(pruned.get('glacier_macro_f1_std'))}")
         )
-        name = f"[{e['method']}]({e['code']})" if e.get("code") else e["method"]
-        lines.append(
-            f"| {rank if e['kind'] == 'scored' else '-'} | {name} | {_pct(pruned.get('macro_f1'))}{_ci(pruned.get('macro_f1_ci'))} "
-            f"| {_pct(full.get('macro_f1'))} | {glacier} | {_pct(pruned.get('accuracy'))} | {e.get('num_parameters') or '-'} "
-            f"| {'scored here' if e['kind'] == 'scored' else 'reported (not scored here)'} |"
+        method = escape(e["method"])
+        rows.append(
+            [
+                rank if e["kind"] == "scored" else "-",
+                f"[{method}]({e['code']})" if e.get("code") else method,
+                f"{_pct(pruned.get('macro_f1'))}{_ci(pruned.get('macro_f1_ci'))}",
+                _pct(full.get("macro_f1")),
+                glacier,
+                _pct(pruned.get("accuracy")),
+                e.get("num_parameters") or "-",
+                "scored here" if e["kind"] == "scored" else "reported (not scored here)",
+            ]
         )
-    return "\n".join(lines)
+    header = [
+        "rank",
+        "method",
+        "macro-F1 pruned (95 % CI)",
+        "macro-F1 full",
+        "glacier-wise macro-F1",
+        "accuracy pruned",
+        "params",
+        "kind",
+    ]
+    return "\n".join(["## Benchmark protocol and leaderboard", "", PROTOCOL, "", table(header, rows)])

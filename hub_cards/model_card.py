@@ -1,30 +1,29 @@
-"""The model card (``README.md``) of every saved FaciesCNN."""
+"""The model card (``README.md``) of every saved FaciesCNN, rendered from the plain config dict.
+
+``config`` arguments here are ``FaciesCNNConfig.to_dict()`` (the content of ``config.json``): cards never
+need the modelling code.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from huggingface_hub import EvalResult, ModelCardData
 
 from dataset_builder.schema import BANDS_BY_NAME
 from hub_cards.common import CODE_LICENSE, DATASET_DOI, PAPER_TITLE, UPSTREAM_CODE, citation_section, render_card
-
-if TYPE_CHECKING:  # a runtime import would be circular: modeling imports this module
-    from modeling.network.config import FaciesCNNConfig
+from hub_cards.markdown import table
 
 MODEL_NAME = "FaciesCNN"
 TAGS = ["glacier-facies", "remote-sensing", "glaciology", "image-classification", "pytorch_model_hub_mixin"]
 
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+#: Fields of ``config.json`` shown as the architecture.
+ARCHITECTURE_KEYS = ("patch_size", "filters", "depths", "pool_size", "dense_units", "dropout")
 
 
-def _bands_section(config: FaciesCNNConfig) -> str:
-    norm = config.normalization
+def _bands_section(config: Mapping[str, Any]) -> str:
+    norm = config["normalization"]
     rows = [
         [
             i,
@@ -34,16 +33,16 @@ def _bands_section(config: FaciesCNNConfig) -> str:
             f"{norm['min'][i]:.6g}" if norm else "-",
             f"{norm['max'][i]:.6g}" if norm else "-",
         ]
-        for i, name in enumerate(config.bands)
+        for i, name in enumerate(config["bands"])
     ]
     text = [
         "## Inputs",
         "",
-        f"Patches of shape (N, {config.num_bands}, H, W) on the 10 m grid, channels first, centred on the pixel "
-        f"to classify (centre index H//2, W//2). Trained on {config.patch_size} x {config.patch_size} patches; "
-        f"any size of at least {config.pool_size} pixels runs.",
+        f"Patches of shape (N, {len(config['bands'])}, H, W) on the 10 m grid, channels first, centred on the pixel "
+        f"to classify (centre index H//2, W//2). Trained on {config['patch_size']} x {config['patch_size']} patches; "
+        f"any size of at least {config['pool_size']} pixels runs.",
         "",
-        _table(["#", "band", "unit", "description", "min", "max"], rows),
+        table(["#", "band", "unit", "description", "min", "max"], rows),
         "",
     ]
     if norm:
@@ -56,7 +55,7 @@ def _bands_section(config: FaciesCNNConfig) -> str:
             "**This model carries no normalisation statistics.** Take them from the built dataset: "
             "`model.with_statistics(DatasetStatistics.load(folder))`, or convert with `--stats DATASET_FOLDER`."
         )
-    if config.per_glacier_elevation_scaling:
+    if config["per_glacier_elevation_scaling"]:
         text.append(
             "\nElevation is first scaled per glacier, `(elevation - glacier_min) / (glacier_max - glacier_min)`; "
             "pass each patch's glacier elevation range as `elevation_range` to `predict`."
@@ -64,11 +63,11 @@ def _bands_section(config: FaciesCNNConfig) -> str:
     return "\n".join(text) + "\n"
 
 
-def _classes_section(config: FaciesCNNConfig) -> str:
-    rows = [[i, f"`{c}`"] for i, c in enumerate(config.class_names)]
+def _classes_section(config: Mapping[str, Any]) -> str:
+    rows = [[i, f"`{c}`"] for i, c in enumerate(config["class_names"])]
     return (
         "## Classes\n\n`predict` returns the label code; `predict_proba` one column per label.\n\n"
-        + _table(["label", "class"], rows)
+        + table(["label", "class"], rows)
         + "\n"
     )
 
@@ -77,21 +76,21 @@ def _json_block(data: Mapping[str, Any]) -> str:
     return "```json\n" + json.dumps(data, indent=2) + "\n```\n"
 
 
-def _training_section(config: FaciesCNNConfig, training: Mapping[str, Any] | None) -> str:
-    arch = {k: config.to_dict()[k] for k in ("patch_size", "filters", "depths", "pool_size", "dense_units", "dropout")}
+def _training_section(config: Mapping[str, Any], training: Mapping[str, Any] | None) -> str:
+    arch = {k: config[k] for k in ARCHITECTURE_KEYS}
     text = ["## Training data and configuration", ""]
     if training:
         text += [_json_block(training)]
     else:
         text += ["Not recorded for these weights.", ""]
     text += ["Architecture (`config.json`):", "", _json_block(arch)]
-    if config.calibration:
+    if config["calibration"]:
         text += [
-            f"Probabilities are calibrated with temperature scaling (T = {config.calibration['temperature']:.4g}).",
+            f"Probabilities are calibrated with temperature scaling (T = {config['calibration']['temperature']:.4g}).",
             "",
         ]
-    if config.provenance:
-        text += ["### Provenance", "", _json_block(config.provenance)]
+    if config["provenance"]:
+        text += ["### Provenance", "", _json_block(config["provenance"])]
     return "\n".join(text)
 
 
@@ -101,11 +100,11 @@ def _evaluation_section(eval_results: Sequence[EvalResult] | None) -> str:
     rows = [
         [r.dataset_name, r.dataset_split or "-", r.metric_name or r.metric_type, r.metric_value] for r in eval_results
     ]
-    return "## Evaluation\n\n" + _table(["dataset", "split", "metric", "value"], rows) + "\n"
+    return "## Evaluation\n\n" + table(["dataset", "split", "metric", "value"], rows) + "\n"
 
 
 def render_model_card(
-    config: FaciesCNNConfig,
+    config: Mapping[str, Any],
     *,
     eval_results: Sequence[EvalResult] | None = None,
     training: Mapping[str, Any] | None = None,
@@ -113,11 +112,12 @@ def render_model_card(
     """The Markdown model card with YAML front matter for a FaciesCNN.
 
     Args:
-        config: the model's config (bands, classes, normalisation, provenance, training).
+        config: the model's config as plain data, ``FaciesCNNConfig.to_dict()`` (bands, classes,
+            normalisation, provenance, training).
         eval_results: ``huggingface_hub.EvalResult`` entries; written as ``model-index`` metadata and a table.
-        training: how the weights were trained; default ``config.training``.
+        training: how the weights were trained; default ``config["training"]``.
     """
-    training = config.training if training is None else training
+    training = config["training"] if training is None else training
     card_data = ModelCardData(
         license=CODE_LICENSE,
         library_name="glacier-facies",
@@ -136,7 +136,7 @@ def render_model_card(
     )
     body = "\n".join(
         [
-            f"# {MODEL_NAME}: glacier facies classifier ({config.num_bands} bands)",
+            f"# {MODEL_NAME}: glacier facies classifier ({len(config['bands'])} bands)",
             "",
             f"PyTorch port of the baseline CNN of *{PAPER_TITLE}* ([code]({UPSTREAM_CODE})). "
             "It classifies the centre pixel of a multispectral patch (Landsat / Sentinel-2 reflectance plus "
@@ -151,7 +151,7 @@ def render_model_card(
             "water and cloud are the weakest classes; firn/snow and refrozen-like/ice are often confused.",
             "- Inputs must be normalised exactly as in training (see Inputs); otherwise outputs are meaningless.",
             "- Probabilities are temperature-calibrated (see below)."
-            if config.calibration
+            if config["calibration"]
             else "- Probabilities are not calibrated (the study found max-softmax confidence over-confident).",
             "",
             _bands_section(config),

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from dataset_builder.atomic import atomic_write_text
+from hub_cards.markdown import table
 
 
 @dataclass
@@ -61,10 +62,7 @@ class Report:
             for t in s.tables:
                 if t.caption:
                     out += [f"*{t.caption}*", ""]
-                out.append("| " + " | ".join(t.header) + " |")
-                out.append("|" + "---|" * len(t.header))
-                out += ["| " + " | ".join(r) + " |" for r in t.rows]
-                out.append("")
+                out += [table(t.header, t.rows), ""]
             for f in s.figures:
                 if f.path.is_file():
                     out += [f"![{f.caption}]({os.path.relpath(f.path, base)})", "", f"*{f.caption}*", ""]

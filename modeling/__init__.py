@@ -1,9 +1,7 @@
 """The FaciesCNN model: architecture, hub loading, weight conversion and inference."""
 
 from modeling.errors import ConfigError, NormalizationMissingError, WeightsError
-from modeling.network.config import FaciesCNNConfig
-from modeling.network.facies_cnn import FaciesCNN
-from modeling.network.predict import normalize, predict, predict_proba
+from modeling.network import FaciesCNN, FaciesCNNConfig, normalize, predict, predict_proba
 
 __all__ = [
     "ConfigError",

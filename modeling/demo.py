@@ -29,12 +29,17 @@ from dataset_builder.synthetic.core import SyntheticConfig, generate
 from dataset_builder.writer import iter_rows
 from hub_cards.leaderboard import ranked, read_leaderboard
 from hub_cards.report import Figure, Report, Section, Table
-from modeling.evaluation.metrics import dataset_revision
-from modeling.evaluation.ndsi_rules import NDSIRules
-from modeling.evaluation.submissions import PUBLISHED, add_to_leaderboard, evaluate_submission, write_submission
+from modeling.evaluation import (
+    PUBLISHED,
+    NDSIRules,
+    add_to_leaderboard,
+    dataset_revision,
+    evaluate_submission,
+    write_submission,
+)
 from modeling.mapping import MappingOptions, dense_fits, map_scene
 from modeling.mass_balance import run as run_mass_balance
-from modeling.network.facies_cnn import FaciesCNN
+from modeling.network import FaciesCNN
 from modeling.training import OOF_PREDICTIONS, BaselineConfig, TrainConfig, cross_validate, run_two_rounds
 
 

@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from datasets import load_dataset
 from huggingface_hub import DatasetCard, HfApi, ModelCard, get_token
 
+from dataset_builder.writer import read_manifest, refresh_card, sha256_file
 from modeling.errors import PublishError
+from modeling.network import PICKLE_SUFFIXES, FaciesCNN
 
 Kind = Literal["dataset", "model"]
 IGNORED = (".*", "**/.*", "__pycache__", "**/__pycache__")
@@ -59,10 +62,6 @@ def _files(folder: Path) -> list[tuple[str, int]]:
 
 def validate_dataset(folder: Path) -> list[str]:
     """Checks a dataset folder must pass: card YAML, manifest checksums, both configs load offline."""
-    from datasets import load_dataset
-
-    from dataset_builder.writer import read_manifest, sha256_file
-
     checks = []
     card = DatasetCard.load(folder / "README.md")
     configs = {c["config_name"] for c in card.data.to_dict().get("configs", [])}
@@ -91,8 +90,6 @@ def validate_dataset(folder: Path) -> list[str]:
 
 def validate_model(folder: Path) -> list[str]:
     """Checks a model folder must pass: card YAML, strict safetensors loading, no pickles."""
-    from modeling.network.facies_cnn import PICKLE_SUFFIXES, FaciesCNN
-
     pickles = [p for p, _ in _files(folder) if Path(p).suffix in PICKLE_SUFFIXES]
     if pickles:
         raise PublishError(f"{folder}: holds pickled files {pickles}; publish safetensors only")
@@ -112,14 +109,10 @@ def plan_upload(folder: str | Path, kind: Kind | None = None) -> UploadPlan:
         raise PublishError(f"{folder}: no such folder")
     kind = kind or detect_kind(folder)
     if kind == "dataset":
-        from dataset_builder.writer import refresh_card
-
         refresh_card(folder)
         checks = validate_dataset(folder)
     else:
         if not (folder / "README.md").is_file():
-            from modeling.network.facies_cnn import FaciesCNN
-
             FaciesCNN.from_pretrained(folder).save_pretrained(folder)  # renders the model card
         checks = validate_model(folder)
     return UploadPlan(folder=folder, kind=kind, files=_files(folder), checks=checks)

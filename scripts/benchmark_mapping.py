@@ -45,7 +45,7 @@ from dataset_builder.outlines import read_outlines
 from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, OPTICAL_BANDS, PATCH_SIZE
 from dataset_builder.statistics import DatasetStatistics
 from dataset_builder.synthetic.core import SyntheticConfig, generate
-from modeling.evaluation.metrics import confusion_matrix, metrics_from_confusion
+from modeling.evaluation import confusion_matrix, metrics_from_confusion
 from modeling.mapping import (
     PatchGeometry,
     PreparedScene,
@@ -56,8 +56,7 @@ from modeling.mapping import (
     tile_windows,
     window_slices,
 )
-from modeling.network.facies_cnn import FaciesCNN
-from modeling.network.keras_conversion import load_keras_weights
+from modeling.network import FaciesCNN, load_keras_weights
 
 WEIGHTS = (
     Path(__file__).resolve().parents[2] / "shared" / "upstream" / "weights" / "0_cnn_afterconfidentlearning_weights.h5"

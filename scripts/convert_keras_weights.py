@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from dataset_builder.statistics import DatasetStatistics
-from modeling.network.keras_conversion import convert_folder, convert_keras_weights
+from modeling.network import convert_folder, convert_keras_weights
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ config); ``--calibrate`` fits temperature scaling on the validation fold T-1 and
 model to OUT/model. A predictions file (e.g. ``oof_predictions.parquet``) is evaluated on its folds,
 pooled; ``--results`` (the results.json of the run that wrote it) supplies the per-fold temperatures so
 that the ECE before calibration is reported too.
-OUT receives results.json (modeling.evaluation.metrics.ResultsRecord), summary.md, confusion_{config}.png and
+OUT receives results.json (modeling.evaluation.ResultsRecord), summary.md, confusion_{config}.png and
 reliability_{config}.png.
 
 A benchmark submission folder (predictions.parquet or .csv plus metadata.json, see scripts/submit.py) is
@@ -32,8 +32,15 @@ from dataset_builder.predictions import read_predictions
 from dataset_builder.schema import NUM_FOLDS
 from modeling import FaciesCNN
 from modeling.errors import SubmissionError
-from modeling.evaluation.metrics import ResultsRecord, dataset_revision, evaluate_predictions, summary_table
-from modeling.evaluation.submissions import DatasetLabels, read_submission, submission_reports
+from modeling.evaluation import (
+    DatasetLabels,
+    ResultsRecord,
+    dataset_revision,
+    evaluate_predictions,
+    read_submission,
+    submission_reports,
+    summary_table,
+)
 from modeling.training import RESULTS_FILE, SUMMARY_FILE, evaluate_model
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hub_cards.leaderboard import ranked
 from modeling.errors import SubmissionError
-from modeling.evaluation.submissions import PUBLISHED, add_to_leaderboard, evaluate_submission
+from modeling.evaluation import PUBLISHED, add_to_leaderboard, evaluate_submission
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from dataset_builder.errors import DatasetNotFoundError, SchemaError
 from dataset_builder.loading import CONFIGS
 from dataset_builder.schema import NUM_FOLDS
 from modeling.errors import CheckpointError
-from modeling.evaluation.metrics import summary_table
+from modeling.evaluation import summary_table
 from modeling.training import PROFILES, BaselineConfig, cross_validate, init_runtime, train_baseline_fold, train_fold
 
 CNN_OPTIONS = ("epochs", "batch_size", "learning_rate", "crop", "samples_per_epoch", "augment")

@@ -14,7 +14,7 @@ from dataset_builder.loading import load_facies
 from dataset_builder.predictions import read_predictions
 from dataset_builder.schema import SPLIT_NAMES
 from dataset_builder.testing import write_fake_released
-from modeling.evaluation.metrics import ResultsRecord
+from modeling.evaluation import ResultsRecord
 from modeling.training import BaselineConfig, feature_names, patch_features
 
 ROOT = Path(__file__).resolve().parents[1]

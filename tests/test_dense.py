@@ -20,8 +20,7 @@ from modeling.mapping import (
     tile_windows,
     window_max,
 )
-from modeling.network.config import FaciesCNNConfig
-from modeling.network.facies_cnn import FaciesCNN
+from modeling.network import FaciesCNN, FaciesCNNConfig
 
 BANDS = len(BAND_NAMES)
 

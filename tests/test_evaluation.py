@@ -19,22 +19,20 @@ from dataset_builder.loading import load_facies
 from dataset_builder.predictions import PROBA_COLUMNS, make_predictions, read_predictions, write_predictions
 from dataset_builder.schema import CLASS_NAMES, NUM_CLASSES, SPLIT_NAMES
 from dataset_builder.testing import write_fake_released
-from modeling.evaluation.calibration import (
-    apply_temperature,
-    expected_calibration_error,
-    fit_temperature,
-    reliability_curve,
-)
-from modeling.evaluation.metrics import (
+from modeling.evaluation import (
     ResultsRecord,
+    apply_temperature,
     bootstrap_intervals,
     classification_report,
     confusion_matrix,
     evaluate_predictions,
+    expected_calibration_error,
+    fit_temperature,
     metrics_from_confusion,
     plot_confusion_matrix,
     plot_reliability_diagram,
     plot_training_curves,
+    reliability_curve,
 )
 
 ROOT = Path(__file__).resolve().parents[1]

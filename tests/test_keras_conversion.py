@@ -18,7 +18,7 @@ from dataset_builder.schema import BAND_NAMES, OPTICAL_BANDS, cv_split
 from dataset_builder.statistics import BandStatistics, DatasetStatistics
 from modeling import FaciesCNN, FaciesCNNConfig
 from modeling.errors import WeightsError
-from modeling.network.keras_conversion import load_keras_weights
+from modeling.network import load_keras_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -12,12 +12,12 @@ from dataset_builder.schema import CLASS_NAMES, PATCH_SIZE
 from dataset_builder.testing import write_fake_released
 from hub_cards.leaderboard import read_leaderboard
 from modeling.errors import SubmissionError
-from modeling.evaluation.metrics import classification_report
-from modeling.evaluation.ndsi_rules import NDSIRules
-from modeling.evaluation.submissions import (
+from modeling.evaluation import (
     PUBLISHED,
     DatasetLabels,
+    NDSIRules,
     add_to_leaderboard,
+    classification_report,
     evaluate_submission,
     write_submission,
 )
@@ -136,7 +136,7 @@ def test_probabilities_must_be_distributions(dataset, tmp_path):
 
 
 def test_ndsi_rules_on_signature_pixels():
-    signatures = {  # FACTS.md reflectances, blue..swir2
+    signatures = {  # class signatures published by Maslov et al. (hub_cards.common.PAPER_TITLE), blue..swir2
         "snow": (0.90, 0.88, 0.85, 0.75, 0.10, 0.06),
         "firn": (0.65, 0.62, 0.58, 0.50, 0.06, 0.04),
         "refrozen-like": (0.55, 0.52, 0.48, 0.35, 0.04, 0.03),

@@ -16,8 +16,7 @@ from distributed import LocalCluster
 from dataset_builder.schema import BAND_NAMES
 from dataset_builder.synthetic.core import SyntheticConfig, generate
 from modeling.mapping import MappingOptions, ModelSpec, SceneJob, is_complete, map_many, run_job
-from modeling.network.config import FaciesCNNConfig
-from modeling.network.facies_cnn import FaciesCNN
+from modeling.network import FaciesCNN, FaciesCNNConfig
 
 TINY = dataclasses.replace(SyntheticConfig.quick(), scenes_per_glacier=1, scene_size=132, n_labels=150)
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers unpickle this module's runner by value

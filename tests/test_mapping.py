@@ -36,8 +36,7 @@ from modeling.mapping import (
     predict_array,
     prepare_scene,
 )
-from modeling.network.config import FaciesCNNConfig
-from modeling.network.facies_cnn import FaciesCNN
+from modeling.network import FaciesCNN, FaciesCNNConfig
 
 TINY = dataclasses.replace(SyntheticConfig.quick(), scenes_per_glacier=1, scene_size=132, n_labels=150)
 

@@ -6,8 +6,8 @@ from huggingface_hub import EvalResult, ModelCard
 
 from dataset_builder.schema import BANDS_BY_NAME, CLASS_NAMES, OPTICAL_BANDS
 from hub_cards.common import CITATION_BIBTEX, CODE_LICENSE
-from hub_cards.model_card import render_model_card
 from modeling import FaciesCNN, FaciesCNNConfig
+from modeling.network import render_model_card
 
 NORMALIZATION = {"min": [0.0, 0.01, 0.02, 0.03, 0.04, 0.05], "max": [1.5, 1.25, 1.125, 1.0625, 0.75, 0.625]}
 

@@ -21,7 +21,7 @@ from dataset_builder.statistics import DatasetStatistics
 from dataset_builder.testing import write_fake_released
 from modeling import FaciesCNN
 from modeling.errors import CheckpointError
-from modeling.evaluation.metrics import ResultsRecord
+from modeling.evaluation import ResultsRecord
 from modeling.training import (
     Augmentation,
     TrainConfig,

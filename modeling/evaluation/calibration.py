@@ -1,4 +1,4 @@
-"""Confidence calibration: expected calibration error, reliability curve, temperature scaling.
+"""Confidence calibration: expected calibration error, reliability curve, temperature scaling and its undoing.
 
 Confidence is the max-softmax probability, as in the study. Temperature scaling divides the logits by one
 scalar ``T`` fitted on the validation fold by minimising the negative log-likelihood; it never changes
@@ -8,10 +8,11 @@ the predicted class. ``FaciesCNNConfig.calibration = {"temperature": T}`` stores
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, logsumexp, softmax
+from scipy.special import logsumexp, softmax
 
 #: Search range of the temperature (log-uniform bounds).
 TEMPERATURE_BOUNDS = (0.05, 20.0)
@@ -80,12 +81,6 @@ def fit_temperature(logits_or_proba: np.ndarray, y: np.ndarray) -> float:
     return float(np.exp(best.x))
 
 
-def negative_log_likelihood(logits_or_proba: np.ndarray, y: np.ndarray) -> float:
-    """Mean negative log-likelihood (nats) of the true labels."""
-    logits, y = _check(as_logits(logits_or_proba), y)
-    return float(-np.mean(log_softmax(logits, axis=1)[np.arange(len(y)), y]))
-
-
 @dataclass(frozen=True)
 class ReliabilityCurve:
     """Max-softmax confidence against accuracy in equal-width bins over [0, 1].
@@ -133,13 +128,22 @@ def expected_calibration_error(proba: np.ndarray, y: np.ndarray, n_bins: int = 1
     return reliability_curve(proba, y, n_bins).ece
 
 
-__all__ = [
-    "ReliabilityCurve",
-    "apply_temperature",
-    "as_logits",
-    "expected_calibration_error",
-    "fit_temperature",
-    "is_probability",
-    "negative_log_likelihood",
-    "reliability_curve",
-]
+def calibration_summary(
+    proba: np.ndarray, y: np.ndarray, fold: np.ndarray, temperatures: Mapping[int, float] | None, n_bins: int = 15
+) -> dict[str, Any]:
+    """ECE of ``proba`` and, given each fold's temperature, of the uncalibrated probabilities too."""
+    out: dict[str, Any] = {"n_bins": n_bins, "ece": expected_calibration_error(proba, y, n_bins)}
+    if temperatures:
+        out["ece_after"] = out["ece"]
+        out["ece_before"] = expected_calibration_error(uncalibrated(proba, fold, temperatures), y, n_bins)
+        out["temperature"] = {str(k): float(v) for k, v in sorted(temperatures.items())}
+    return out
+
+
+def uncalibrated(proba: np.ndarray, fold: np.ndarray, temperatures: Mapping[int, float]) -> np.ndarray:
+    """Undo per-fold temperature scaling of probabilities (N, classes)."""
+    out = np.asarray(proba, dtype=np.float32).copy()
+    for f in np.unique(fold):
+        rows = fold == f
+        out[rows] = apply_temperature(proba[rows], 1.0 / temperatures[int(f)])
+    return out

@@ -1,6 +1,8 @@
 """A rule-based NDSI threshold classifier of the centre pixel: the simplest baseline of the leaderboard.
 
-Thresholds sit halfway between the published class signatures (FACTS.md, reflectance 0-1):
+Thresholds sit halfway between the class signatures published with the study (reflectance 0-1; Maslov et al.,
+"Automating glacier facies classification: pan-European dataset and deep learning baseline", code at
+https://github.com/konstantin-a-maslov/glacier_facies_classification):
 cloud is bright in SWIR unlike snow; water is dark in NIR with a positive NDWI; debris has a low
 NDSI; among the snow-like surfaces the blue reflectance orders snow > firn > refrozen-like > ice;
 cast terrain shadow comes from the shadow mask or a dark NIR.

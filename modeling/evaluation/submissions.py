@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +24,14 @@ from dataset_builder.errors import SchemaError
 from dataset_builder.predictions import PROBA_COLUMNS, SUM_TOLERANCE
 from dataset_builder.schema import NUM_CLASSES, class_index
 from dataset_builder.writer import iter_rows, refresh_card
+from hub_cards.common import DATASET_DOI
 from hub_cards.leaderboard import LEADERBOARD_FILE, SCHEMA_VERSION, read_leaderboard
 from modeling.errors import SubmissionError
-from modeling.evaluation.calibration import reliability_curve
-from modeling.evaluation.metrics import (
-    calibration_summary,
-    classification_report,
-    dataset_revision,
-    plot_confusion_matrix,
-    plot_reliability_diagram,
-)
+from modeling.evaluation.calibration import calibration_summary, reliability_curve
+from modeling.evaluation.metrics import classification_report
+from modeling.evaluation.plots import plot_confusion_matrix, plot_reliability_diagram
+from modeling.evaluation.results import dataset_revision
+from modeling.network import JsonOptions
 
 MAX_PREDICTIONS_BYTES = 256 * 2**20
 MAX_METADATA_BYTES = 64 * 2**10
@@ -50,11 +48,12 @@ METADATA_FIELDS = {
     "seeds": False,
     "description": False,
 }
-#: Figures the study reported (FACTS.md); shown as a separate, unscored row.
+#: Figures the study reported (Maslov et al., "Automating glacier facies classification: pan-European dataset
+#: and deep learning baseline", ``hub_cards.common.PAPER_TITLE``); shown as a separate, unscored row.
 PUBLISHED = {
     "method": "FaciesCNN, Maslov et al. (published figures)",
     "kind": "reported",
-    "paper": "https://doi.org/10.5281/zenodo.18469893",
+    "paper": f"https://doi.org/{DATASET_DOI}",
     "num_parameters": 200072,
     "scores": {
         "pruned": {"macro_f1": 0.816, "accuracy": 0.90, "glacier_macro_f1_mean": 0.823, "glacier_macro_f1_std": 0.105},
@@ -279,8 +278,10 @@ def score_submission(
 
 
 @dataclass
-class LeaderboardEntry:
-    """One scored row of the leaderboard."""
+class LeaderboardEntry(JsonOptions):
+    """One scored row of the leaderboard (``to_dict()`` is its ``leaderboard.json`` entry)."""
+
+    OPTION_KIND = "leaderboard field"
 
     method: str
     scores: dict[str, dict]
@@ -320,7 +321,7 @@ def add_to_leaderboard(dataset: str | Path, entry: LeaderboardEntry | dict) -> d
     """Add (or replace, by method name) an entry in ``leaderboard.json`` and re-render the card."""
     dataset = Path(dataset)
     board = read_leaderboard(dataset)
-    row = asdict(entry) if isinstance(entry, LeaderboardEntry) else dict(entry)
+    row = entry.to_dict() if isinstance(entry, LeaderboardEntry) else dict(entry)
     board["entries"] = [e for e in board["entries"] if e["method"] != row["method"]] + [row]
     board["schema_version"] = SCHEMA_VERSION
     atomic_write_text(dataset / LEADERBOARD_FILE, json.dumps(board, indent=2) + "\n")
@@ -341,19 +342,3 @@ def write_submission(
         pd.DataFrame(table).to_parquet(tmp, index=False)
     atomic_write_text(folder / "metadata.json", json.dumps(metadata, indent=2) + "\n")
     return folder
-
-
-__all__ = [
-    "DatasetLabels",
-    "LeaderboardEntry",
-    "PUBLISHED",
-    "Submission",
-    "SubmissionError",
-    "add_to_leaderboard",
-    "evaluate_submission",
-    "read_submission",
-    "leaderboard_scores",
-    "score_submission",
-    "submission_reports",
-    "write_submission",
-]

@@ -23,7 +23,7 @@ from modeling.mapping.options import MappingOptions
 from modeling.mapping.products import is_complete
 from modeling.mapping.readers import OpticalScene, open_scene
 from modeling.mapping.scene import map_scene
-from modeling.network.facies_cnn import FaciesCNN
+from modeling.network import FaciesCNN
 
 
 @dataclass(frozen=True)

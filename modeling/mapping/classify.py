@@ -20,7 +20,7 @@ from modeling.mapping.prepare import PreparedScene
 from modeling.mapping.products import facies_tags
 from modeling.mapping.tile_inputs import group_reader
 from modeling.mapping.tiles import grow, relative_slices, tile_windows, window_slices
-from modeling.network.facies_cnn import FaciesCNN
+from modeling.network import FaciesCNN
 
 
 def mode_filter(codes: np.ndarray, num_classes: int = len(CLASS_NAMES), nodata: int = MAP_NODATA) -> np.ndarray:

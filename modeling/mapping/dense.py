@@ -46,8 +46,7 @@ from dataset_builder.schema import PATCH_SIZE
 from modeling.errors import DenseInferenceError
 from modeling.mapping.tile_inputs import GroupReader, group_reader
 from modeling.mapping.tiles import DEFAULT_TILE, padded_window, tile_windows, window_slices
-from modeling.network.config import FaciesCNNConfig, mapping_geometry_problem
-from modeling.network.facies_cnn import FaciesCNN, centre
+from modeling.network import FaciesCNN, FaciesCNNConfig, centre, mapping_geometry_problem
 
 Mode = Literal["dense", "exact", "patch"]
 MODES: tuple[str, ...] = ("dense", "exact", "patch")

@@ -32,7 +32,7 @@ from modeling.mapping.options import MappingOptions
 from modeling.mapping.prepare import PreparedScene, prepare_scene
 from modeling.mapping.products import OUTPUTS, area_table, output_paths, qgis_style, quicklook_figure, write_cog
 from modeling.mapping.readers import OpticalScene, open_scene
-from modeling.network.facies_cnn import FaciesCNN
+from modeling.network import FaciesCNN
 
 
 @dataclass

@@ -14,8 +14,7 @@ from rasterio.windows import Window
 
 from modeling.errors import DenseInferenceError
 from modeling.mapping.tiles import grow, window_slices
-from modeling.network.config import FaciesCNNConfig
-from modeling.network.predict import normalize
+from modeling.network import FaciesCNNConfig, normalize
 
 #: Reads the inputs of one tile: ``(core window, halo)`` -> ``[(normalised (bands, h + 2 halo, w + 2 halo)
 #: float32, claim (h, w) bool)]``, one entry per normalisation group (e.g. per glacier), claims disjoint.

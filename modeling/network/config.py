@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping, Self, get_args, get_origin, get_type_hints
 
 from dataset_builder.errors import SchemaError
 from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, PATCH_SIZE, canonical_class, check_bands
@@ -20,20 +20,47 @@ CALIBRATION_KEYS = ("temperature",)
 
 
 class JsonOptions:
-    """JSON round trip of a frozen options dataclass (training recipes, baselines): tuples become lists
-    and back; unknown keys are refused, naming them. Subclasses set ``OPTION_KIND`` for the message."""
+    """JSON round trip of a dataclass (options, configs, records): the one home of dataclass <-> JSON.
 
-    OPTION_KIND = "option"
+    ``to_dict`` gives JSON-native values (tuples become lists); ``from_dict`` turns lists back into tuples
+    for fields typed as tuples, refuses unknown keys and reports missing required ones, naming them.
+    Subclasses set ``OPTION_KIND`` (what a key is called in messages) and ``OPTION_ERROR`` (the error raised).
+    """
+
+    OPTION_KIND: ClassVar[str] = "option"
+    OPTION_ERROR: ClassVar[type[Exception]] = ValueError
 
     def to_dict(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]):
-        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        if not isinstance(data, Mapping):
+            raise cls.OPTION_ERROR(f"{cls.__name__} must be read from a JSON object, got {type(data).__name__}")
+        fields = dataclasses.fields(cls)
+        known = {f.name for f in fields}
+        unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown {cls.OPTION_KIND}(s) {unknown}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+            raise cls.OPTION_ERROR(f"unknown {cls.OPTION_KIND}(s) {unknown}; {cls.__name__} knows {sorted(known)}")
+        missing = [f.name for f in fields if _required(f) and f.name not in data]
+        if missing:
+            raise cls.OPTION_ERROR(f"missing {cls.OPTION_KIND}(s) {missing}")
+        tuples = _tuple_fields(cls)
+        return cls(**{k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in data.items()})
+
+
+def _required(field: dataclasses.Field) -> bool:
+    return field.init and field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+
+
+def _tuple_fields(cls: type) -> set[str]:
+    """Names of the fields of dataclass ``cls`` typed as a tuple, alone or in a union (``tuple[str, ...] | None``)."""
+    hints = get_type_hints(cls)
+    return {
+        f.name
+        for f in dataclasses.fields(cls)
+        if any(get_origin(t) is tuple or t is tuple for t in (hints[f.name], *get_args(hints[f.name])))
+    }
 
 
 def _positive_ints(name: str, values: Any, length: int | None = None) -> tuple[int, ...]:
@@ -63,7 +90,7 @@ def mapping_geometry_problem(patch_size: int, pool_size: int) -> str | None:
 
 
 @dataclass(frozen=True)
-class FaciesCNNConfig:
+class FaciesCNNConfig(JsonOptions):
     """Architecture, inputs, outputs and expected normalisation of a FaciesCNN.
 
     Attributes:
@@ -83,6 +110,9 @@ class FaciesCNNConfig:
         training: how the weights were trained (data, folds, recipe), or None.
         calibration: post-hoc calibration applied by ``predict``, e.g. ``{"temperature": 1.7}``, or None.
     """
+
+    OPTION_KIND = "config field"
+    OPTION_ERROR = ConfigError
 
     bands: tuple[str, ...] = BAND_NAMES
     class_names: tuple[str, ...] = CLASS_NAMES
@@ -187,23 +217,6 @@ class FaciesCNNConfig:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON-native form written to ``config.json``."""
-        return {
-            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v for f in dataclasses.fields(self)
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "FaciesCNNConfig":
-        """Build a config from ``config.json`` content; unknown fields are an error naming them."""
-        if not isinstance(data, Mapping):
-            raise ConfigError(f"a FaciesCNN config must be a JSON object, got {type(data).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown config field(s) {unknown}; FaciesCNNConfig knows {sorted(known)}")
-        return cls(**data)
 
     def replace(self, **changes: Any) -> "FaciesCNNConfig":
         """A copy with some fields changed (validated again)."""

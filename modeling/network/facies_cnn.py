@@ -26,9 +26,9 @@ from torch import nn
 
 from dataset_builder.atomic import atomic_path, atomic_write_text
 from dataset_builder.statistics import DatasetStatistics
-from hub_cards.model_card import render_model_card
+from hub_cards import model_card
 from modeling.errors import WeightsError
-from modeling.network import predict as _predict
+from modeling.network import inference
 from modeling.network.config import FaciesCNNConfig
 
 #: Keras BatchNormalization defaults (epsilon 1e-3, momentum 0.99 = PyTorch momentum 0.01).
@@ -57,6 +57,14 @@ class ConvBNELU(nn.Sequential):
 def centre(feature_map: torch.Tensor) -> torch.Tensor:
     """Features of the centre pixel (index H//2, W//2) of a (N, C, H, W) map -> (N, C)."""
     return feature_map[:, :, feature_map.shape[2] // 2, feature_map.shape[3] // 2]
+
+
+def render_model_card(
+    config: FaciesCNNConfig, *, eval_results: Sequence[Any] | None = None, training: Mapping | None = None
+) -> str:
+    """The Markdown model card of a FaciesCNN with this config: :func:`hub_cards.model_card.render_model_card`
+    of ``config.to_dict()``."""
+    return model_card.render_model_card(config.to_dict(), eval_results=eval_results, training=training)
 
 
 class FaciesCNN(nn.Module, PyTorchModelHubMixin):
@@ -144,8 +152,8 @@ class FaciesCNN(nn.Module, PyTorchModelHubMixin):
         elevation_range: Sequence[float] | np.ndarray | None = None,
         compile: bool = False,
     ) -> np.ndarray:
-        """Class probabilities (N, classes) for raw patches (N, bands, H, W); see :func:`modeling.network.predict.predict_proba`."""
-        return _predict.predict_proba(
+        """Class probabilities (N, classes) for raw patches (N, bands, H, W); see :func:`modeling.network.inference.predict_proba`."""
+        return inference.predict_proba(
             self, patches, batch_size=batch_size, elevation_range=elevation_range, compile=compile
         )
 
@@ -157,8 +165,8 @@ class FaciesCNN(nn.Module, PyTorchModelHubMixin):
         elevation_range: Sequence[float] | np.ndarray | None = None,
         compile: bool = False,
     ) -> np.ndarray:
-        """Label codes (N,) for raw patches (N, bands, H, W); see :func:`modeling.network.predict.predict`."""
-        return _predict.predict(self, patches, batch_size=batch_size, elevation_range=elevation_range, compile=compile)
+        """Label codes (N,) for raw patches (N, bands, H, W); see :func:`modeling.network.inference.predict`."""
+        return inference.predict(self, patches, batch_size=batch_size, elevation_range=elevation_range, compile=compile)
 
     # -- weights ----------------------------------------------------------------------------------------
 
@@ -200,7 +208,7 @@ class FaciesCNN(nn.Module, PyTorchModelHubMixin):
     def generate_model_card(
         self, *, eval_results: Sequence[Any] | None = None, training: Mapping | None = None
     ) -> ModelCard:
-        """The model card (``README.md``); see :func:`hub_cards.model_card.render_model_card`."""
+        """The model card (``README.md``); see :func:`render_model_card`."""
         return ModelCard(render_model_card(self.config, eval_results=eval_results, training=training))
 
     def _save_pretrained(self, save_directory: Path) -> None:

@@ -12,7 +12,6 @@ FaciesCNN's conv, BatchNorm and linear layers:
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 from typing import Any, Sequence
@@ -24,6 +23,7 @@ from torch import nn
 
 from dataset_builder.schema import BAND_NAMES, OPTICAL_BANDS, cv_split
 from dataset_builder.statistics import DatasetStatistics
+from dataset_builder.writer import sha256_file
 from hub_cards.common import DATASET_DOI
 from modeling.errors import WeightsError
 from modeling.network.config import FaciesCNNConfig
@@ -116,15 +116,6 @@ def keras_state_dict(
     return {k: torch.tensor(v) for k, v in state.items()}
 
 
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _published_training(fold: int, stage: str) -> dict[str, Any]:
     split = cv_split(fold)
     return {
@@ -176,7 +167,7 @@ def load_keras_weights(
         provenance={
             "format": "keras-hdf5",
             "source_file": path.name,
-            "sha256": file_sha256(path),
+            "sha256": sha256_file(path),
             "fold": fold,
             "confident_learning": stage,
             **meta,

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from dataset_builder.atomic import atomic_write_text
 from dataset_builder.loading import CONFIGS, TorchPatches
 from dataset_builder.schema import NUM_CLASSES, PATCH_SIZE, check_bands
-from modeling.network.config import JsonOptions
+from modeling.network import JsonOptions
 from modeling.training.data import centre_crop, load_fold
 from modeling.training.folds import FoldResult, finish_fold
 

@@ -3,7 +3,7 @@
 Outputs of :func:`train_fold` in ``out_dir``: ``model/`` (``FaciesCNN.from_pretrained`` folder: weights,
 config with normalisation and calibration, card with validation and test scores), ``log.csv`` (per epoch) and
 ``training_curves.png``, ``predictions_test.parquet`` (every row of the test fold's ``full`` config,
-calibrated probabilities), ``results.json`` (:class:`modeling.evaluation.metrics.ResultsRecord`),
+calibrated probabilities), ``results.json`` (:class:`modeling.evaluation.ResultsRecord`),
 ``summary.md``, confusion-matrix and reliability PNGs, and ``checkpoint/`` (safetensors + JSON; resumable).
 """
 
@@ -17,8 +17,8 @@ from huggingface_hub import EvalResult
 from tqdm.auto import tqdm
 
 from dataset_builder.schema import SPLIT_NAMES
-from modeling.evaluation.metrics import ResultsRecord
-from modeling.network.facies_cnn import FaciesCNN
+from modeling.evaluation import ResultsRecord
+from modeling.network import FaciesCNN
 from modeling.training.checkpoints import CHECKPOINT_DIR, load_checkpoint
 from modeling.training.config import TrainConfig
 from modeling.training.data import load_fold

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from dataset_builder.loading import CONFIGS
 from dataset_builder.schema import check_bands
-from modeling.network.config import FaciesCNNConfig, JsonOptions, mapping_geometry_problem
+from modeling.network import FaciesCNNConfig, JsonOptions, mapping_geometry_problem
 
 #: Architecture fields of ``FaciesCNNConfig`` that ``TrainConfig.model`` may override.
 ARCHITECTURE_FIELDS = ("filters", "depths", "dense_units", "dropout", "pool_size")

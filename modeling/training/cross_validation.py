@@ -9,7 +9,7 @@ from typing import Protocol, Sequence
 from dataset_builder.atomic import atomic_write_text
 from dataset_builder.predictions import Predictions, read_predictions, write_predictions
 from dataset_builder.schema import SPLIT_NAMES
-from modeling.evaluation.metrics import ResultsRecord, evaluate_predictions, summary_table
+from modeling.evaluation import ResultsRecord, evaluate_predictions, summary_table
 from modeling.training.baseline import BaselineConfig, train_baseline_fold
 from modeling.training.cnn import train_fold
 from modeling.training.config import TrainConfig

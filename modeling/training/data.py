@@ -15,8 +15,7 @@ import numpy as np
 from dataset_builder.loading import TorchPatches, dataset_bands, load_cv_split, load_facies
 from dataset_builder.schema import PATCH_SIZE, SPLIT_NAMES, CVSplit, check_bands, cv_split
 from dataset_builder.statistics import DatasetStatistics
-from modeling.network.config import FaciesCNNConfig
-from modeling.network.predict import normalize
+from modeling.network import FaciesCNNConfig, normalize
 from modeling.training.config import TrainConfig
 from modeling.training.recipe import sample_weights
 

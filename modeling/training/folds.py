@@ -16,17 +16,19 @@ from tqdm.auto import tqdm
 from dataset_builder.atomic import atomic_write_text
 from dataset_builder.loading import TorchPatches
 from dataset_builder.predictions import write_predictions
-from modeling.evaluation.calibration import apply_temperature, expected_calibration_error, fit_temperature
-from modeling.evaluation.metrics import (
+from modeling.evaluation import (
     SUMMARY_METRICS,
     ResultsRecord,
+    apply_temperature,
     confusion_matrix,
     dataset_revision,
     evaluate_predictions,
+    expected_calibration_error,
+    fit_temperature,
     metrics_from_confusion,
     summary_table,
 )
-from modeling.network.facies_cnn import FaciesCNN
+from modeling.network import FaciesCNN
 from modeling.training.data import FoldData, load_fold, raw_inputs
 
 MODEL_DIR = "model"
@@ -45,7 +47,7 @@ def predict_view(
     compile: bool = False,
 ) -> np.ndarray:
     """``model.predict_proba`` over every row of a split view, cropped to the model's patch size: (N, K) float32.
-    ``compile``: see :func:`modeling.network.predict.predict_proba`."""
+    ``compile``: see :func:`modeling.network.predict_proba`."""
     out = [np.zeros((0, model.config.num_classes), np.float32)]
     for start in tqdm(range(0, len(view), batch_size), desc=desc, unit="batch", disable=not progress):
         rows = np.arange(start, min(start + batch_size, len(view)))

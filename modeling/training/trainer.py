@@ -17,8 +17,8 @@ from tqdm.auto import tqdm
 
 from dataset_builder.atomic import atomic_write_text
 from dataset_builder.schema import NUM_CLASSES
-from modeling.evaluation.metrics import metrics_from_confusion, plot_training_curves
-from modeling.network.facies_cnn import FaciesCNN
+from modeling.evaluation import metrics_from_confusion, plot_training_curves
+from modeling.network import FaciesCNN
 from modeling.training.checkpoints import TrainState, save_checkpoint
 from modeling.training.config import TrainConfig
 from modeling.training.data import FoldData, SplitInputs, input_bytes, model_config
