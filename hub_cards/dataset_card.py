@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dataset_builder.schema import BANDS_BY_NAME, CLASS_NAMES, FACIES_CLASSES, PROTECTED_CLASSES, make_features
+from dataset_builder.writer import BuildReport, WrittenDataset
 from hub_cards.common import DATASET_DOI, PAPER_TITLE, UPSTREAM_CODE, citation_section, render_card
 from hub_cards.leaderboard import render_leaderboard_section
-
-if TYPE_CHECKING:
-    from dataset_builder.writer import BuildReport, WrittenDataset
 
 CONFIG_DESCRIPTIONS = {
     "pruned": "labels cleaned by confident learning: rows flagged as label issues left out (default)",
@@ -25,7 +22,7 @@ def _size_category(n: int) -> str:
     return "1M<n<10M"
 
 
-def card_metadata(written: "WrittenDataset", report: "BuildReport") -> dict:
+def card_metadata(written: WrittenDataset, report: BuildReport) -> dict:
     """The YAML front matter: configs with explicit shard lists, features and split sizes."""
     stats = written.statistics
     features = make_features(written.bands, stats.dtype, stats.patch_size)
@@ -71,7 +68,7 @@ def card_metadata(written: "WrittenDataset", report: "BuildReport") -> dict:
     }
 
 
-def _class_table(written: "WrittenDataset") -> str:
+def _class_table(written: WrittenDataset) -> str:
     counts = written.statistics.class_counts
     splits = [s for s in counts["full"] if sum(counts["full"][s].values())]
     head = "| code | class | kind | " + " | ".join(splits) + " | full | pruned |\n"
@@ -86,7 +83,7 @@ def _class_table(written: "WrittenDataset") -> str:
     return head + "\n".join(rows)
 
 
-def _band_table(written: "WrittenDataset") -> str:
+def _band_table(written: WrittenDataset) -> str:
     lines = ["| # | band | unit | description | min | max | mean | std |", "|---|---|---|---|---|---|---|---|"]
     for i, b in enumerate(written.statistics.bands):
         desc = BANDS_BY_NAME[b.name].description
@@ -94,7 +91,7 @@ def _band_table(written: "WrittenDataset") -> str:
     return "\n".join(lines)
 
 
-def render_dataset_card(written: "WrittenDataset", report: "BuildReport", folder: Path | None = None) -> str:
+def render_dataset_card(written: WrittenDataset, report: BuildReport, folder: Path | None = None) -> str:
     """Render the card: description, class and band tables, configs, splits, statistics, citation.
 
     With ``folder`` given, the leaderboard kept there (``leaderboard.json``) is rendered too.

@@ -61,7 +61,8 @@ def validate_dataset(folder: Path) -> list[str]:
     """Checks a dataset folder must pass: card YAML, manifest checksums, both configs load offline."""
     from datasets import load_dataset
 
-    from dataset_builder.writer import read_manifest, sha256_file
+    from dataset_builder.files import sha256_file
+    from dataset_builder.writer import read_manifest
 
     checks = []
     card = DatasetCard.load(folder / "README.md")
@@ -112,7 +113,7 @@ def plan_upload(folder: str | Path, kind: Kind | None = None) -> UploadPlan:
         raise PublishError(f"{folder}: no such folder")
     kind = kind or detect_kind(folder)
     if kind == "dataset":
-        from dataset_builder.writer import refresh_card
+        from hub_cards.dataset_folder import refresh_card
 
         refresh_card(folder)
         checks = validate_dataset(folder)

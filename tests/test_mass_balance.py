@@ -17,7 +17,7 @@ from rasterio.transform import from_origin
 from scipy import stats
 
 from dataset_builder.schema import CLASS_NAMES
-from dataset_builder.synthetic.core import SyntheticConfig, generate
+from dataset_builder.synthetic import SyntheticConfig, generate
 from modeling.mass_balance import core as mb
 
 CODE = {name: i for i, name in enumerate(CLASS_NAMES)}

@@ -48,7 +48,7 @@ from rasterio.windows import Window  # noqa: E402
 
 from dataset_builder.atomic import atomic_write_text  # noqa: E402
 from dataset_builder.outlines import Outlines, read_outlines
-from dataset_builder.quicklook import FACIES_COLOURS, _legend_handles, colour_class_map, facies_colours, true_colour  # noqa: E402
+from dataset_builder.quicklook import FACIES_COLOURS, colour_class_map, facies_colours, legend_handles, true_colour  # noqa: E402
 from dataset_builder.schema import CLASS_NAMES, PATCH_SIZE, PIXEL_SIZE_M  # noqa: E402
 from modeling.errors import SceneInputError
 from modeling.mapping.dense import (  # noqa: E402
@@ -245,7 +245,7 @@ def _quicklook(prepared: PreparedScene, facies_path: Path, out_png: Path, option
     for ax in axes:
         ax.set_axis_off()
     present = [CLASS_NAMES[c] for c in np.unique(codes) if c < len(CLASS_NAMES)]
-    axes[-1].legend(handles=_legend_handles(present), loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    axes[-1].legend(handles=legend_handles(present), loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     scene = prepared.scene
     ids = observed(prepared)
     fig.suptitle(f"{scene.scene}  {scene.date}  {scene.sensor}  ({', '.join(ids[:3])}{' ...' if len(ids) > 3 else ''})")
