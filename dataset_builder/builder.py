@@ -19,6 +19,7 @@ from dataset_builder.writer import (
     DEFAULT_ROW_GROUP_SIZE,
     DEFAULT_ROWS_PER_SHARD,
     BuildReport,
+    CardRenderer,
     DatasetWriter,
     write_metadata,
 )
@@ -46,6 +47,7 @@ def build_dataset(
     row_group_size: int = DEFAULT_ROW_GROUP_SIZE,
     workers: int = 2,
     progress: bool = True,
+    card: CardRenderer | None = None,
 ) -> BuildReport:
     """Build the dataset folder ``out`` from ``source``.
 
@@ -61,6 +63,8 @@ def build_dataset(
         rows_per_shard, row_group_size: Parquet sharding (rows).
         workers: reader threads (released layout).
         progress: show a progress bar.
+        card: renders the dataset card, written inside the atomic swap (see :data:`.writer.CardRenderer`); without
+            it the folder has no ``README.md`` and does not load by config.
 
     Raises:
         DatasetNotFoundError: no source folder, or no labels in it.
@@ -97,7 +101,7 @@ def build_dataset(
             rows_per_shard=rows_per_shard,
             row_group_size=row_group_size,
         )
-        write_metadata(tmp, written, report)
+        write_metadata(tmp, written, report, card)
     return report
 
 

@@ -21,8 +21,12 @@ import numpy as np
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from dataset_builder.atomic import atomic_directory
-from dataset_builder.errors import PruningInputError
+from dataset_builder.atomic import atomic_directory, atomic_write_text
+from dataset_builder.errors import PredictionsError, PruningInputError
+from dataset_builder.files import sha256_file
+from dataset_builder.predictions import read_predictions
+from dataset_builder.pruning_plots import plot_flagged_share, plot_lowest_quality
+from dataset_builder.quicklook import save_figure
 from dataset_builder.records import PatchBatch
 from dataset_builder.schema import CLASS_NAMES, NUM_CLASSES, PROTECTED_CLASSES, SPLIT_NAMES, canonical_class
 from dataset_builder.statistics import STATISTICS_FILE, DatasetStatistics
@@ -31,10 +35,10 @@ from dataset_builder.writer import (
     DATA_DIR,
     MANIFEST_FILE,
     REPORT_FILE,
+    CardRenderer,
     DatasetWriter,
     iter_rows,
     read_report,
-    sha256_file,
     write_metadata,
 )
 
@@ -96,9 +100,6 @@ def align_probabilities(files: Sequence[str | Path], sample_id: np.ndarray, fold
     Returns:
         (N, 8) float64 probabilities in the order of ``sample_id``.
     """
-    from dataset_builder.errors import PredictionsError
-    from dataset_builder.predictions import read_predictions
-
     if not files:
         raise PruningInputError("no probability file given")
     position = {sid: i for i, sid in enumerate(sample_id)}
@@ -158,9 +159,11 @@ def prune_dataset(
     settings: PruneSettings = PruneSettings(),
     *,
     progress: bool = True,
+    card: CardRenderer | None = None,
 ) -> tuple[PruneResult, dict[str, np.ndarray]]:
     """Prune ``dataset`` in place (atomically): fill the pruning columns, move flagged rows to
-    the ``issues`` shards that only ``full`` lists, and update the card and statistics.
+    the ``issues`` shards that only ``full`` lists, and update the statistics and, given ``card``, the card
+    (see :data:`.writer.CardRenderer`; without it the pruned folder has no ``README.md``).
 
     Returns:
         The result summary and the per-row arrays (``sample_id``, ``label``, ``fold``,
@@ -186,7 +189,7 @@ def prune_dataset(
         flagged_per_fold={s: int(issue[meta["fold"] == k].sum()) for k, s in enumerate(SPLIT_NAMES)},
         rows_per_fold={s: int((meta["fold"] == k).sum()) for k, s in enumerate(SPLIT_NAMES)},
     )
-    _rewrite(dataset, flags, result, started, progress)
+    _rewrite(dataset, flags, result, started, progress, card)
     rows = {**meta, "issue": issue, "quality": quality, "proba": proba}
     return result, rows
 
@@ -201,7 +204,12 @@ def _read_columns(dataset: Path, columns: Sequence[str]) -> dict[str, np.ndarray
 
 
 def _rewrite(
-    dataset: Path, flags: dict[str, tuple[bool, float]], result: PruneResult, started: float, progress: bool
+    dataset: Path,
+    flags: dict[str, tuple[bool, float]],
+    result: PruneResult,
+    started: float,
+    progress: bool,
+    card: CardRenderer | None,
 ) -> None:
     stats = DatasetStatistics.load(dataset)
     report = read_report(dataset)
@@ -224,7 +232,7 @@ def _rewrite(
         written = writer.finish()
         result.seconds = round(time.perf_counter() - started, 3)
         report.pruning = asdict(result)
-        write_metadata(tmp, written, report)
+        write_metadata(tmp, written, report, card)
         for item in dataset.iterdir():  # keep what other jobs put there (e.g. the leaderboard)
             if item.name not in generated and not item.name.startswith("."):
                 copy = shutil.copytree if item.is_dir() else shutil.copy2
@@ -277,14 +285,34 @@ def write_report(
 ) -> list[Path]:
     """The pruning report: JSON, a bar chart of the pruned share per class and fold, and a grid
     of the lowest-quality flagged examples (true-colour patch, given and suggested label)."""
-    from dataset_builder.atomic import atomic_write_text
-    from dataset_builder.pruning_plots import plot_flagged_share, plot_lowest_quality
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out_dir / "pruning.json", json.dumps(asdict(result), indent=2) + "\n")
+    share = plot_flagged_share(
+        result.flagged_per_class, result.rows_per_class, result.flagged_per_fold, result.rows_per_fold
+    )
+    flagged = np.flatnonzero(rows["issue"])
+    lowest = flagged[np.argsort(rows["quality"][flagged], kind="stable")][:n_examples]
+    examples = plot_lowest_quality(
+        _read_patches(dataset, rows["sample_id"][lowest]),
+        given=[CLASS_NAMES[k] for k in rows["label"][lowest]],
+        suggested=[CLASS_NAMES[k] for k in np.argmax(rows["proba"][lowest], axis=1)],
+        quality=rows["quality"][lowest],
+    )
     return [
         out_dir / "pruning.json",
-        plot_flagged_share(result, out_dir / "pruned_share.png"),
-        plot_lowest_quality(rows, dataset, out_dir / "lowest_quality.png", n_examples=n_examples),
+        save_figure(share, out_dir / "pruned_share.png", dpi=110),
+        save_figure(examples, out_dir / "lowest_quality.png", dpi=110),
     ]
+
+
+def _read_patches(dataset: str | Path, sample_ids: Sequence[str]) -> np.ndarray:
+    """``(N, bands, size, size)`` patches of ``sample_ids``, in that order, read until all are found."""
+    wanted = set(sample_ids)
+    found: dict[str, np.ndarray] = {}
+    if wanted:
+        for batch in iter_rows(dataset):
+            found.update((sid, batch.patches[j]) for j, sid in enumerate(batch.sample_id) if sid in wanted)
+            if len(found) == len(wanted):
+                break
+    return np.stack([found[sid] for sid in sample_ids]) if len(sample_ids) else np.empty((0, 0, 0, 0), np.float32)

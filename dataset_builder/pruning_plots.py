@@ -1,30 +1,32 @@
-"""Figures of the pruning report: pruned share per class and fold, lowest-quality examples."""
+"""Figures of the pruning report: pruned share per class and fold, lowest-quality examples.
+
+They take plain counts and arrays and return :class:`matplotlib.figure.Figure` objects; the caller saves them
+(:func:`dataset_builder.quicklook.save_figure`).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Mapping, Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from dataset_builder.quicklook import save_figure, true_colour  # noqa: E402
-from dataset_builder.schema import CLASS_NAMES  # noqa: E402
-from dataset_builder.writer import iter_rows  # noqa: E402
-
-if TYPE_CHECKING:
-    from dataset_builder.pruning import PruneResult
+from dataset_builder.quicklook import true_colour
 
 
-def plot_flagged_share(result: "PruneResult", out_png: str | Path) -> Path:
+def plot_flagged_share(
+    flagged_per_class: Mapping[str, int],
+    rows_per_class: Mapping[str, int],
+    flagged_per_fold: Mapping[str, int],
+    rows_per_fold: Mapping[str, int],
+) -> Figure:
     """Bars: share of labels flagged per class and per fold (with counts), the overall share as a line."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [8, 6]})
+    overall = sum(flagged_per_class.values()) / max(sum(rows_per_class.values()), 1)
+    fig = Figure(figsize=(11, 3.8))
+    axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [8, 6]})
     for ax, flagged, rows, title in (
-        (axes[0], result.flagged_per_class, result.rows_per_class, "per class"),
-        (axes[1], result.flagged_per_fold, result.rows_per_fold, "per fold"),
+        (axes[0], flagged_per_class, rows_per_class, "per class"),
+        (axes[1], flagged_per_fold, rows_per_fold, "per fold"),
     ):
         names = list(rows)
         share = [100 * flagged[n] / rows[n] if rows[n] else 0.0 for n in names]
@@ -37,41 +39,35 @@ def plot_flagged_share(result: "PruneResult", out_png: str | Path) -> Path:
                 va="bottom",
                 fontsize=7,
             )
-        ax.axhline(100 * result.share, color="#cc3311", lw=1, ls="--", label=f"overall {100 * result.share:.1f} %")
+        ax.axhline(100 * overall, color="#cc3311", lw=1, ls="--", label=f"overall {100 * overall:.1f} %")
         ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
         ax.set_ylabel("flagged as label issue (%)")
         ax.set_title(f"Pruned share {title}")
         ax.legend(fontsize=8)
-    return save_figure(fig, out_png, dpi=110)
+    return fig
 
 
 def plot_lowest_quality(
-    rows: dict[str, np.ndarray], dataset: str | Path, out_png: str | Path, *, n_examples: int = 24
-) -> Path:
-    """A grid of the flagged labels with the lowest quality: true-colour patch, given -> suggested label."""
-    flagged = np.flatnonzero(rows["issue"])
-    order = flagged[np.argsort(rows["quality"][flagged], kind="stable")][:n_examples]
-    wanted = {rows["sample_id"][i]: i for i in order}
-    patches: dict[str, np.ndarray] = {}
-    if wanted:
-        for batch in iter_rows(dataset):
-            for j, sid in enumerate(batch.sample_id):
-                if sid in wanted:
-                    patches[sid] = batch.patches[j]
-            if len(patches) == len(wanted):
-                break
+    patches: np.ndarray, given: Sequence[str], suggested: Sequence[str], quality: Sequence[float]
+) -> Figure:
+    """A grid of flagged labels, six per row: true-colour patch, given -> suggested class, label quality.
+
+    Args:
+        patches: ``(N, bands, size, size)`` patches, blue, green, red first; N may be 0.
+        given, suggested: the given and the suggested class name of each patch.
+        quality: the label quality (0-1) of each patch.
+    """
     cols = 6
-    n_rows = max(1, -(-len(order) // cols))
-    fig, axes = plt.subplots(n_rows, cols, figsize=(cols * 1.9, n_rows * 2.1), squeeze=False)
+    n_rows = max(1, -(-len(patches) // cols))
+    fig = Figure(figsize=(cols * 1.9, n_rows * 2.1))
+    axes = fig.subplots(n_rows, cols, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, i in zip(axes.ravel(), order):
-        sid = rows["sample_id"][i]
-        ax.imshow(true_colour(patches[sid]), interpolation="nearest")
-        given, suggested = CLASS_NAMES[rows["label"][i]], CLASS_NAMES[int(np.argmax(rows["proba"][i]))]
-        ax.set_title(f"{given} -> {suggested}\nq={rows['quality'][i]:.2f}", fontsize=7)
-        ax.plot(16, 16, "+", color="red", ms=6)
-    if not len(order):
+    for ax, patch, was, better, q in zip(axes.ravel(), patches, given, suggested, quality):
+        ax.imshow(true_colour(patch), interpolation="nearest")
+        ax.set_title(f"{was} -> {better}\nq={q:.2f}", fontsize=7)
+        ax.plot(patch.shape[-1] // 2, patch.shape[-2] // 2, "+", color="red", ms=6)
+    if not len(patches):
         axes[0, 0].text(0.5, 0.5, "no label flagged", ha="center", va="center")
     fig.suptitle("Lowest-quality flagged labels: given -> suggested (red + = labelled pixel)", fontsize=9)
-    return save_figure(fig, out_png, dpi=110)
+    return fig

@@ -1,24 +1,24 @@
 """Quick-look figures: true-colour composites, facies maps with a legend, class histograms.
 
 ``FACIES_COLOURS`` is the one home of the class colours; map outputs, QGIS styles and plots take
-them from here. Figures are drawn with matplotlib's Agg backend and written atomically.
+them from here. Figures are :class:`matplotlib.figure.Figure` objects (no pyplot, no backend switching);
+:func:`save_figure` writes any figure as PNG atomically.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Mapping
 
 import matplotlib
+import numpy as np
+import rasterio
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import rasterio  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-
-from dataset_builder.atomic import atomic_path  # noqa: E402
-from dataset_builder.schema import BAND_NAMES, CLASS_NAMES  # noqa: E402
+from dataset_builder.atomic import atomic_path
+from dataset_builder.schema import BAND_NAMES, CLASS_NAMES
 
 #: RGB (0-255) per class, in class index order.
 FACIES_COLOURS: dict[str, tuple[int, int, int]] = {
@@ -67,17 +67,17 @@ def true_colour(scene_bands: np.ndarray, lower: float = 2.0, upper: float = 98.0
     return np.where(finite[..., None], np.round(scaled * 255), 0).astype(np.uint8)
 
 
-def _legend_handles(classes: list[str]) -> list[Patch]:
+def legend_handles(classes: list[str]) -> list[Patch]:
+    """Legend entries (a patch of the class colour) for class names, in the given order."""
     return [Patch(facecolor=np.array(FACIES_COLOURS[c]) / 255, edgecolor="0.3", label=c) for c in classes]
 
 
-def plot_scene_quicklook(scene_path: str | Path, truth_path: str | Path, out_png: str | Path) -> Path:
+def scene_quicklook(scene_path: str | Path, truth_path: str | Path) -> Figure:
     """Side by side: the scene's true-colour composite and its facies truth map with a legend.
 
     Args:
         scene_path: 11-band scene GeoTIFF (band descriptions = band names; tags GLACIER, DATE, SENSOR).
         truth_path: truth map GeoTIFF, band 1 = class codes (255 = no class).
-        out_png: the PNG to write.
     """
     with rasterio.open(scene_path) as src:
         by_name = {d: i + 1 for i, d in enumerate(src.descriptions)}
@@ -85,7 +85,8 @@ def plot_scene_quicklook(scene_path: str | Path, truth_path: str | Path, out_png
         tags = src.tags()
     with rasterio.open(truth_path) as src:
         codes = src.read(1)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5.2), constrained_layout=True)
+    fig = Figure(figsize=(11, 5.2), layout="constrained")
+    axes = fig.subplots(1, 2)
     axes[0].imshow(true_colour(bands), interpolation="nearest")
     axes[0].set_title("true colour (2-98 % stretch)")
     axes[1].imshow(colour_class_map(codes), interpolation="nearest")
@@ -93,23 +94,28 @@ def plot_scene_quicklook(scene_path: str | Path, truth_path: str | Path, out_png
     for ax in axes:
         ax.set_axis_off()
     present = [CLASS_NAMES[c] for c in np.unique(codes) if c < len(CLASS_NAMES)]
-    axes[1].legend(handles=_legend_handles(present), loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    axes[1].legend(handles=legend_handles(present), loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.suptitle(" ".join(tags.get(k, "") for k in ("GLACIER", "DATE", "SENSOR")).strip() or Path(scene_path).stem)
-    return save_figure(fig, out_png)
+    return fig
 
 
-def plot_class_histogram(counts: Mapping[str | int, Mapping[str, int]], out_png: str | Path) -> Path:
+def plot_scene_quicklook(scene_path: str | Path, truth_path: str | Path, out_png: str | Path) -> Path:
+    """Write :func:`scene_quicklook` to ``out_png``."""
+    return save_figure(scene_quicklook(scene_path, truth_path), out_png)
+
+
+def class_histogram(counts: Mapping[str | int, Mapping[str, int]]) -> Figure:
     """Grouped bars of label counts per class, one bar per fold (log scale).
 
     Args:
         counts: fold (``0``-``5`` or a split name such as ``"fold_0"``) -> class name -> count.
-        out_png: the PNG to write.
     """
     folds = list(counts)
     x = np.arange(len(CLASS_NAMES))
     width = 0.8 / max(len(folds), 1)
-    fig, ax = plt.subplots(figsize=(10, 4.5), constrained_layout=True)
-    shades = plt.get_cmap("viridis")(np.linspace(0.1, 0.9, max(len(folds), 1)))
+    fig = Figure(figsize=(10, 4.5), layout="constrained")
+    ax = fig.subplots()
+    shades = matplotlib.colormaps["viridis"](np.linspace(0.1, 0.9, max(len(folds), 1)))
     for i, fold in enumerate(folds):
         values = [counts[fold].get(name, 0) for name in CLASS_NAMES]
         name = fold if isinstance(fold, str) else f"fold_{fold}"
@@ -122,7 +128,12 @@ def plot_class_histogram(counts: Mapping[str | int, Mapping[str, int]], out_png:
     total = sum(sum(c.values()) for c in counts.values())
     ax.set_title(f"labels per class and fold ({total} in all)")
     ax.legend(ncols=min(len(folds), 6), fontsize="small")
-    return save_figure(fig, out_png)
+    return fig
+
+
+def plot_class_histogram(counts: Mapping[str | int, Mapping[str, int]], out_png: str | Path) -> Path:
+    """Write :func:`class_histogram` to ``out_png``."""
+    return save_figure(class_histogram(counts), out_png)
 
 
 def write_quicklooks(
@@ -131,7 +142,7 @@ def write_quicklooks(
     """Quick-looks of a synthetic benchmark: one PNG per scene and ``class_histogram.png``.
 
     Args:
-        benchmark_dir: a folder written by :func:`dataset_builder.synthetic.core.generate`
+        benchmark_dir: a folder written by :func:`dataset_builder.synthetic.generate`
             (``scenes/*.tif`` and ``truth/maps/*.tif`` of the same names).
         out_dir: where the PNGs go (``{scene}.png``).
         counts: label counts for the histogram (fold -> class -> count).
@@ -145,12 +156,18 @@ def write_quicklooks(
     return written
 
 
-def save_figure(fig: plt.Figure, out_png: str | Path, dpi: int = 100) -> Path:
-    """Write a matplotlib figure as PNG atomically (temporary file, then rename) and close it."""
+def save_figure(fig: Figure, out_png: str | Path, dpi: int = 100) -> Path:
+    """Write a figure as PNG atomically (temporary file, then rename); returns ``out_png``.
+
+    A figure made with pyplot (when a caller has imported it) is closed there after writing; one built with
+    :class:`matplotlib.figure.Figure` needs no closing.
+    """
     out_png = Path(out_png)
     try:
         with atomic_path(out_png) as tmp:
             fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
     finally:
-        plt.close(fig)
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:
+            pyplot.close(fig)
     return out_png

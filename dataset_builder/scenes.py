@@ -270,13 +270,6 @@ class PatchCutter:
         return out, bad > 0
 
 
-def cut_patches(
-    image: np.ndarray, rows: np.ndarray, cols: np.ndarray, patch_size: int = PATCH_SIZE, fill: float = 0.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """One-off :class:`PatchCutter` call: patches (N, bands, size, size) and ``padded`` flags."""
-    return PatchCutter(image, patch_size, fill)(rows, cols)
-
-
 def iter_scenes(
     points: PointTable,
     scenes: dict[str, SceneFile],

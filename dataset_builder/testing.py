@@ -1,7 +1,7 @@
 """Tiny seeded fake sources in both raw layouts, for tests and benchmarks.
 
 Values are random but typed and georeferenced like the real data; they make no physical sense
-(the synthetic generator, ``dataset_builder.synthetic.core``, is the physically plausible source).
+(the synthetic generator, ``dataset_builder.synthetic``, is the physically plausible source).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The folder is laid out as a Hugging Face dataset repository::
 
-    README.md                          dataset card; its YAML declares configs and splits
+    README.md                          dataset card (by the caller's CardRenderer); its YAML declares configs and splits
     statistics.json                    per-band statistics (overall and per fold), class counts
     manifest.json                      every shard: split, kind, rows, bytes, sha256
     build_report.json                  source, layout, what was skipped and why, pruning state
@@ -15,12 +15,11 @@ only ``full`` lists the ``issues`` shards.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -28,6 +27,7 @@ import pyarrow.parquet as pq
 
 from dataset_builder.atomic import atomic_write_text
 from dataset_builder.errors import DatasetNotFoundError
+from dataset_builder.files import sha256_file
 from dataset_builder.records import PatchBatch
 from dataset_builder.schema import CLASS_NAMES, COLUMNS, PATCH_SIZE, SPLIT_NAMES, make_features
 from dataset_builder.statistics import (
@@ -261,15 +261,6 @@ class DatasetWriter:
         return WrittenDataset(shards=shards, statistics=stats, bands=self.bands)
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 @dataclass
 class BuildReport:
     """What a build (or a re-partition by pruning) did, stored as ``build_report.json``."""
@@ -289,10 +280,17 @@ class BuildReport:
         return json.dumps(self.__dict__, indent=2) + "\n"
 
 
-def write_metadata(folder: Path, written: WrittenDataset, report: BuildReport) -> None:
-    """Write statistics.json, manifest.json, build_report.json and the dataset card into ``folder``."""
-    from hub_cards.dataset_card import render_dataset_card
+#: ``card(written, report, folder) -> text``: renders the dataset card (``README.md``) of a folder that holds
+#: everything else. Its YAML declares the configs ``load_dataset`` reads: a folder without a card does not load by
+#: config. The hub layer passes one (``hub_cards.dataset_card.render_dataset_card``; ``hub_cards.dataset_folder``
+#: builds, prunes and refreshes with it); the data layer never imports it.
+CardRenderer = Callable[[WrittenDataset, BuildReport, Path], str]
 
+
+def write_metadata(
+    folder: Path, written: WrittenDataset, report: BuildReport, card: CardRenderer | None = None
+) -> None:
+    """Write statistics.json, manifest.json, build_report.json and, given ``card``, the dataset card into ``folder``."""
     atomic_write_text(folder / STATISTICS_FILE, written.statistics.to_json())
     manifest = {
         "shards": [s.__dict__ for s in written.shards],
@@ -303,7 +301,8 @@ def write_metadata(folder: Path, written: WrittenDataset, report: BuildReport) -
     }
     atomic_write_text(folder / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
     atomic_write_text(folder / REPORT_FILE, report.to_json())
-    atomic_write_text(folder / CARD_FILE, render_dataset_card(written, report, folder=folder))
+    if card is not None:
+        atomic_write_text(folder / CARD_FILE, card(written, report, folder))
 
 
 def read_manifest(folder: str | Path) -> dict:
@@ -323,12 +322,10 @@ def load_written(folder: str | Path) -> WrittenDataset:
     return WrittenDataset(shards=shards, statistics=stats, bands=stats.band_names)
 
 
-def refresh_card(folder: str | Path) -> None:
+def refresh_card(folder: str | Path, card: CardRenderer) -> None:
     """Re-render the dataset card of a built folder from its statistics, manifest and report."""
-    from hub_cards.dataset_card import render_dataset_card
-
     folder = Path(folder)
-    atomic_write_text(folder / CARD_FILE, render_dataset_card(load_written(folder), read_report(folder), folder=folder))
+    atomic_write_text(folder / CARD_FILE, card(load_written(folder), read_report(folder), folder))
 
 
 def read_report(folder: str | Path) -> BuildReport:

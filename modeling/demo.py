@@ -21,12 +21,12 @@ from typing import Any, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
-from dataset_builder.builder import build_dataset
 from dataset_builder.predictions import read_predictions
 from dataset_builder.quicklook import write_quicklooks
 from dataset_builder.schema import CLASS_NAMES
-from dataset_builder.synthetic.core import SyntheticConfig, generate
+from dataset_builder.synthetic import SyntheticConfig, generate
 from dataset_builder.writer import iter_rows
+from hub_cards.dataset_folder import build_dataset
 from hub_cards.leaderboard import ranked, read_leaderboard
 from hub_cards.report import Figure, Report, Section, Table
 from modeling.evaluation import (

@@ -14,7 +14,9 @@ from typing import Literal
 from datasets import load_dataset
 from huggingface_hub import DatasetCard, HfApi, ModelCard, get_token
 
-from dataset_builder.writer import read_manifest, refresh_card, sha256_file
+from dataset_builder.files import sha256_file
+from dataset_builder.writer import read_manifest
+from hub_cards.dataset_folder import refresh_card
 from modeling.errors import PublishError
 from modeling.network import PICKLE_SUFFIXES, FaciesCNN
 

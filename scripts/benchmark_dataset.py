@@ -22,15 +22,15 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from dataset_builder.builder import build_dataset
 from dataset_builder.loading import TorchPatches, load_facies, torch_loader
 from dataset_builder.released import scan_released
 from dataset_builder.scenes import PatchCutter
 from dataset_builder.testing import write_fake_released
+from hub_cards.dataset_folder import build_dataset
 
 PEAK_RSS = """
 import resource, sys
-from dataset_builder.builder import build_dataset
+from hub_cards.dataset_folder import build_dataset
 build_dataset(sys.argv[1], sys.argv[2], progress=False, rows_per_shard=2000)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """

@@ -40,11 +40,11 @@ from rasterio.warp import Resampling, reproject
 from rasterio.windows import Window
 from scipy import ndimage
 
-from dataset_builder.builder import build_dataset
 from dataset_builder.outlines import read_outlines
 from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, OPTICAL_BANDS, PATCH_SIZE
 from dataset_builder.statistics import DatasetStatistics
-from dataset_builder.synthetic.core import SyntheticConfig, generate
+from dataset_builder.synthetic import SyntheticConfig, generate
+from hub_cards.dataset_folder import build_dataset
 from modeling.evaluation import confusion_matrix, metrics_from_confusion
 from modeling.mapping import (
     PatchGeometry,

@@ -14,10 +14,10 @@ import json
 import sys
 from pathlib import Path
 
-from dataset_builder.builder import build_dataset
 from dataset_builder.errors import DatasetNotFoundError, InvalidSourceError
 from dataset_builder.statistics import DatasetStatistics
 from dataset_builder.writer import DEFAULT_ROW_GROUP_SIZE, DEFAULT_ROWS_PER_SHARD
+from hub_cards.dataset_folder import build_dataset
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ import dataclasses
 import sys
 
 from dataset_builder.quicklook import write_quicklooks
-from dataset_builder.synthetic.core import SyntheticConfig, generate
+from dataset_builder.synthetic import SyntheticConfig, generate
 
 
 def main(argv: list[str] | None = None) -> int:

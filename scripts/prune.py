@@ -24,11 +24,11 @@ from dataset_builder.pruning import (
     FILTERS,
     QUALITY_METHODS,
     PruneSettings,
-    prune_dataset,
     score_against_truth,
     write_report,
 )
 from dataset_builder.schema import PROTECTED_CLASSES
+from hub_cards.dataset_folder import prune_dataset
 from modeling.training import PROFILES, run_two_rounds
 
 

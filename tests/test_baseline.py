@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dataset_builder.builder import build_dataset
 from dataset_builder.loading import load_facies
 from dataset_builder.predictions import read_predictions
 from dataset_builder.schema import SPLIT_NAMES
 from dataset_builder.testing import write_fake_released
+from hub_cards.dataset_folder import build_dataset
 from modeling.evaluation import ResultsRecord
 from modeling.training import BaselineConfig, feature_names, patch_features
 

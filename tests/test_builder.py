@@ -9,12 +9,13 @@ import rasterio
 from datasets import load_dataset
 from huggingface_hub import DatasetCard
 
-from dataset_builder.builder import build_dataset
+from dataset_builder.files import sha256_file
 from dataset_builder.loading import TorchPatches, load_cv_split, load_facies, torch_loader
 from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, make_features
 from dataset_builder.statistics import DatasetStatistics
 from dataset_builder.testing import write_fake_released, write_fake_scenes
-from dataset_builder.writer import read_manifest, sha256_file
+from dataset_builder.writer import read_manifest
+from hub_cards.dataset_folder import build_dataset
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from dataset_builder.synthetic.core import SyntheticConfig
+from dataset_builder.synthetic import SyntheticConfig
 from hub_cards.leaderboard import read_leaderboard
 from modeling import demo
 from modeling.demo import DemoPaths, DemoProfile, run_demo

@@ -13,8 +13,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from dataset_builder.builder import build_dataset
 from dataset_builder.testing import write_fake_released
+from hub_cards.dataset_folder import build_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Dropout masks are drawn per rank, so they cannot match a one-process run: compare without dropout.

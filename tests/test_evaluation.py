@@ -13,12 +13,12 @@ import pytest
 from scipy.special import softmax
 from sklearn import metrics as skm
 
-from dataset_builder.builder import build_dataset
 from dataset_builder.errors import PredictionsError
 from dataset_builder.loading import load_facies
 from dataset_builder.predictions import PROBA_COLUMNS, make_predictions, read_predictions, write_predictions
 from dataset_builder.schema import CLASS_NAMES, NUM_CLASSES, SPLIT_NAMES
 from dataset_builder.testing import write_fake_released
+from hub_cards.dataset_folder import build_dataset
 from modeling.evaluation import (
     ResultsRecord,
     apply_temperature,

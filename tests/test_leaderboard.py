@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from huggingface_hub import DatasetCard
 
-from dataset_builder.builder import build_dataset
 from dataset_builder.schema import CLASS_NAMES, PATCH_SIZE
 from dataset_builder.testing import write_fake_released
+from hub_cards.dataset_folder import build_dataset
 from hub_cards.leaderboard import read_leaderboard
 from modeling.errors import SubmissionError
 from modeling.evaluation import (

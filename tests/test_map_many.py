@@ -14,7 +14,7 @@ import torch
 from distributed import LocalCluster
 
 from dataset_builder.schema import BAND_NAMES
-from dataset_builder.synthetic.core import SyntheticConfig, generate
+from dataset_builder.synthetic import SyntheticConfig, generate
 from modeling.mapping import MappingOptions, ModelSpec, SceneJob, is_complete, map_many, run_job
 from modeling.network import FaciesCNN, FaciesCNNConfig
 

@@ -23,7 +23,7 @@ from rasterio.windows import Window
 from dataset_builder.outlines import read_outlines
 from dataset_builder.quicklook import FACIES_COLOURS, facies_colours
 from dataset_builder.schema import BAND_NAMES, CLASS_NAMES
-from dataset_builder.synthetic.core import SyntheticConfig, generate
+from dataset_builder.synthetic import SyntheticConfig, generate
 from modeling.errors import SceneInputError
 from modeling.mapping import (
     AREA_COLUMNS,

@@ -19,7 +19,7 @@ from scipy import stats
 import modeling.mass_balance as mb
 from dataset_builder.outlines import read_outlines
 from dataset_builder.schema import CLASS_NAMES
-from dataset_builder.synthetic.core import SyntheticConfig, generate
+from dataset_builder.synthetic import SyntheticConfig, generate
 
 CODE = {name: i for i, name in enumerate(CLASS_NAMES)}
 EPSG = 32632

@@ -8,13 +8,13 @@ import pytest
 from datasets import load_dataset
 from huggingface_hub import DatasetCard
 
-from dataset_builder.builder import build_dataset
 from dataset_builder.errors import PruningInputError
 from dataset_builder.predictions import write_predictions
-from dataset_builder.pruning import PruneSettings, find_label_issues, prune_dataset, score_against_truth, write_report
+from dataset_builder.pruning import PruneSettings, find_label_issues, score_against_truth, write_report
 from dataset_builder.schema import CLASS_NAMES
 from dataset_builder.testing import write_fake_released
 from dataset_builder.writer import iter_rows, read_manifest
+from hub_cards.dataset_folder import build_dataset, prune_dataset
 
 
 def _dataset(tmp_path):

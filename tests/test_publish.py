@@ -2,8 +2,8 @@
 
 import pytest
 
-from dataset_builder.builder import build_dataset
 from dataset_builder.testing import write_fake_released
+from hub_cards.dataset_folder import build_dataset
 from modeling import FaciesCNN, FaciesCNNConfig
 from modeling.errors import PublishError
 from modeling.hub import push_folder

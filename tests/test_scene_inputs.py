@@ -20,7 +20,7 @@ from dataset_builder.aux_bands import glacier_outline, proximity_m
 from dataset_builder.errors import OutlinesError
 from dataset_builder.outlines import read_outlines
 from dataset_builder.schema import BAND_NAMES, OPTICAL_BANDS
-from dataset_builder.synthetic.core import SyntheticConfig, generate
+from dataset_builder.synthetic import SyntheticConfig, generate
 from modeling.errors import SceneInputError
 from modeling.mapping import LANDSAT_BANDS, make_grid, open_scene, prepare_scene
 

@@ -27,14 +27,16 @@ from dataset_builder.quicklook import (
     true_colour,
 )
 from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, NUM_FOLDS, PATCH_SIZE, PIXEL_SIZE_M
-from dataset_builder.synthetic.core import (
+from dataset_builder.synthetic import (
     AMBIGUOUS_PARTNERS,
     CLASS_SHARES,
     NOISY_CLASSES,
     SyntheticConfig,
     check_plausibility,
     generate,
+    simulate_plausibility,
 )
+from dataset_builder.synthetic.plausibility import fewer_significantly, weaker_correlation
 
 QUICK = SyntheticConfig.quick()
 TINY = dataclasses.replace(QUICK, scenes_per_glacier=1, scene_size=132, n_labels=150)
@@ -188,6 +190,26 @@ def test_plausibility_checks_pass_and_match_the_summary(bench):
     ndsi = lambda r: (r[1] - r[4]) / (r[1] + r[4])  # noqa: E731
     assert min(ndsi(report.class_means[c]) for c in ("snow", "firn", "ice", "refrozen-like")) > 0.7 > 0 > ndsi(debris)
     assert max(report.shadow_ratio[:4]) < 0.35
+
+
+def test_simulated_plausibility_is_the_written_one(bench):
+    _, summary = bench
+    assert dataclasses.asdict(simulate_plausibility(QUICK)) == dataclasses.asdict(summary.plausibility)
+
+
+# 37: r(AAR, balance) 0.43 over 18 glacier-years; 103: a fold without shadow before cloud heights scaled with the
+# scene; 164: snow and debris labels nearly level.
+@pytest.mark.parametrize("seed", [1, 37, 103, 164, 2024])
+def test_quick_profile_passes_its_checks(seed):
+    report = simulate_plausibility(SyntheticConfig.quick(seed))
+    assert report.passed, report.format()
+
+
+def test_sample_size_aware_checks():
+    assert not weaker_correlation(0.38, 18) and weaker_correlation(0.1, 18)  # 18 glacier-years: wide bounds
+    assert weaker_correlation(0.45, 1000) and not weaker_correlation(0.5, 1000)
+    assert weaker_correlation(float("nan"), 100) and not weaker_correlation(-1.0, 3)
+    assert not fewer_significantly(130, 135) and fewer_significantly(100, 150) and not fewer_significantly(0, 0)
 
 
 def test_mass_balance_table(bench):

@@ -13,12 +13,12 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from dataset_builder.builder import build_dataset
 from dataset_builder.loading import load_facies
 from dataset_builder.predictions import read_predictions
 from dataset_builder.schema import SPLIT_NAMES, cv_split
 from dataset_builder.statistics import DatasetStatistics
 from dataset_builder.testing import write_fake_released
+from hub_cards.dataset_folder import build_dataset
 from modeling import FaciesCNN
 from modeling.errors import CheckpointError
 from modeling.evaluation import ResultsRecord

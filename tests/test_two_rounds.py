@@ -2,8 +2,8 @@
 
 from datasets import load_dataset
 
-from dataset_builder.builder import build_dataset
 from dataset_builder.testing import write_fake_released
+from hub_cards.dataset_folder import build_dataset
 from modeling.training import TrainConfig, run_two_rounds
 
 

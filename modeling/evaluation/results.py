@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from dataset_builder.atomic import atomic_write_text
+from dataset_builder.files import sha256_file
 from dataset_builder.schema import CLASS_NAMES
-from dataset_builder.writer import MANIFEST_FILE, sha256_file
+from dataset_builder.writer import MANIFEST_FILE
 from hub_cards.markdown import table
 from modeling.evaluation.metrics import SUMMARY_METRICS
 from modeling.network import JsonOptions

@@ -23,8 +23,9 @@ from dataset_builder.atomic import atomic_path, atomic_write_text
 from dataset_builder.errors import SchemaError
 from dataset_builder.predictions import PROBA_COLUMNS, SUM_TOLERANCE
 from dataset_builder.schema import NUM_CLASSES, class_index
-from dataset_builder.writer import iter_rows, refresh_card
+from dataset_builder.writer import iter_rows
 from hub_cards.common import DATASET_DOI
+from hub_cards.dataset_folder import refresh_card
 from hub_cards.leaderboard import LEADERBOARD_FILE, SCHEMA_VERSION, read_leaderboard
 from modeling.errors import SubmissionError
 from modeling.evaluation.calibration import calibration_summary, reliability_curve

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from dataset_builder.files import sha256_file
 from dataset_builder.schema import BAND_NAMES, OPTICAL_BANDS, cv_split
 from dataset_builder.statistics import DatasetStatistics
-from dataset_builder.writer import sha256_file
 from hub_cards.common import DATASET_DOI
 from modeling.errors import WeightsError
 from modeling.network.config import FaciesCNNConfig

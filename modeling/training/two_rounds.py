@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any, Callable, ContextManager
 
 from dataset_builder.predictions import read_predictions
-from dataset_builder.pruning import PruneResult, PruneSettings, prune_dataset, score_against_truth, write_report
+from dataset_builder.pruning import PruneResult, PruneSettings, score_against_truth, write_report
+from hub_cards.dataset_folder import prune_dataset
 from modeling.evaluation import evaluate_predictions
 from modeling.training.config import TrainConfig
 from modeling.training.cross_validation import OOF_PREDICTIONS, cross_validate

@@ -1,0 +1,55 @@
+"""The parameters of one synthetic benchmark; the defaults make the embedded default data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dataset_builder.schema import NUM_FOLDS, PATCH_SIZE
+from dataset_builder.synthetic.sensors import sensors_of
+
+#: Labels per fold of the released dataset (Maslov et al., "Automating glacier facies classification: pan-European
+#: dataset and deep learning baseline", dataset doi:10.5281/zenodo.18469893); folds here get the same proportions.
+REAL_FOLD_SIZES: tuple[int, ...] = (10354, 9083, 30613, 14093, 16787, 56662)
+
+
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Parameters of one synthetic benchmark; the defaults are the embedded default data."""
+
+    seed: int = 20240601
+    n_glaciers: int = 12
+    scenes_per_glacier: int = 3
+    scene_size: int = 384  # px on the 10 m grid; a multiple of 6 (Landsat 30 m and S2 20 m blocks)
+    n_labels: int = 2400  # target number of point labels in all
+    noise_rate: float = 0.15  # share of facies labels given a neighbouring class
+    boundary_px: float = 3.0  # a label this close to an ambiguous boundary is "near" it
+    boundary_share: float = 0.35  # share of facies labels drawn near an ambiguous boundary
+    min_labels_per_class: int = 2  # per scene, for every class it shows
+    cloudy_scene_share: float = 0.6  # the first scene of each glacier is always cloudy
+    fold_sizes: tuple[int, ...] = REAL_FOLD_SIZES  # relative label counts per fold
+    mb_slope: float = 3000.0  # mm w.e. per unit AAR
+    aar0: float = 0.55  # AAR of a zero balance; glacier offsets around it
+    aar0_sd: float = 0.06
+    mb_noise: float = 300.0  # mm w.e., sd of the balance around the AAR relation
+    years: tuple[int, int] = (1995, 2021)
+
+    def __post_init__(self) -> None:
+        if self.n_glaciers < NUM_FOLDS:
+            raise ValueError(f"n_glaciers must be at least {NUM_FOLDS} (folds are made of glaciers)")
+        if self.scene_size % 6 or self.scene_size < 4 * PATCH_SIZE:
+            raise ValueError("scene_size must be a multiple of 6 and at least 132 px")
+        if not 0 <= self.noise_rate <= self.boundary_share <= 1:
+            raise ValueError("need 0 <= noise_rate <= boundary_share <= 1")
+        if len(self.fold_sizes) != NUM_FOLDS:
+            raise ValueError(f"fold_sizes needs {NUM_FOLDS} entries")
+        if len(self.sensor_years()) < self.scenes_per_glacier:
+            raise ValueError("fewer years with a sensor (1995-2011, 2013-2021) than scenes per glacier")
+
+    @classmethod
+    def quick(cls, seed: int = 7) -> SyntheticConfig:
+        """A small benchmark for tests and smoke runs: 6 glaciers x 3 scenes, a few seconds."""
+        return cls(seed=seed, n_glaciers=6, scenes_per_glacier=3, scene_size=192, n_labels=900)
+
+    def sensor_years(self) -> list[int]:
+        """The years of ``years`` (both ends included) in which some sensor acquired scenes."""
+        return [y for y in range(self.years[0], self.years[1] + 1) if sensors_of(y)]

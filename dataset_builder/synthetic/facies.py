@@ -1,0 +1,62 @@
+"""Surface facies under a yearly snowline: snow, firn, refrozen-like patches, bare ice, debris, melt ponds, lakes."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import ndtri
+
+from dataset_builder.schema import CLASS_NAMES
+from dataset_builder.synthetic.plan import GlacierPlan, ScenePlan
+from dataset_builder.synthetic.regions import Region
+from dataset_builder.synthetic.terrain import Terrain, fractal_noise, scene_scale
+
+#: Class code of each class name (``schema.CLASS_NAMES`` order).
+CODE: dict[str, int] = {name: i for i, name in enumerate(CLASS_NAMES)}
+#: Internal surface code of the terrain around the glacier (rock, vegetation); never labelled.
+TERRAIN = 8
+#: The classes of the accumulation area: the AAR is their share of the glacier.
+AAR_CLASSES: tuple[str, ...] = ("snow", "firn", "refrozen-like")
+
+
+def surface_facies(
+    rng: np.random.Generator,
+    terrain: Terrain,
+    glacier: GlacierPlan,
+    scene: ScenePlan,
+    region: Region,
+    slope: np.ndarray,
+) -> np.ndarray:
+    """``(n, n)`` uint8 surface codes over the whole grid (class codes; terrain = ``TERRAIN``); ``slope`` in degrees.
+
+    Snow above an irregular snowline; firn in a band below it that widens in years with a high
+    snowline; refrozen-like patches below the firn; bare ice below with debris where the terrain
+    carries it and a few melt ponds; the glacier's lakes; seasonal snow on gentle terrain above
+    the snowline.
+    """
+    n = terrain.dem.shape[0]
+    z, on_ice = terrain.dem, terrain.glacier
+    relief = glacier.z_max - glacier.z_min
+    snowline = scene.snowline_m + 0.04 * relief * fractal_noise(rng, (n, n), 3.0, 64)
+    firn_w = (region.firn_m * scene_scale(n) + 0.2 * max(0.0, scene.snowline_m - glacier.mean_snowline_m)) * (
+        1 + 0.3 * fractal_noise(rng, (n, n), 3.0, 32)
+    )
+    below_firn = z <= snowline - firn_w
+    refrozen_zone = below_firn & (z > snowline - firn_w - region.refrozen_m * scene_scale(n))
+    patches = fractal_noise(rng, (n, n), 4.0, 32) > ndtri(1 - region.refrozen_cover)
+    ponds = fractal_noise(rng, (n, n), 4.0, 6) > 2.7
+    surface = np.full((n, n), TERRAIN, dtype=np.uint8)
+    surface[(z > snowline + 30) & (slope < 40)] = CODE["snow"]
+    surface[terrain.water] = CODE["water"]
+    facies = np.select(
+        [z > snowline, ~below_firn, refrozen_zone & patches, terrain.debris, ponds],
+        [CODE["snow"], CODE["firn"], CODE["refrozen-like"], CODE["debris"], CODE["water"]],
+        default=CODE["ice"],
+    )
+    surface[on_ice] = facies[on_ice]
+    return surface
+
+
+def accumulation_area_ratio(surface: np.ndarray, glacier: np.ndarray) -> float:
+    """(snow + firn + refrozen-like) pixels / glacier pixels, from ``(n, n)`` surface codes and the glacier mask."""
+    accumulation = np.isin(surface, [CODE[c] for c in AAR_CLASSES]) & glacier
+    return float(accumulation.sum() / glacier.sum())

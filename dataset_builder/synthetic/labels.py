@@ -1,0 +1,150 @@
+"""Expert-like point labels: per-class quotas, labels drawn near ambiguous facies boundaries, and boundary label
+noise (a share of the facies labels given the nearest ambiguous partner class)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from dataset_builder.schema import CLASS_NAMES, MAP_NODATA, PATCH_SIZE
+from dataset_builder.synthetic.config import SyntheticConfig
+from dataset_builder.synthetic.facies import CODE
+from dataset_builder.synthetic.plan import ScenePlan
+
+#: Ambiguous facies boundaries: the classes an expert may confuse a facies label with.
+AMBIGUOUS_PARTNERS: dict[str, tuple[str, ...]] = {
+    "ice": ("firn", "refrozen-like", "debris"),
+    "snow": ("firn",),
+    "debris": ("ice",),
+    "firn": ("snow", "ice"),
+    "refrozen-like": ("ice",),
+}
+
+#: The classes whose labels may be noisy: ice, snow, debris, firn, refrozen-like (shadow, water, cloud stay clean).
+NOISY_CLASSES: tuple[str, ...] = tuple(AMBIGUOUS_PARTNERS)
+
+#: Target label shares of the real dataset (ice >> snow > debris ~ firn > shadow >> refrozen-like > water ~ cloud).
+CLASS_SHARES: dict[str, float] = {
+    "ice": 0.42,
+    "snow": 0.20,
+    "debris": 0.11,
+    "firn": 0.10,
+    "shadow": 0.09,
+    "refrozen-like": 0.04,
+    "water": 0.02,
+    "cloud": 0.02,
+}
+
+
+def scene_class_shares(scenes: Sequence[ScenePlan]) -> list[np.ndarray]:
+    """Per scene, the ``(8,)`` class shares to draw its labels with (sum 1): ``CLASS_SHARES``, cloud labels only in
+    cloudy scenes and boosted there so that clouds keep their share of the whole benchmark."""
+    cloudy_labels = sum(s.n_labels for s in scenes if s.cloud_cover > 0)
+    cloud_boost = sum(s.n_labels for s in scenes) / max(cloudy_labels, 1)
+    base_shares = np.array([CLASS_SHARES[c] for c in CLASS_NAMES])
+    out = []
+    for scene in scenes:
+        shares = base_shares.copy()
+        shares[CODE["cloud"]] *= cloud_boost if scene.cloud_cover > 0 else 0.0
+        out.append(shares / shares.sum())
+    return out
+
+
+@dataclass
+class SceneLabels:
+    """The labels of one scene, one entry per label."""
+
+    rows: np.ndarray  # int, pixel row of the label (patch centre)
+    cols: np.ndarray
+    true_code: np.ndarray  # uint8 class code the truth map holds there
+    given_code: np.ndarray  # uint8 class code of the dataset label
+    near_boundary: np.ndarray  # bool, within ``boundary_px`` of an ambiguous partner class
+    boundary_distance_px: np.ndarray  # float, distance to the nearest ambiguous partner class
+
+
+def _stochastic_round(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
+    """Round each value down or up at random, up with probability its fraction (unbiased integer counts)."""
+    x = np.asarray(x, float)
+    return (np.floor(x) + (rng.random(x.shape) < x - np.floor(x))).astype(int)
+
+
+def _nearest_partner(label_map: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel of a facies class: distance (px) to the nearest ambiguous partner class, and that class.
+
+    Returns ``(distance, partner_code)``, ``(n, n)``; inf / 255 on pixels of other classes.
+    """
+    targets = sorted({c for partners in AMBIGUOUS_PARTNERS.values() for c in partners})
+    distance_to = {c: ndimage.distance_transform_edt(label_map != CODE[c]) for c in targets}
+    best = np.full(label_map.shape, np.inf)
+    partner = np.full(label_map.shape, MAP_NODATA, dtype=np.uint8)
+    for name, partners in AMBIGUOUS_PARTNERS.items():
+        here = label_map == CODE[name]
+        for other in partners:
+            closer = here & (distance_to[other] < best)
+            best[closer] = distance_to[other][closer]
+            partner[closer] = CODE[other]
+    return best, partner
+
+
+def sample_labels(
+    rng: np.random.Generator, label_map: np.ndarray, n_labels: int, shares: np.ndarray, config: SyntheticConfig
+) -> SceneLabels:
+    """Draw a scene's point labels, then give a share of the facies labels a neighbouring class.
+
+    Args:
+        rng: random generator.
+        label_map: ``(n, n)`` uint8 truth class codes (255 = not labelled).
+        n_labels: the scene's label budget.
+        shares: ``(8,)`` class shares for this scene (sum 1).
+        config: ``min_labels_per_class``, ``boundary_share``, ``boundary_px``, ``noise_rate``.
+
+    Labels lie at least ``PATCH_SIZE // 2`` pixels from the scene edge, one per pixel at most.
+    Per class: ``n_labels * share`` (stochastically rounded, at least ``min_labels_per_class``
+    where the class shows, at most what it shows); ``boundary_share`` of each facies class is drawn
+    within ``boundary_px`` of an ambiguous partner class (``AMBIGUOUS_PARTNERS``). Then
+    ``noise_rate`` of the scene's facies labels (stochastically rounded) get the nearest partner
+    class: near-boundary labels in random order first, then the closest others if there are too
+    few. Shadow, water and cloud labels are never changed.
+    """
+    n = label_map.shape[0]
+    half = PATCH_SIZE // 2
+    inner = np.zeros(label_map.shape, bool)
+    inner[half : n - half, half : n - half] = True
+    distance, partner = _nearest_partner(label_map)
+    near = distance <= config.boundary_px
+    quotas = _stochastic_round(rng, n_labels * shares)
+    picked: list[np.ndarray] = []
+    for code, name in enumerate(CLASS_NAMES):
+        where = inner & (label_map == code)
+        available = int(where.sum())
+        quota = min(available, max(quotas[code], config.min_labels_per_class if available else 0))
+        if quota == 0:
+            continue
+        first = np.empty(0, dtype=np.int64)
+        if name in NOISY_CLASSES:
+            close = np.flatnonzero(where & near)
+            first = rng.choice(close, size=min(close.size, int(round(config.boundary_share * quota))), replace=False)
+            where.flat[first] = False
+        rest = rng.choice(np.flatnonzero(where), size=quota - first.size, replace=False)
+        picked.append(np.concatenate([first, rest]))
+    flat = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
+    true_code = label_map.flat[flat]
+    given = true_code.copy()
+    facies = np.flatnonzero(np.isin(true_code, [CODE[c] for c in NOISY_CLASSES]))
+    n_flip = min(facies.size, int(_stochastic_round(rng, config.noise_rate * facies.size)))
+    d = distance.flat[flat[facies]]
+    order = np.lexsort((rng.random(facies.size), np.where(d <= config.boundary_px, 0.0, d)))
+    flip = facies[order[:n_flip]]
+    given[flip] = partner.flat[flat[flip]]
+    rows, cols = np.divmod(flat, n)
+    return SceneLabels(
+        rows=rows,
+        cols=cols,
+        true_code=true_code.astype(np.uint8),
+        given_code=given.astype(np.uint8),
+        near_boundary=distance.flat[flat] <= config.boundary_px,
+        boundary_distance_px=distance.flat[flat],
+    )

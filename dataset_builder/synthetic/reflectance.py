@@ -1,0 +1,101 @@
+"""Surface reflectance and illumination: class signatures with within-class variability, vegetation on the
+terrain, direct and diffuse light in terrain and cloud shadow, and clouds mixed on top."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from dataset_builder.synthetic.facies import CODE, TERRAIN
+from dataset_builder.synthetic.terrain import fractal_noise
+
+#: Typical surface reflectance (blue, green, red, nir, swir1, swir2) of each class, after the class signatures of
+#: the released dataset (Maslov et al., "Automating glacier facies classification: pan-European dataset and deep
+#: learning baseline", dataset doi:10.5281/zenodo.18469893).
+SIGNATURES: dict[str, tuple[float, ...]] = {
+    "snow": (0.90, 0.88, 0.85, 0.75, 0.10, 0.06),
+    "firn": (0.65, 0.62, 0.58, 0.50, 0.06, 0.04),
+    "refrozen-like": (0.55, 0.52, 0.48, 0.35, 0.04, 0.03),
+    "ice": (0.45, 0.42, 0.37, 0.22, 0.03, 0.02),
+    "debris": (0.10, 0.12, 0.14, 0.18, 0.22, 0.18),
+    "water": (0.12, 0.15, 0.12, 0.05, 0.01, 0.01),
+    "cloud": (0.75, 0.74, 0.73, 0.72, 0.50, 0.35),
+}
+#: Reflectance of bare rock and of vegetation on the terrain around the glacier.
+ROCK = np.array([0.08, 0.10, 0.12, 0.17, 0.24, 0.19])
+VEGETATION = np.array([0.04, 0.07, 0.05, 0.30, 0.16, 0.08])
+#: Share of each band's illumination that comes from the sky (diffuse); all that is left in shadow.
+DIFFUSE_FRACTION = np.array([0.25, 0.20, 0.17, 0.12, 0.08, 0.07])
+
+#: Within-class variability: (brightness sd, the class a pixel may drift towards, drift sd).
+#: Drifts are symmetric (a pixel may also move away from the partner), so class means stay on
+#: the signature while firn/snow, refrozen-like/ice and debris/ice distributions overlap.
+VARIABILITY: dict[str, tuple[float, str, float]] = {
+    "ice": (0.07, "debris", 0.08),
+    "snow": (0.04, "firn", 0.12),
+    "debris": (0.20, "ice", 0.10),
+    "firn": (0.06, "snow", 0.15),
+    "refrozen-like": (0.06, "ice", 0.15),
+    "water": (0.20, "water", 0.0),
+}
+
+
+def signature_table() -> np.ndarray:
+    """(6, 9) reflectance per internal surface code (class codes 0-7, 8 = terrain rock)."""
+    table = np.zeros((6, 9))
+    for name, values in SIGNATURES.items():
+        table[:, CODE[name]] = values
+    table[:, TERRAIN] = ROCK
+    return table
+
+
+def variability_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Brightness sd, partner code and drift sd per internal surface code (terrain: 0.25, itself, 0)."""
+    bright, partner, drift = np.full(9, 0.25), np.arange(9), np.zeros(9)
+    for name, (b, other, d) in VARIABILITY.items():
+        bright[CODE[name]], partner[CODE[name]], drift[CODE[name]] = b, CODE[other], d
+    return bright, partner, drift
+
+
+def surface_reflectance(
+    rng: np.random.Generator, surface: np.ndarray, dem: np.ndarray, vegetation_below_m: float
+) -> np.ndarray:
+    """``(6, n, n)`` reflectance of ``(n, n)`` surface codes: class signature, drift towards the partner class,
+    brightness variation and pixel noise; vegetation on the terrain below ``vegetation_below_m`` (DEM in m)."""
+    n = surface.shape[0]
+    bright, partner, drift = variability_table()
+    table = signature_table()
+    variation = fractal_noise(rng, (n, n), 3.0, 32)
+    mix = np.clip(fractal_noise(rng, (n, n), 3.0, 24), -2.5, 2.5) * drift[surface]
+    reflectance = table[:, surface] + mix * (table[:, partner[surface]] - table[:, surface])
+    vegetation = np.clip((vegetation_below_m - dem) / 300.0, 0.0, 0.8) * (surface == TERRAIN)
+    reflectance += vegetation * (VEGETATION - ROCK)[:, None, None]
+    reflectance *= (1 + bright[surface] * variation) * (1 + 0.015 * rng.standard_normal((6, n, n)))
+    return reflectance
+
+
+def illuminate(
+    reflectance: np.ndarray,
+    hillshade: np.ndarray,
+    slope: np.ndarray,
+    terrain_shadow: np.ndarray,
+    cloud_shadow: np.ndarray,
+    sun_elevation: float,
+) -> np.ndarray:
+    """``(6, n, n)`` reflectance as lit: the direct share ``hillshade / sin(sun elevation)`` removed in terrain
+    shadow (bool, softened) and cloud shadow (opacity 0-1), the diffuse share (``DIFFUSE_FRACTION``) weighted by
+    the sky view of the slope (degrees)."""
+    soft_shadow = ndimage.gaussian_filter(terrain_shadow.astype(float), 0.7)
+    direct = hillshade / np.sin(np.radians(sun_elevation)) * (1 - soft_shadow) * (1 - 0.95 * cloud_shadow)
+    sky_view = (1 + np.cos(np.radians(slope))) / 2
+    diffuse = DIFFUSE_FRACTION[:, None, None]
+    return reflectance * ((1 - diffuse) * direct + diffuse * sky_view)
+
+
+def under_clouds(rng: np.random.Generator, radiance: np.ndarray, cloud: np.ndarray) -> np.ndarray:
+    """``(6, n, n)`` radiance mixed with the cloud signature (varying a little in brightness) by opacity (0-1)."""
+    n = radiance.shape[1]
+    cloud_reflectance = signature_table()[:, CODE["cloud"], None, None] * (
+        1 + 0.06 * fractal_noise(rng, (n, n), 3.0, 32)
+    )
+    return (1 - cloud) * radiance + cloud * cloud_reflectance
