@@ -58,9 +58,9 @@ class PruneSettings:
 
     def __post_init__(self) -> None:
         if self.filter_by not in FILTERS:
-            raise ValueError(f"unknown filter_by {self.filter_by!r}; expected one of {FILTERS}")
+            raise PruningInputError(f"unknown filter_by {self.filter_by!r}; expected one of {FILTERS}")
         if self.quality not in QUALITY_METHODS:
-            raise ValueError(f"unknown quality {self.quality!r}; expected one of {QUALITY_METHODS}")
+            raise PruningInputError(f"unknown quality {self.quality!r}; expected one of {QUALITY_METHODS}")
         self.protected = tuple(canonical_class(c) for c in self.protected)
 
 

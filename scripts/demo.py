@@ -1,27 +1,14 @@
 #!/usr/bin/env python
 """The main job: the end-to-end demo on the embedded synthetic default data.
 
-python scripts/demo.py [--quick] [--outputs DIR] [--dataset DIR] [--seed N]
+The same as ``glacier-facies demo``: see ``--help`` and :mod:`modeling.cli`.
 """
 
-from __future__ import annotations
+import sys
 
-import argparse
-from pathlib import Path
+from modeling.cli import script_main
 
-from modeling.demo import DemoPaths, DemoProfile, run_demo
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a smaller, faster profile (smoke tests)")
-    parser.add_argument("--outputs", type=Path, default=Path("outputs"), help="where sources, figures and reports go")
-    parser.add_argument("--dataset", type=Path, default=Path("glacier-facies"), help="the built dataset folder")
-    parser.add_argument("--seed", type=int, help="synthetic benchmark seed (default: the embedded default's)")
-    args = parser.parse_args(argv)
-    profile = DemoProfile.quick() if args.quick else DemoProfile.default()
-    run_demo(DemoPaths(outputs=args.outputs, dataset=args.dataset), profile, seed=args.seed)
-
+main = script_main("demo")
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,51 +1,14 @@
 #!/usr/bin/env python
 """Score a benchmark submission and add it to the dataset's leaderboard.
 
-    python scripts/submit.py SUBMISSION_DIR [--dataset glacier-facies] [--bootstrap 1000]
-    python scripts/submit.py --reported [--dataset glacier-facies]   # the paper's figures, marked "reported"
-
-SUBMISSION_DIR holds predictions.parquet (or .csv: sample_id, pred, optional p_{class}) and
-metadata.json (method, authors, code, paper, dataset_config, dataset_revision, num_parameters,
-seeds). It is validated against the dataset and scored from the predictions; re-submitting the
-same method replaces its row. The ranked table is rendered into the dataset card.
+The same as ``glacier-facies submit``: see ``--help`` and :mod:`modeling.cli`.
 """
 
-from __future__ import annotations
-
-import argparse
 import sys
-from pathlib import Path
 
-from hub_cards.leaderboard import ranked
-from modeling.errors import SubmissionError
-from modeling.evaluation import PUBLISHED, add_to_leaderboard, evaluate_submission
+from modeling.cli import script_main
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("submission", type=Path, nargs="?", help="submission folder")
-    parser.add_argument("--dataset", type=Path, default=Path("glacier-facies"), help="built dataset folder")
-    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95 %% intervals")
-    parser.add_argument("--reported", action="store_true", help="add the published paper figures as a reported row")
-    args = parser.parse_args(argv)
-    if not args.reported and args.submission is None:
-        parser.error("give a submission folder or --reported")
-    try:
-        entry = (
-            PUBLISHED
-            if args.reported
-            else evaluate_submission(args.submission, args.dataset, n_bootstrap=args.bootstrap)
-        )
-        board = add_to_leaderboard(args.dataset, entry)
-    except (SubmissionError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(f"leaderboard of {args.dataset} ({len(board['entries'])} entries):")
-    for e in ranked(board["entries"]):
-        pruned = e["scores"].get("pruned", {})
-        print(f"  {e['method']:40s} macro-F1 pruned {100 * (pruned.get('macro_f1') or 0):5.1f}  [{e['kind']}]")
-    return 0
-
+main = script_main("submit")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,13 +15,22 @@ from types import ModuleType
 from typing import Callable
 
 from dataset_builder.errors import GlacierFaciesError
-from modeling.cli import map_scenes, mass_balance
+from modeling.cli import build, convert, demo, evaluate, map_scenes, mass_balance, prune, push, submit, synthetic, train
 from modeling.cli.options import UsageError
 
 #: Sub-command name -> the module that implements it.
 COMMANDS: dict[str, ModuleType] = {
+    "synthetic": synthetic,
+    "build": build,
+    "prune": prune,
+    "train": train,
+    "evaluate": evaluate,
+    "submit": submit,
     "map": map_scenes,
     "mass-balance": mass_balance,
+    "convert": convert,
+    "push": push,
+    "demo": demo,
 }
 DEBUG_VARIABLE = "GLACIER_FACIES_DEBUG"
 
@@ -59,8 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     debug = args.debug or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
     try:
         return int(args.run(args) or 0)
-    except UsageError as err:
-        args.parser.error(str(err))  # exits with status 2
+    except UsageError as err:  # reported as argparse reports its own errors
+        args.parser.print_usage(sys.stderr)
+        print(f"{args.parser.prog}: error: {err}", file=sys.stderr)
+        return 2
     except (GlacierFaciesError, OSError, UnicodeError) as err:
         if debug:
             raise

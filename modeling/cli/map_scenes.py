@@ -75,6 +75,7 @@ def scene_paths(args: argparse.Namespace) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    scenes = scene_paths(args)
     options = MappingOptions(mode=args.mode, tile_size=args.tile_size, smooth=args.smooth, glaciers=args.glaciers)
     spec = ModelSpec(args.model, args.statistics)
     load_model(spec)  # a model that cannot be loaded fails here, once, with its own message
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             args.sun_azimuth,
             args.sun_elevation,
         )
-        for scene in scene_paths(args)
+        for scene in scenes
     ]
     report = map_many(
         jobs,

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from dataset_builder.atomic import atomic_write_text
 from dataset_builder.loading import CONFIGS, TorchPatches
 from dataset_builder.schema import NUM_CLASSES, PATCH_SIZE, check_bands
+from modeling.errors import ConfigError
 from modeling.network import JsonOptions
 from modeling.training.data import centre_crop, load_fold
 from modeling.training.folds import FoldResult, finish_fold
@@ -52,6 +53,8 @@ class BaselineConfig(JsonOptions):
         threads: OpenMP threads of the boosting (default: all cores).
     """
 
+    OPTION_ERROR = ConfigError
+
     OPTION_KIND = "baseline option"
 
     dataset_config: str = "pruned"
@@ -69,9 +72,9 @@ class BaselineConfig(JsonOptions):
 
     def __post_init__(self) -> None:
         if self.dataset_config not in CONFIGS:
-            raise ValueError(f"dataset_config must be one of {CONFIGS}, got {self.dataset_config!r}")
+            raise ConfigError(f"dataset_config must be one of {CONFIGS}, got {self.dataset_config!r}")
         if not self.windows or any(w < 1 or w % 2 == 0 or w > PATCH_SIZE for w in self.windows):
-            raise ValueError(f"windows must be odd sides between 1 and {PATCH_SIZE}, got {self.windows}")
+            raise ConfigError(f"windows must be odd sides between 1 and {PATCH_SIZE}, got {self.windows}")
         if self.bands is not None:
             object.__setattr__(self, "bands", check_bands(self.bands))
         object.__setattr__(self, "windows", tuple(int(w) for w in self.windows))

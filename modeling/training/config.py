@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from dataset_builder.loading import CONFIGS
 from dataset_builder.schema import check_bands
+from modeling.errors import ConfigError
 from modeling.network import FaciesCNNConfig, JsonOptions, mapping_geometry_problem
 
 #: Architecture fields of ``FaciesCNNConfig`` that ``TrainConfig.model`` may override.
@@ -45,6 +46,8 @@ class TrainConfig(JsonOptions):
         model: overrides of architecture fields (``ARCHITECTURE_FIELDS``) of ``FaciesCNNConfig``.
     """
 
+    OPTION_ERROR = ConfigError
+
     OPTION_KIND = "training option"
 
     dataset_config: str = "pruned"
@@ -70,28 +73,28 @@ class TrainConfig(JsonOptions):
 
     def __post_init__(self) -> None:
         if self.dataset_config not in CONFIGS:
-            raise ValueError(f"dataset_config must be one of {CONFIGS}, got {self.dataset_config!r}")
+            raise ConfigError(f"dataset_config must be one of {CONFIGS}, got {self.dataset_config!r}")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+                raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if self.crop is not None:
             problem = mapping_geometry_problem(self.crop, int(self.model.get("pool_size", FaciesCNNConfig.pool_size)))
             if problem:
-                raise ValueError(
+                raise ConfigError(
                     f"crop {self.crop} would leave a model that whole-scene mapping cannot serve: {problem}"
                 )
         if self.samples_per_epoch is not None and self.samples_per_epoch < 1:
-            raise ValueError(f"samples_per_epoch must be positive, got {self.samples_per_epoch}")
+            raise ConfigError(f"samples_per_epoch must be positive, got {self.samples_per_epoch}")
         if not self.learning_rate > 0 or self.focal_gamma < 0 or not 0 <= self.label_smoothing < 1:
-            raise ValueError("learning_rate must be > 0, focal_gamma >= 0 and label_smoothing in [0, 1)")
+            raise ConfigError("learning_rate must be > 0, focal_gamma >= 0 and label_smoothing in [0, 1)")
         lo, hi = self.contrast
         if not 0 < lo <= hi or self.brightness < 0:
-            raise ValueError(
+            raise ConfigError(
                 f"contrast must be 0 < low <= high and brightness >= 0, got {self.contrast}, {self.brightness}"
             )
         unknown = sorted(set(self.model) - set(ARCHITECTURE_FIELDS))
         if unknown:
-            raise ValueError(f"model overrides {unknown} are not architecture fields {list(ARCHITECTURE_FIELDS)}")
+            raise ConfigError(f"model overrides {unknown} are not architecture fields {list(ARCHITECTURE_FIELDS)}")
         object.__setattr__(self, "contrast", (float(lo), float(hi)))
         if self.bands is not None:
             object.__setattr__(self, "bands", check_bands(self.bands))
