@@ -536,7 +536,8 @@ def test_both_wgms_generations_link_rgi_glaciers_by_id_and_name(tmp_path, script
     assert results["settings"]["table_layout"] == "lower-case" and results["settings"]["input_units"] == "m"
     links = {k["glacier"]: k for k in results["links"]}
     assert (
-        links["RGI60-11.00001"]["wgms_id"] == 491 and "WGMS glacier table glacier.csv (" in links["RGI60-11.00001"]["linked_by"]
+        links["RGI60-11.00001"]["wgms_id"] == 491
+        and "WGMS glacier table glacier.csv (" in links["RGI60-11.00001"]["linked_by"]
     )
     assert links["RGI60-11.00002"]["wgms_id"] == 492 and "glacier.csv" in links["RGI60-11.00002"]["linked_by"]
     assert links["RGI60-11.00003"]["linked_by"] == "name 'STORGLACIAEREN'"  # WGMS transliteration of Storglaciären
