@@ -103,7 +103,11 @@ def _pick(names: list[str], aliases: tuple[str, ...]) -> str | None:
     """The finest-resolution file among ``names`` (posix paths) whose base name is one of the band's."""
     pattern = _band_pattern(aliases)
     found = [n for n in names if pattern.search(PurePosixPath(n).name)]
-    resolution = lambda n: int(m[1]) if (m := _RESOLUTION.search(PurePosixPath(n).name)) else 0  # noqa: E731
+
+    def resolution(name: str) -> int:  # metres in the name (``_20m``); 0 when the name gives none
+        match = _RESOLUTION.search(PurePosixPath(name).name)
+        return int(match[1]) if match else 0
+
     return min(found, key=lambda n: (resolution(n), n)) if found else None
 
 
@@ -135,7 +139,7 @@ class _Files:
         return cls(path, prefix, tuple(sorted(names)))
 
     def where(self, name: str) -> str:
-        return f"{self.root}/{self.prefix}{name}" if self.prefix or self.root.is_file() else str(self.root / name)
+        return f"{self.root}/{self.prefix}{name}" if self.root.is_file() else str(self.root / name)
 
     def read(self, name: str) -> bytes:
         try:
@@ -153,9 +157,6 @@ class _Files:
 
     def under(self, folder: str) -> list[str]:
         return [n for n in self.names if n.startswith(folder.rstrip("/") + "/")] if folder else list(self.names)
-
-    def named(self, base: str, folder: str = "") -> list[str]:
-        return [n for n in self.under(folder) if PurePosixPath(n).name == base]
 
 
 @dataclass(frozen=True)
@@ -302,9 +303,12 @@ def read_safe(path: str | Path, granule: str | None = None, boa_offset: float | 
         return _safe(_Files.folder(path), path, SAFE, path.name.removesuffix(".SAFE"), granule, boa_offset)
     try:
         with zipfile.ZipFile(path) as zf:
-            members = [n for n in zf.namelist() if PurePosixPath(n).name == "MTD_MSIL2A.xml" and n.count("/") <= 1]
+            tops = [n for n in zf.namelist() if n.count("/") <= 1]
     except (OSError, zipfile.BadZipFile) as err:
         raise SceneInputError(path, f"{SAFE_ZIP}: not a readable zip archive ({err})") from None
+    members = [n for n in tops if PurePosixPath(n).name == "MTD_MSIL2A.xml"]
+    if not members and any(PurePosixPath(n).name == "MTD_MSIL1C.xml" for n in tops):
+        raise SceneInputError(path, "a Sentinel-2 Level-1C archive (top of atmosphere): map its Level-2A product")
     if len(members) != 1:
         raise SceneInputError(path, f"{SAFE_ZIP}: expected one MTD_MSIL2A.xml at its top, found {len(members)}")
     prefix = members[0][: -len("MTD_MSIL2A.xml")]

@@ -96,6 +96,8 @@ def run(
     """
     if predictor not in class_sets:
         raise ValueError(f"predictor {predictor!r} is not one of the class sets {', '.join(class_sets)}")
+    if links is not None and outlines is None:
+        raise MassBalanceInputError(f"{links}: a link table links outline ids to WGMS ids: give the outlines too")
     out_dir = Path(out_dir)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MassBalanceWarning)
