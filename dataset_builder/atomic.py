@@ -1,21 +1,34 @@
-"""Write-then-rename helpers: no job leaves half-written output behind."""
+"""Write-then-rename helpers: no job leaves half-written output behind.
+
+Temporary files and folders are created with the modes ordinary ``open`` and ``mkdir`` give (0666 and 0777 less
+the process umask, i.e. 0644 and 0755 by default), so what is renamed into place is as readable as any other file
+the user writes (``tempfile.mkstemp``/``mkdtemp`` would give 0600/0700 whatever the umask).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import shutil
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Iterator
+
+#: Modes asked for; the kernel removes the umask's bits.
+FILE_MODE = 0o666
+FOLDER_MODE = 0o777
+
+
+def _sibling(path: Path, suffix: str) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}{suffix}")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = _sibling(path, ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -39,7 +52,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    tmp = _sibling(path, f".tmp{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
@@ -57,11 +70,12 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path).absolute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".building", dir=path.parent))
+    tmp = _sibling(path, ".building")
+    os.mkdir(tmp, FOLDER_MODE)
     try:
         yield tmp
         if path.exists():
-            old = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
+            old = _sibling(path, ".old")
             os.replace(path, old)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)

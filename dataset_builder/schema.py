@@ -73,6 +73,9 @@ PATCH_SIZE = 33
 PIXEL_SIZE_M = 10.0
 #: Class-code value of facies and truth maps where nothing was classified or labelled (uint8 rasters).
 MAP_NODATA = 255
+#: Class-code value of facies maps on glacier pixels that the product's own quality masks hide (cloud, cloud
+#: shadow, cirrus, saturated or defective): unobserved, not classified.
+MAP_UNOBSERVED = 254
 #: Cross-validation folds (split by glacier).
 NUM_FOLDS = 6
 SPLIT_NAMES: tuple[str, ...] = tuple(f"fold_{k}" for k in range(NUM_FOLDS))

@@ -66,7 +66,7 @@ WEIGHTS = (
 LARGE_RUN = """
 import json, re, sys, time
 from pathlib import Path
-from modeling.network.facies_cnn import FaciesCNN
+from modeling.network import FaciesCNN
 from modeling.mapping import MappingOptions, map_scene
 model = FaciesCNN.from_pretrained(sys.argv[1])
 start = time.perf_counter()
