@@ -45,7 +45,7 @@ from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, OPTICAL_BANDS, PATCH
 from dataset_builder.statistics import DatasetStatistics
 from dataset_builder.synthetic import SyntheticConfig, generate
 from hub_cards.dataset_folder import build_dataset
-from modeling.evaluation import confusion_matrix, metrics_from_confusion
+from modeling.evaluation import confusion_matrix, metrics_from_confusion, paired_bootstrap
 from modeling.mapping import (
     PatchGeometry,
     PreparedScene,
@@ -179,25 +179,6 @@ def bench_speed(model: FaciesCNN, name: str, raw: np.ndarray, prepared: Prepared
     )
 
 
-def paired_f1(
-    truth: np.ndarray, a: np.ndarray, b: np.ndarray, n_bootstrap: int = 1000, seed: int = 0
-) -> dict[str, object]:
-    """Macro-F1 of two predictions of the same pixels against the truth, and a percentile bootstrap 95 %
-    interval of their difference (pixels resampled jointly: a multinomial draw over (truth, a, b) triples)."""
-    k = len(CLASS_NAMES)
-    joint = np.bincount((truth.astype(np.int64) * k + a) * k + b, minlength=k**3)
-    draws = (
-        np.random.default_rng(seed).multinomial(joint.sum(), joint / joint.sum(), size=n_bootstrap).reshape(-1, k, k, k)
-    )
-    cm_a, cm_b = confusion_matrix(truth, a), confusion_matrix(truth, b)
-    diff = metrics_from_confusion(draws.sum(axis=3))["macro_f1"] - metrics_from_confusion(draws.sum(axis=2))["macro_f1"]
-    return {
-        "a": metrics_from_confusion(cm_a),
-        "b": metrics_from_confusion(cm_b),
-        "interval": np.percentile(diff, [2.5, 97.5]),
-    }
-
-
 class FoldModels:
     """The models of a cross-validation run (``RUN/fold_{t}/model``): each synthetic scene is mapped by the model
     whose test fold holds its glacier, so the accuracy figures are out of fold."""
@@ -256,16 +237,16 @@ def bench_agreement(
     )
     for name, s in stats.items():
         truth, dense, patch, dp, dmax, all_truth, all_dense = (np.concatenate(s[k]) for k in keys if k != "exact")
-        f1 = paired_f1(truth, dense, patch)
+        f1 = paired_bootstrap(truth, dense, patch)
         every = metrics_from_confusion(confusion_matrix(all_truth, all_dense))["macro_f1"]
-        lo, hi = 100 * f1["interval"]
+        lo, hi = (100 * v for v in f1["interval"])
         print(
             f"    {name}: {truth.size} px; labels agree {(dense == patch).mean():.4f}; mean |dp| {dp.mean():.4f} "
             f"(mean of the largest class difference {dmax.mean():.4f}); exact vs per-patch max |dp| {max(s['exact']):.1e}"
         )
         print(
             f"      macro-F1 vs truth (sample): dense {100 * f1['a']['macro_f1']:.1f}, per-patch {100 * f1['b']['macro_f1']:.1f} "
-            f"(difference {100 * (f1['a']['macro_f1'] - f1['b']['macro_f1']):+.1f} points, 95 % interval [{lo:+.1f}, {hi:+.1f}]); "
+            f"(difference {100 * f1['difference']:+.1f} points, 95 % interval [{lo:+.1f}, {hi:+.1f}]); "
             f"dense on every glacier pixel {100 * every:.1f}"
         )
         print(

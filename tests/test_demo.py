@@ -49,6 +49,7 @@ def test_demo_runs_every_stage(tmp_path, tiny_profile):
     assert "data:image/png;base64," in (paths.report / "report.html").read_text()
     assert len(list(paths.maps.glob("*_facies.tif"))) == 6 * 2  # every scene, each by its glacier's fold model
     assert "| mapped facies |" in report and "| truth maps |" in report
+    assert "95 % paired bootstrap" in report
 
 
 def test_mass_balance_section_when_one_source_has_no_recovery(tmp_path, monkeypatch):

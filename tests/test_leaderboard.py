@@ -8,8 +8,6 @@ import pytest
 from huggingface_hub import DatasetCard
 
 from dataset_builder.schema import CLASS_NAMES, PATCH_SIZE
-from dataset_builder.testing import write_fake_released
-from hub_cards.dataset_folder import build_dataset
 from hub_cards.leaderboard import read_leaderboard
 from modeling.errors import SubmissionError
 from modeling.evaluation import (
@@ -34,11 +32,8 @@ META = {
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lb")
-    write_fake_released(root / "src", per_fold=10, seed=3)
-    build_dataset(root / "src", root / "ds", progress=False)
-    return root / "ds"
+def dataset(fake_dataset):
+    return fake_dataset(per_fold=10, seed=3)
 
 
 def _labels(dataset):

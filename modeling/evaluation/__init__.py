@@ -24,6 +24,7 @@ from modeling.evaluation.metrics import (
     confusion_matrix,
     glacier_scores,
     metrics_from_confusion,
+    paired_bootstrap,
 )
 from modeling.evaluation.ndsi_rules import NDSIRules
 from modeling.evaluation.plots import (
@@ -78,6 +79,7 @@ __all__ = [
     "is_probability",
     "leaderboard_scores",
     "metrics_from_confusion",
+    "paired_bootstrap",
     "plot_confusion_matrix",
     "plot_reliability_diagram",
     "plot_training_curves",
