@@ -613,3 +613,25 @@ def test_the_map_folder_of_a_mapping_run_is_read_as_it_is(tmp_path):
     (tmp_path / "maps" / "s_confidence.tif").rename(tmp_path / "maps" / "renamed.tif")
     with pytest.warns(mb.MassBalanceWarning, match="renamed.tif: tagged GLACIER/GLACIERS but holds float32"):
         assert [m.path.name for m in mb.find_maps(tmp_path / "maps")] == ["s_facies.tif"]
+
+
+def test_non_finite_balances_are_refused_and_odd_ones_reported():
+    years = np.arange(2000, 2012)
+    frame = pd.DataFrame(
+        {
+            "WGMS_ID": 7,
+            "YEAR": years,
+            "ANNUAL_BALANCE": [-620.0, -480, -910, -300, -750, -560, -430, -690, -820, -510, -640, -700],
+        }
+    )
+    with pytest.raises(mb.MassBalanceInputError, match=r"non-finite annual balance in row\(s\) 5\b"):
+        mb.read_mb_table(frame.assign(ANNUAL_BALANCE=frame["ANNUAL_BALANCE"].where(frame["YEAR"] != 2003, np.inf)))
+    odd = frame.copy()
+    odd.loc[4, "ANNUAL_BALANCE"] = -0.75  # a value in m w.e. among mm w.e.
+    odd.loc[9, "ANNUAL_BALANCE"] = -9500.0  # far outside the others
+    with pytest.warns(mb.MassBalanceWarning) as caught:
+        table = mb.read_mb_table(odd)
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "row 6: annual balance -0.75 mm w.e. looks like m w.e." in messages
+    assert "row 11: annual balance -9500 mm w.e. is an outlier" in messages
+    assert len(table) == len(frame)  # reported, still used

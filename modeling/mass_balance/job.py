@@ -167,15 +167,17 @@ def run(
             (scenes["status"] == "selected") & used["matched"].isna().to_numpy(), "no record", scenes["status"]
         )
     )
+    figures = {}  # drawn before anything is written, so a failure leaves no partial set of outputs
+    if "pooled" in regressions[predictor]:
+        figures["scatter.png"] = plot_scatter(
+            table, regressions[predictor], predictions[predictor], predictor=predictor
+        )
+        figures["timeseries.png"] = plot_timeseries(predictions[predictor])
     _write_csv(scenes, out_dir / "aar_scenes.csv")
     _write_csv(table, out_dir / "glacier_years.csv")
     _write_csv(link_report(records), out_dir / "glacier_links.csv")
-    if "pooled" in regressions[predictor]:
-        save_figure(
-            plot_scatter(table, regressions[predictor], predictions[predictor], predictor=predictor),
-            out_dir / "scatter.png",
-        )
-        save_figure(plot_timeseries(predictions[predictor]), out_dir / "timeseries.png")
+    for name, figure in figures.items():
+        save_figure(figure, out_dir / name)
     write_results(results, out_dir / "mass_balance_results.json")
     return results
 

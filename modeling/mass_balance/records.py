@@ -127,6 +127,10 @@ def read_mb_table(source: str | Path | pd.DataFrame, *, units: str = "auto") -> 
             "balance": pd.to_numeric(raw[found["balance"]], errors="coerce"),
         }
     )
+    infinite = ~np.isfinite(table["balance"].to_numpy(dtype=float)) & table["balance"].notna().to_numpy()
+    if infinite.any():
+        rows = ", ".join(str(r + 2) for r in np.flatnonzero(infinite)[:10])  # + header, 1-based
+        raise MassBalanceInputError(f"{where}: non-finite annual balance in row(s) {rows}; fix or remove them")
     bad = (
         table["year"].isna()
         | table["balance"].isna()
@@ -143,6 +147,7 @@ def read_mb_table(source: str | Path | pd.DataFrame, *, units: str = "auto") -> 
     if table.empty:
         raise MassBalanceInputError(f"{where}: mass-balance table holds no usable record")
     _check_units(table["balance"].to_numpy(), units, str(found["balance"]), layout)
+    _note_outliers(table["balance"], units, where)
     table["year"] = table["year"].astype(int)
     table["balance"] = table["balance"] / (1000.0 if units == "mm" else 1.0)
     table["key"] = [
@@ -151,6 +156,30 @@ def read_mb_table(source: str | Path | pd.DataFrame, *, units: str = "auto") -> 
     out = _drop_duplicates(table).reset_index(drop=True)
     out.attrs = {"layout": layout, "units": units, "source": where}
     return out
+
+
+#: Robust z-score (median and scaled MAD) above which a balance is reported as an outlier.
+OUTLIER_Z = 5.0
+
+
+def _note_outliers(balance: pd.Series, units: str, where: str) -> None:
+    """Warn about balances far from the others (robust z-score above :data:`OUTLIER_Z`) and about values a
+    thousand times smaller than typical, the mark of a value in m w.e. among mm w.e.; they are still used."""
+    values = balance.to_numpy(dtype=float)
+    rows = balance.index.to_numpy() + 2  # + header, 1-based
+    centre = float(np.median(values))
+    spread = 1.4826 * float(np.median(np.abs(values - centre)))
+    if spread > 0:
+        z = np.abs(values - centre) / spread
+        for row, value, score in zip(rows[z > OUTLIER_Z], values[z > OUTLIER_Z], z[z > OUTLIER_Z]):
+            warn(f"{where}: row {row}: annual balance {value:g} {units} w.e. is an outlier (robust z {score:.1f})")
+    typical = float(np.median(np.abs(values)))
+    if units == "mm" and typical >= 100:
+        tiny = (np.abs(values) < typical / 100) & (values != np.round(values))
+        for row, value in zip(rows[tiny], values[tiny]):
+            warn(
+                f"{where}: row {row}: annual balance {value:g} mm w.e. looks like m w.e. (typical |balance| {typical:g})"
+            )
 
 
 def _check_units(balance: np.ndarray, units: str, column: str, layout: str) -> None:
