@@ -3,7 +3,6 @@ synthetic scenes and a spec-shaped Landsat product whose quality flags hide part
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -12,38 +11,20 @@ import pandas as pd
 import pytest
 import rasterio
 import rasterio.features
-import torch
 from fake_products import landsat_c2l2
 
 from dataset_builder.outlines import read_outlines
-from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, MAP_NODATA, MAP_UNOBSERVED
-from dataset_builder.synthetic import SyntheticConfig, generate
-from modeling.network import FaciesCNN, FaciesCNNConfig
-
-TINY = dataclasses.replace(SyntheticConfig.quick(), scenes_per_glacier=1, scene_size=132, n_labels=150)
+from dataset_builder.schema import CLASS_NAMES, MAP_NODATA, MAP_UNOBSERVED
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("bench") / "synthetic"
-    generate(out, TINY, progress=False)
-    return out
+def bench(tiny_benchmark) -> Path:
+    return tiny_benchmark
 
 
 @pytest.fixture(scope="module")
-def model_dir(bench, tmp_path_factory) -> Path:
-    """A small random model saved as a hub folder, normalised for the benchmark's scenes."""
-    lo, hi = np.full(len(BAND_NAMES), np.inf), np.full(len(BAND_NAMES), -np.inf)
-    for path in (bench / "scenes").glob("*.tif"):
-        data = rasterio.open(path).read()
-        lo, hi = np.minimum(lo, np.nanmin(data, axis=(1, 2))), np.maximum(hi, np.nanmax(data, axis=(1, 2)))
-    torch.manual_seed(0)
-    config = FaciesCNNConfig(
-        filters=(8, 8), dense_units=(8,), normalization={"min": lo.tolist(), "max": (hi + 1e-3).tolist()}
-    )
-    folder = tmp_path_factory.mktemp("model") / "tiny-facies"
-    FaciesCNN(config).save_pretrained(folder)
-    return folder
+def model_dir(tiny_model_dir) -> Path:
+    return tiny_model_dir
 
 
 def test_map_folder_to_mass_balance(bench, model_dir, tmp_path, script):

@@ -4,50 +4,28 @@ area table, Landsat and Sentinel-2 in one run, the CLI."""
 from __future__ import annotations
 
 import csv
-import dataclasses
 import sys
 from pathlib import Path
 
 import cloudpickle
-import numpy as np
 import pytest
 import rasterio
-import torch
 from distributed import LocalCluster
 from fake_products import landsat_c2l2, safe_zip, sentinel2_safe
 
-from dataset_builder.schema import BAND_NAMES
-from dataset_builder.synthetic import SyntheticConfig, generate
 from modeling.mapping import AREA_COLUMNS, MappingOptions, ModelSpec, SceneJob, is_complete, map_many, run_job
-from modeling.network import FaciesCNN, FaciesCNNConfig
 
-TINY = dataclasses.replace(SyntheticConfig.quick(), scenes_per_glacier=1, scene_size=132, n_labels=150)
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers unpickle this module's runner by value
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("bench") / "synthetic"
-    generate(out, TINY, progress=False)
-    return out
+def bench(tiny_benchmark) -> Path:
+    return tiny_benchmark
 
 
 @pytest.fixture(scope="module")
-def model_dir(bench, tmp_path_factory) -> Path:
-    """A small random model saved as a hub folder (safetensors), normalised for the benchmark."""
-    lo, hi = np.full(len(BAND_NAMES), np.inf), np.full(len(BAND_NAMES), -np.inf)
-    for path in (bench / "scenes").glob("*.tif"):
-        data = rasterio.open(path).read()
-        lo, hi = np.minimum(lo, np.nanmin(data, axis=(1, 2))), np.maximum(hi, np.nanmax(data, axis=(1, 2)))
-    torch.manual_seed(0)
-    model = FaciesCNN(
-        FaciesCNNConfig(
-            filters=(8, 8), dense_units=(8,), normalization={"min": lo.tolist(), "max": (hi + 1e-3).tolist()}
-        )
-    )
-    folder = tmp_path_factory.mktemp("model") / "tiny-facies"
-    model.save_pretrained(folder)
-    return folder
+def model_dir(tiny_model_dir) -> Path:
+    return tiny_model_dir
 
 
 def scenes(bench: Path) -> list[Path]:

@@ -4,7 +4,6 @@ modes, bad input."""
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import os
 import stat
@@ -27,7 +26,6 @@ from rasterio.windows import Window
 from dataset_builder.outlines import read_outlines
 from dataset_builder.quicklook import FACIES_COLOURS, facies_colours
 from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, MAP_UNOBSERVED
-from dataset_builder.synthetic import SyntheticConfig, generate
 from modeling.errors import SceneInputError
 from modeling.mapping import (
     AREA_COLUMNS,
@@ -42,8 +40,6 @@ from modeling.mapping import (
 )
 from modeling.network import FaciesCNN, FaciesCNNConfig
 
-TINY = dataclasses.replace(SyntheticConfig.quick(), scenes_per_glacier=1, scene_size=132, n_labels=150)
-
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
@@ -54,10 +50,8 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("bench") / "synthetic"
-    generate(out, TINY, progress=False)
-    return out
+def bench(tiny_benchmark) -> Path:
+    return tiny_benchmark
 
 
 def normalisation(bench: Path) -> dict:

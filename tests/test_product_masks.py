@@ -3,7 +3,6 @@ for every Sentinel-2 layout; expectations computed here from the arrays written 
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
@@ -27,11 +26,9 @@ from rasterio.windows import Window
 
 from dataset_builder.outlines import read_outlines
 from dataset_builder.schema import OPTICAL_BANDS
-from dataset_builder.synthetic import SyntheticConfig, generate
 from modeling.errors import SceneInputError
 from modeling.mapping import open_scene, prepare_scene
 
-TINY = dataclasses.replace(SyntheticConfig.quick(), scenes_per_glacier=1, scene_size=132, n_labels=150)
 #: QA_PIXEL bits (USGS Landsat Collection 2 Level-2 product guides): 0 fill; 1 dilated cloud, 2 cirrus, 3 cloud,
 #: 4 cloud shadow. QA_RADSAT: bit n-1 = band n saturated; 9 dropped pixel (TM/ETM+); 11 terrain occlusion (OLI).
 FILL_BIT, CLOUD_BITS = 0, (1, 2, 3, 4)
@@ -41,10 +38,8 @@ SCL_NODATA, SCL_DEFECTIVE, SCL_CLOUDS = 0, 1, (3, 8, 9, 10)
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("bench") / "synthetic"
-    generate(out, TINY, progress=False)
-    return out
+def bench(tiny_benchmark) -> Path:
+    return tiny_benchmark
 
 
 def scene_and_truth(bench: Path) -> tuple[Path, np.ndarray, dict]:

@@ -3,7 +3,6 @@ aligned to the scene's pixel corners), DEM, outlines, bad input."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pyproj
 import pytest
 import rasterio
 import shapely
-from fake_products import ADD, MULT, landsat_c2l2, sample_at_grid, sentinel2_safe, write_mtl
+from fake_products import ADD, MULT, landsat_c2l2, sample_at_grid, sentinel2_safe, write_mtl, write_raster
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 from rasterio.windows import Window
 from scipy import ndimage
@@ -22,19 +21,13 @@ from dataset_builder.aux_bands import glacier_outline, proximity_m
 from dataset_builder.errors import OutlinesError
 from dataset_builder.outlines import read_outlines
 from dataset_builder.schema import BAND_NAMES, OPTICAL_BANDS
-from dataset_builder.synthetic import SyntheticConfig, generate
 from modeling.errors import SceneInputError
 from modeling.mapping import LANDSAT_BANDS, make_grid, open_scene, prepare_scene
 
-TINY = dataclasses.replace(SyntheticConfig.quick(), scenes_per_glacier=1, scene_size=132, n_labels=150)
-
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory) -> Path:
-    """A tiny synthetic benchmark: 6 glaciers, one 132 px scene each."""
-    out = tmp_path_factory.mktemp("bench") / "synthetic"
-    generate(out, TINY, progress=False)
-    return out
+def bench(tiny_benchmark) -> Path:
+    return tiny_benchmark
 
 
 def first_scene(bench: Path) -> Path:
@@ -50,33 +43,13 @@ def read_scene(path: Path) -> tuple[np.ndarray, dict, rasterio.Affine, rasterio.
         return src.read(), src.tags(), src.transform, src.crs
 
 
-def write_tif(path: Path, array: np.ndarray, transform, crs, **extra) -> None:
-    """Write (bands, rows, cols) as a GeoTIFF; ``descriptions``/``tags``/``nodata`` in ``extra``."""
-    descriptions, tags = extra.pop("descriptions", None), extra.pop("tags", {})
-    profile = dict(
-        driver="GTiff",
-        width=array.shape[2],
-        height=array.shape[1],
-        count=array.shape[0],
-        dtype=array.dtype.name,
-        crs=crs,
-        transform=transform,
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", **(profile | extra)) as dst:
-        dst.write(array)
-        if descriptions:
-            dst.descriptions = descriptions
-        dst.update_tags(**tags)
-
-
 def optical_tif(
     path: Path, scene: Path, bands=OPTICAL_BANDS, tags=("DATE", "SENSOR", "SUN_AZIMUTH", "SUN_ELEVATION")
 ) -> Path:
     """A GeoTIFF with some optical bands of a synthetic scene (and some of its tags)."""
     data, all_tags, transform, crs = read_scene(scene)
     keep = [BAND_NAMES.index(b) for b in bands]
-    write_tif(
+    write_raster(
         path,
         data[keep],
         transform,
@@ -132,7 +105,7 @@ def test_a_dem_in_another_crs_and_resolution(bench, tmp_path):
             dst_nodata=-9999.0,
             resampling=Resampling.bilinear,
         )
-        write_tif(tmp_path / "dem_lonlat.tif", lonlat, transform, "EPSG:4326", nodata=-9999.0)
+        write_raster(tmp_path / "dem_lonlat.tif", lonlat, transform, "EPSG:4326", nodata=-9999.0)
     outlines = read_outlines(bench / "outlines.gpkg")
     native = prepare_scene(open_scene(scene), outlines, [bench / "dems"], ("elevation", "slope"), tmp_path / "a")
     other = prepare_scene(
@@ -298,7 +271,7 @@ def test_a_web_mercator_scene_is_mapped_on_the_utm_grid(bench, tmp_path):
                 resampling=Resampling.nearest,
                 dst_nodata=np.nan,
             )
-    write_tif(
+    write_raster(
         tmp_path / "merc.tif",
         out,
         merc,
@@ -322,7 +295,7 @@ def test_geotiff_band_scales_are_applied(bench, tmp_path):
     data, tags, transform, crs = read_scene(scene)
     dn = np.round(data[:6] * 10000).astype(np.uint16)
     path = tmp_path / "scaled.tif"
-    write_tif(path, dn, transform, crs, descriptions=OPTICAL_BANDS, tags={k: tags[k] for k in ("DATE", "SENSOR")})
+    write_raster(path, dn, transform, crs, descriptions=OPTICAL_BANDS, tags={k: tags[k] for k in ("DATE", "SENSOR")})
     with rasterio.open(path, "r+") as dst:
         dst.scales = (1e-4,) * 6
     opened = open_scene(path)
@@ -399,7 +372,7 @@ def test_a_scene_that_does_not_cover_the_outlines(bench, tmp_path):
     # a scene whose pixels over the glacier are all nodata
     data, tags, transform, crs = read_scene(scenes[0])
     data[:6] = np.nan
-    write_tif(tmp_path / "empty.tif", data, transform, crs, descriptions=BAND_NAMES, tags=tags, nodata=float("nan"))
+    write_raster(tmp_path / "empty.tif", data, transform, crs, descriptions=BAND_NAMES, tags=tags, nodata=float("nan"))
     with pytest.raises(SceneInputError, match="no data over any"):
         prepare_scene(open_scene(tmp_path / "empty.tif"), outlines, [bench / "dems"], BAND_NAMES, tmp_path)
 
