@@ -49,3 +49,13 @@ class PredictionsError(GlacierFaciesError, ValueError):
 
 class PruningInputError(GlacierFaciesError, ValueError):
     """Probabilities that do not fit the dataset; the message names the file and sample."""
+
+
+class OutputRefusedError(PlacedError, ValueError):
+    """An output path a job will not replace: the source, a folder around or inside it, the current or home folder,
+    or one another job is writing; names the path."""
+
+
+class OutputExistsError(OutputRefusedError):
+    """An existing output path that the job did not write (a file, or a folder it does not recognise as its own); it
+    is replaced only when the caller asks (``overwrite=True``, ``--overwrite``)."""

@@ -24,7 +24,7 @@ from rasterio.windows import Window
 
 from dataset_builder.errors import InvalidSourceError, SchemaError
 from dataset_builder.records import PatchBatch, SkipReport, parse_date, scene_id
-from dataset_builder.released import TIFF_SUFFIXES
+from dataset_builder.released import TIFF_SUFFIXES, find_files
 from dataset_builder.schema import BAND_NAMES, PATCH_SIZE, check_bands, check_fold, class_index
 
 POINT_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".csv")
@@ -181,12 +181,14 @@ def scan_scenes(folder: str | Path) -> dict[str, SceneFile]:
     """Scene rasters in ``folder`` keyed by scene id (tags GLACIER/DATE, else ``{glacier}_{date}`` stem)."""
     folder = Path(folder)
     scenes: dict[str, SceneFile] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in TIFF_SUFFIXES):
+    for path in find_files(folder, TIFF_SUFFIXES):
         try:
             with rasterio.open(path) as src:
-                tags = src.tags()
+                tags, driver = src.tags(), src.driver
         except RasterioIOError as err:
             raise InvalidSourceError(path, f"not a readable GeoTIFF ({err})") from None
+        if driver != "GTiff":
+            raise InvalidSourceError(path, f"not a GeoTIFF but a {driver} file (GDAL driver)")
         if "GLACIER" in tags and "DATE" in tags:
             glacier, date = tags["GLACIER"], parse_date(tags["DATE"], path)
         else:
@@ -378,6 +380,7 @@ def iter_scenes(
                 padded=padded,
                 label_issue=np.zeros(n, dtype=bool),
                 label_quality=np.full(n, np.nan, dtype=np.float32),
+                fill=np.where(padded, fill, np.nan),
             )
         if on_scene:
             on_scene(1)

@@ -41,26 +41,31 @@ CLASS_ALIASES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Band:
-    """One input band: its name as in the released data, its unit and what it holds."""
+    """One input band: its name as in the released data, its unit, what it holds, and the values it can take."""
 
     name: str
     unit: str
     description: str
+    #: (low, high): stored values outside are physically impossible for the band (a nodata sentinel such as -9999 or
+    #: 3e38 not declared as nodata, scaled integers, wrong units) and refused. Generous on purpose: reflectance allows
+    #: for atmospheric over-correction (Landsat C2 L2 reaches -0.2) and saturated pixels (Sentinel-2 L2A up to ~6.5).
+    plausible: tuple[float, float]
 
 
+_REFLECTANCE = (-1.0, 10.0)
 #: The 11 bands of the released patches, in order.
 BANDS: tuple[Band, ...] = (
-    Band("blue", "reflectance (0-1)", "surface reflectance, blue"),
-    Band("green", "reflectance (0-1)", "surface reflectance, green"),
-    Band("red", "reflectance (0-1)", "surface reflectance, red"),
-    Band("nir", "reflectance (0-1)", "surface reflectance, near infrared"),
-    Band("swir1", "reflectance (0-1)", "surface reflectance, shortwave infrared 1 (~1.6 um)"),
-    Band("swir2", "reflectance (0-1)", "surface reflectance, shortwave infrared 2 (~2.2 um)"),
-    Band("elevation", "m a.s.l.", "surface elevation from the DEM"),
-    Band("slope", "degrees", "terrain slope from the DEM"),
-    Band("shadow_mask", "0/1", "1 where the pixel lies in cast terrain shadow at acquisition time"),
-    Band("hillshade", "0-1", "cosine of the solar incidence angle on the terrain, clipped at 0"),
-    Band("proximity", "m", "distance to the glacier outline"),
+    Band("blue", "reflectance (0-1)", "surface reflectance, blue", _REFLECTANCE),
+    Band("green", "reflectance (0-1)", "surface reflectance, green", _REFLECTANCE),
+    Band("red", "reflectance (0-1)", "surface reflectance, red", _REFLECTANCE),
+    Band("nir", "reflectance (0-1)", "surface reflectance, near infrared", _REFLECTANCE),
+    Band("swir1", "reflectance (0-1)", "surface reflectance, shortwave infrared 1 (~1.6 um)", _REFLECTANCE),
+    Band("swir2", "reflectance (0-1)", "surface reflectance, shortwave infrared 2 (~2.2 um)", _REFLECTANCE),
+    Band("elevation", "m a.s.l.", "surface elevation from the DEM", (-500.0, 9000.0)),
+    Band("slope", "degrees", "terrain slope from the DEM", (0.0, 90.0)),
+    Band("shadow_mask", "0/1", "1 where the pixel lies in cast terrain shadow at acquisition time", (0.0, 1.0)),
+    Band("hillshade", "0-1", "cosine of the solar incidence angle on the terrain, clipped at 0", (0.0, 1.0)),
+    Band("proximity", "m", "distance to the glacier outline", (0.0, 1.0e6)),
 )
 BAND_NAMES: tuple[str, ...] = tuple(b.name for b in BANDS)
 OPTICAL_BANDS: tuple[str, ...] = BAND_NAMES[:6]

@@ -20,9 +20,10 @@ FAKE_CRS = "EPSG:32632"
 def fake_patch(
     rng: np.random.Generator, label: int, bands: int = len(BAND_NAMES), size: int = PATCH_SIZE
 ) -> np.ndarray:
-    """A float32 patch (bands, size, size) whose mean depends on the label, so classes are learnable."""
+    """A float32 patch (bands, size, size) whose mean depends on the label, so classes are learnable; values in 0-1,
+    which every band can take (``Band.plausible``)."""
     base = 0.1 + 0.1 * label
-    return (base + 0.05 * rng.standard_normal((bands, size, size))).astype(np.float32)
+    return np.clip(base + 0.05 * rng.standard_normal((bands, size, size)), 0.0, 1.0).astype(np.float32)
 
 
 def write_patch_tif(path: Path, data: np.ndarray, x0: float, y0: float, crs: str | None = FAKE_CRS) -> None:
@@ -86,7 +87,7 @@ def write_fake_scenes(
     for s in range(n_scenes):
         glacier, date = f"glacier{s}", f"2020-08-{10 + s:02d}"
         x0, y0 = 400000.0 + 5000 * s, 5100000.0
-        data = (0.2 + 0.05 * rng.standard_normal((len(bands), size, size))).astype(np.float32)
+        data = np.clip(0.2 + 0.05 * rng.standard_normal((len(bands), size, size)), 0.0, 1.0).astype(np.float32)
         path = root / "scenes" / f"{glacier}_{date.replace('-', '')}.tif"
         write_patch_tif(path, data, x0, y0)
         with rasterio.open(path, "r+") as dst:

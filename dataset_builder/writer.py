@@ -175,7 +175,7 @@ class DatasetWriter:
         for fold in np.unique(batch.fold):
             in_fold = batch.fold == fold
             split = SPLIT_NAMES[int(fold)]
-            self._split_stats[split].update(batch.patches[in_fold])
+            self._split_stats[split].update(batch.patches[in_fold], batch.fill[in_fold])
             for kind, mask in (("clean", ~batch.label_issue), ("issues", batch.label_issue)):
                 rows = np.flatnonzero(in_fold & mask)
                 if len(rows):

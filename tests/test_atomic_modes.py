@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dataset_builder.atomic import atomic_directory, atomic_path, atomic_write_bytes, atomic_write_text
+from dataset_builder.atomic import OutputKind, atomic_directory, atomic_path, atomic_write_bytes, atomic_write_text
+
+BUILT = OutputKind("a test folder (card.md)", lambda folder: (folder / "card.md").is_file())
 
 
 @pytest.mark.parametrize(
@@ -21,10 +23,10 @@ def test_atomic_writes_honour_the_umask(tmp_path: Path, umask: int, file_mode: i
         atomic_write_text(tmp_path / "b.json", "{}")
         with atomic_path(tmp_path / "c.csv") as tmp:
             tmp.write_text("a,b\n")
-        with atomic_directory(tmp_path / "built") as folder:
+        with atomic_directory(tmp_path / "built", BUILT) as folder:
             (folder / "data.txt").write_text("x")
             atomic_write_text(folder / "card.md", "# card")
-        with atomic_directory(tmp_path / "built") as folder:  # replacing an existing folder
+        with atomic_directory(tmp_path / "built", BUILT) as folder:  # replacing an existing folder
             atomic_write_text(folder / "card.md", "# card 2")
         ordinary = tmp_path / "ordinary.txt"
         ordinary.write_text("x")
@@ -56,6 +58,6 @@ def test_a_failed_atomic_write_leaves_nothing(tmp_path: Path):
             tmp.write_text("new")
             raise Boom
     with pytest.raises(Boom):
-        with atomic_directory(tmp_path / "folder"):
+        with atomic_directory(tmp_path / "folder", BUILT):
             raise Boom
     assert (tmp_path / "kept.txt").read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["kept.txt"]

@@ -1,6 +1,9 @@
 """Generate the synthetic glacier facies benchmark and print its summary.
 
-    glacier-facies synthetic OUT [--seed N] [--glaciers N] [--labels N] [--quick] [--quicklooks DIR]
+    glacier-facies synthetic OUT [--seed N] [--glaciers N] [--labels N] [--quick] [--quicklooks DIR] [--overwrite]
+
+OUT is replaced only when it is a synthetic benchmark generated before (or empty, or missing);
+anything else needs --overwrite.
 
 Exits with 1 when a plausibility check fails.
 """
@@ -19,6 +22,11 @@ from modeling.cli.options import UsageError, int_in
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out", type=Path, help="output folder (replaced atomically when complete)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace OUT even when it is not a synthetic benchmark generated before",
+    )
     parser.add_argument("--seed", type=int_in(0, 2**32 - 1), help="random seed (default: the embedded default's)")
     parser.add_argument("--glaciers", type=int_in(6, 1000), help="number of glaciers (at least 6; default 12)")
     parser.add_argument("--labels", type=int_in(1, 10_000_000), help="target number of point labels (default 2400)")
@@ -36,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     except ValueError as error:
         raise UsageError(str(error)) from None
-    summary = generate(args.out, config, progress=not args.no_progress)
+    summary = generate(args.out, config, progress=not args.no_progress, overwrite=args.overwrite)
     print(summary.format())
     if args.quicklooks:
         written = write_quicklooks(args.out, args.quicklooks, summary.counts)
