@@ -236,6 +236,8 @@ def test_loading_needs_a_config(tmp_path):
     (tmp_path / "config.json").unlink()
     with pytest.raises(FileNotFoundError, match="config.json"):
         FaciesCNN.from_pretrained(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no such model folder, and no hub repository id"):
+        FaciesCNN.from_pretrained(tmp_path / "missing" / "model")
 
 
 # -- prediction on raw values -----------------------------------------------------------------------

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from huggingface_hub import EvalResult, ModelCard, PyTorchModelHubMixin, constants, hf_hub_download
-from huggingface_hub.errors import RemoteEntryNotFoundError
+from huggingface_hub.errors import HFValidationError, RemoteEntryNotFoundError
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
@@ -117,7 +117,11 @@ def weight_problems(expected: Mapping[str, TensorSpec], found: Mapping[str, Tens
 
 
 def _model_file(model_id: str, filename: str, **hub: Any) -> Path | None:
-    """``filename`` of a model folder, or of a hub repo (downloaded to the cache); None when it has none."""
+    """``filename`` of a model folder, or of a hub repo (downloaded to the cache); None when it has none.
+
+    Raises:
+        FileNotFoundError: for a ``model_id`` that is neither a folder nor a hub repository id.
+    """
     if os.path.isdir(model_id):
         path = Path(model_id) / filename
         return path if path.is_file() else None
@@ -125,6 +129,8 @@ def _model_file(model_id: str, filename: str, **hub: Any) -> Path | None:
         return Path(hf_hub_download(repo_id=model_id, filename=filename, **hub))
     except RemoteEntryNotFoundError:
         return None
+    except HFValidationError:
+        raise FileNotFoundError(2, "no such model folder, and no hub repository id", model_id) from None
 
 
 class FaciesCNN(
