@@ -33,8 +33,12 @@ PIPELINE_TAG = "image-classification"
 TAGS = ["glacier-facies", "remote-sensing", "glaciology", "image-classification"]
 TASK_NAME = "Glacier facies classification"
 DATASET_NAME = "Pan-European glacier facies"
-#: Metrics of every evaluation (hub metric ids), in the order of the card's table.
-METRICS = {"f1": "macro_f1", "accuracy": "accuracy", "mean_iou": "mean_iou"}
+#: Metrics of every evaluation: hub metric id -> (key in a results record's metrics, name in the card).
+METRICS = {
+    "f1": ("macro_f1", "macro-F1"),
+    "accuracy": ("accuracy", "overall accuracy"),
+    "mean_iou": ("mean_iou", "mean IoU"),
+}
 #: The benchmark's headline metric: the one value of each ``.eval_results`` entry.
 BENCHMARK_METRIC = "f1"
 EVAL_RESULTS_FILE = ".eval_results/glacier-facies.yaml"
@@ -123,11 +127,7 @@ def eval_results_from_record(
     for config, scores in record["metrics"].items():
         out += [
             entry(SPLIT_NAMES[fold], config, metric, scores[key], f"test {label} ({config} labels)")
-            for metric, key, label in (
-                ("f1", "macro_f1", "macro-F1"),
-                ("accuracy", "accuracy", "overall accuracy"),
-                ("mean_iou", "mean_iou", "mean IoU"),
-            )
+            for metric, (key, label) in METRICS.items()
         ]
     return out
 
