@@ -360,6 +360,7 @@ class FaciesCNN(
 
         Raises:
             WeightsError: for an unknown name, or a file, folder or repository holding other weights.
+            FileNotFoundError: for a weights folder without the file, or a source that is no folder or repo id.
         """
         entry = published_weights(name)
         if source is not None and Path(source).is_dir() and not (Path(source) / CONFIG_FILE).is_file():
