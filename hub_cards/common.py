@@ -8,6 +8,11 @@ PAPER_TITLE = "Automating glacier facies classification: pan-European dataset an
 PAPER_AUTHORS = ("Konstantin A. Maslov", "Thomas Schellenberger", "Ashutosh Pandit", "Claudio Persello", "Alfred Stein")
 DATASET_DOI = "10.5281/zenodo.18469893"
 UPSTREAM_CODE = "https://github.com/konstantin-a-maslov/glacier_facies_classification"
+PAPER_URL = "https://doi.org/10.31223/X5QN1V"  # the EarthArXiv preprint, as the authors' README cites it
+#: Where the project publishes on the Hugging Face hub. Placeholders, configurable: set them to the namespace the
+#: converted models are pushed to and the dataset repository (cards, model-index, ``FaciesCNN.from_published``).
+HUB_NAMESPACE = "glacier-facies"
+DATASET_REPO_ID = f"{HUB_NAMESPACE}/pan-european-glacier-facies"
 CODE_LICENSE = "gpl-2.0"
 CITATION_BIBTEX = """@article{maslov_glacier_facies,
   title   = {Automating glacier facies classification: pan-European dataset and deep learning baseline},

@@ -15,7 +15,20 @@ from types import ModuleType
 from typing import Callable
 
 from dataset_builder.errors import GlacierFaciesError
-from modeling.cli import build, convert, demo, evaluate, map_scenes, mass_balance, prune, push, submit, synthetic, train
+from modeling.cli import (
+    build,
+    convert,
+    demo,
+    evaluate,
+    map_scenes,
+    mass_balance,
+    prune,
+    published,
+    push,
+    submit,
+    synthetic,
+    train,
+)
 from modeling.cli.options import UsageError
 
 #: Sub-command name -> the module that implements it.
@@ -29,6 +42,7 @@ COMMANDS: dict[str, ModuleType] = {
     "map": map_scenes,
     "mass-balance": mass_balance,
     "convert": convert,
+    "published": published,
     "push": push,
     "demo": demo,
 }
