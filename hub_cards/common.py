@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 PAPER_TITLE = "Automating glacier facies classification: pan-European dataset and deep learning baseline"
-PAPER_AUTHORS = ("Konstantin A. Maslov", "Thomas Schellenberger", "Ashutosh Pandit", "Claudio Persello", "Alfred Stein")
+PAPER_AUTHORS = ("Konstantin A. Maslov", "Thomas Schellenberger", "Prashant Pandit", "Claudio Persello", "Alfred Stein")
 DATASET_DOI = "10.5281/zenodo.18469893"
 UPSTREAM_CODE = "https://github.com/konstantin-a-maslov/glacier_facies_classification"
 PAPER_URL = "https://doi.org/10.31223/X5QN1V"  # the EarthArXiv preprint, as the authors' README cites it
@@ -16,7 +16,7 @@ DATASET_REPO_ID = f"{HUB_NAMESPACE}/pan-european-glacier-facies"
 CODE_LICENSE = "gpl-2.0"
 CITATION_BIBTEX = """@article{maslov_glacier_facies,
   title   = {Automating glacier facies classification: pan-European dataset and deep learning baseline},
-  author  = {Maslov, Konstantin A. and Schellenberger, Thomas and Pandit, Ashutosh and Persello, Claudio and Stein, Alfred},
+  author  = {Maslov, Konstantin A. and Schellenberger, Thomas and Pandit, Prashant and Persello, Claudio and Stein, Alfred},
   note    = {Dataset: doi:10.5281/zenodo.18469893; code: https://github.com/konstantin-a-maslov/glacier_facies_classification}
 }"""
 
