@@ -49,3 +49,7 @@ class PredictionsError(GlacierFaciesError, ValueError):
 
 class PruningInputError(GlacierFaciesError, ValueError):
     """Probabilities that do not fit the dataset; the message names the file and sample."""
+
+
+class FileFormatError(GlacierFaciesError, ValueError):
+    """A file that is malformed, or too large or too deeply nested to read; the message names the file."""

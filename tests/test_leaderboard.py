@@ -91,7 +91,8 @@ def test_leaderboard_ranks_replaces_and_renders(dataset, tmp_path):
     ("edit", "message"),
     [
         (lambda t, m: (t.iloc[1:], m), "have no prediction"),
-        (lambda t, m: (pd.concat([t, t.iloc[:1]]), m), "appears more than once"),
+        (lambda t, m: (pd.concat([t.iloc[:-1], t.iloc[:1]]), m), "appears more than once"),
+        (lambda t, m: (pd.concat([t, t.iloc[:1]]), m), r"\d+ rows, more than the \d+ allowed"),
         (
             lambda t, m: (t.assign(sample_id=t["sample_id"].where(t.index != 4, "nobody")), m),
             "row 4: sample_id 'nobody' is not in the dataset",
@@ -105,6 +106,9 @@ def test_leaderboard_ranks_replaces_and_renders(dataset, tmp_path):
         (lambda t, m: (t, {**m, "macro_f1": 0.99}), "scores are computed here"),
         (lambda t, m: (t, {k: v for k, v in m.items() if k != "authors"}), r"missing field\(s\) \['authors'\]"),
         (lambda t, m: (t, {**m, "code": "javascript:alert(1)"}), "http"),
+        (lambda t, m: (t, {**m, "code": "http://github.com@evil.example/x"}), "without spaces or credentials"),
+        (lambda t, m: (t, {**m, "paper": "https:///no-host"}), "paper must be an http"),
+        (lambda t, m: (t, {**m, "code": "data:text/html,<script>"}), "code must be an http"),
     ],
 )
 def test_malformed_submissions_are_refused(dataset, tmp_path, edit, message):
