@@ -196,9 +196,7 @@ def test_a_push_without_network_names_the_hub_url(built, monkeypatch, capsys):
 def test_a_corrupt_leaderboard_names_the_file(dataset, text, capsys):
     (dataset / LEADERBOARD_FILE).write_text(text)
     line = error_line(["submit", "--reported", "--dataset", dataset], capsys)
-    assert (
-        line.startswith(f"error: {dataset.resolve() / LEADERBOARD_FILE}: ") or str(dataset / LEADERBOARD_FILE) in line
-    )
+    assert line.startswith(f"error: {dataset / LEADERBOARD_FILE}: ")
 
 
 @pytest.mark.parametrize(
