@@ -77,13 +77,18 @@ def one_line(text: str) -> str:
     return _CONTROL.sub(lambda match: repr(match.group())[1:-1], text)
 
 
+def _undecodable(text: str) -> bool:
+    """Whether ``text`` holds undecodable bytes of a file name (``os.fsdecode`` made them U+DC80-U+DCFF)."""
+    return any("\udc80" <= c <= "\udcff" for c in text)
+
+
 def describe(error: BaseException) -> str:
     """One line for an error: the file an OS error names and its reason, the URL the hub client failed to reach,
-    the text a name could not be encoded from, or the error's own message (of a library's error: with its type,
-    and a hint where the library does not name the file)."""
+    the text around a file name that could not be encoded, or the error's own message (of a library's error: with
+    its type, and a hint where the library does not name the file)."""
     if isinstance(error, OSError) and error.filename is not None:
         return one_line(f"{error.filename}: {error.strerror or error}")
-    if isinstance(error, UnicodeEncodeError):
+    if isinstance(error, UnicodeEncodeError) and _undecodable(error.object[error.start : error.end]):
         around = error.object[max(error.start - 100, 0) : error.end + 100]
         return one_line(f"{around}: not valid {error.encoding} ({error.reason}); file names must be UTF-8")
     if isinstance(error, HubClientError) and not isinstance(error, OSError):  # no connection, a timeout
