@@ -59,3 +59,7 @@ class OutputRefusedError(PlacedError, ValueError):
 class OutputExistsError(OutputRefusedError):
     """An existing output path that the job did not write (a file, or a folder it does not recognise as its own); it
     is replaced only when the caller asks (``overwrite=True``, ``--overwrite``)."""
+
+
+class FileFormatError(GlacierFaciesError, ValueError):
+    """A file that is malformed, or too large or too deeply nested to read; the message names the file."""

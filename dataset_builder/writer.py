@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+import typing
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -26,7 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dataset_builder.atomic import atomic_write_text
-from dataset_builder.errors import DatasetNotFoundError
+from dataset_builder.bounded import read_json
+from dataset_builder.errors import DatasetNotFoundError, FileFormatError
 from dataset_builder.files import sha256_file
 from dataset_builder.records import PatchBatch
 from dataset_builder.schema import CLASS_NAMES, COLUMNS, PATCH_SIZE, SPLIT_NAMES, make_features
@@ -305,14 +307,36 @@ def write_metadata(
         atomic_write_text(folder / CARD_FILE, card(written, report, folder))
 
 
+def _shard_problem(shard: Any) -> str | None:
+    """What is wrong with one manifest entry (None: nothing): the fields of :class:`ShardInfo`, a relative path."""
+    fields = typing.get_type_hints(ShardInfo)
+    if not isinstance(shard, dict) or set(shard) != set(fields):
+        return f"must be an object with exactly the fields {sorted(fields)}"
+    wrong = [k for k, kind in fields.items() if not isinstance(shard[k], kind) or isinstance(shard[k], bool)]
+    if wrong:
+        return f"field(s) {wrong} of the wrong type"
+    parts = PurePosixPath(shard["path"]).parts
+    if not parts or parts[0] == "/" or ".." in parts:
+        return f"path {shard['path']!r} is not inside the dataset folder"
+    return None
+
+
 def read_manifest(folder: str | Path) -> dict:
-    """The manifest of a built dataset folder."""
+    """The manifest of a built dataset folder, checked: a :class:`~dataset_builder.errors.FileFormatError` names
+    a ``manifest.json`` that is not JSON, too large or too deep, or lists a shard it cannot describe."""
     path = Path(folder) / MANIFEST_FILE
     if not path.is_file():
         raise DatasetNotFoundError(
             f"{folder}: not a built glacier-facies dataset (no {MANIFEST_FILE}); run scripts/build_dataset.py"
         )
-    return json.loads(path.read_text())
+    manifest = read_json(path)
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
+        raise FileFormatError(f"{path}: not a manifest (an object with a list of shards)")
+    for i, shard in enumerate(manifest["shards"]):
+        problem = _shard_problem(shard)
+        if problem:
+            raise FileFormatError(f"{path}: shard {i}: {problem}")
+    return manifest
 
 
 def load_written(folder: str | Path) -> WrittenDataset:
@@ -329,8 +353,14 @@ def refresh_card(folder: str | Path, card: CardRenderer) -> None:
 
 
 def read_report(folder: str | Path) -> BuildReport:
-    """The build report of a built dataset folder."""
-    return BuildReport(**json.loads((Path(folder) / REPORT_FILE).read_text()))
+    """The build report of a built dataset folder (a :class:`~dataset_builder.errors.FileFormatError` names a file
+    that is not one)."""
+    path = Path(folder) / REPORT_FILE
+    fields = read_json(path)
+    try:
+        return BuildReport(**fields)
+    except TypeError:  # not an object, or other fields than a BuildReport's
+        raise FileFormatError(f"{path}: not a build report (an object with the fields of BuildReport)") from None
 
 
 def iter_rows(folder: str | Path, *, columns: Sequence[str] | None = None, patch_size: int = PATCH_SIZE) -> Iterator:

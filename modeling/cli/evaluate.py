@@ -27,6 +27,7 @@ from dataset_builder.atomic import atomic_write_text
 from dataset_builder.loading import CONFIGS
 from dataset_builder.predictions import read_predictions
 from dataset_builder.schema import NUM_FOLDS
+from hub_cards.markdown import escape
 from modeling.cli.options import UsageError, int_in
 from modeling.evaluation import (
     DatasetLabels,
@@ -91,7 +92,7 @@ def evaluate_file(args: argparse.Namespace) -> ResultsRecord:
     )
     record.save(args.out / RESULTS_FILE)
     atomic_write_text(
-        args.out / SUMMARY_FILE, f"# {record.method}, test folds {record.folds}\n\n{summary_table(metrics)}\n"
+        args.out / SUMMARY_FILE, f"# {escape(record.method)}, test folds {record.folds}\n\n{summary_table(metrics)}\n"
     )
     return record
 
@@ -113,7 +114,7 @@ def evaluate_submission_folder(args: argparse.Namespace) -> ResultsRecord:
     record.save(args.out / RESULTS_FILE)
     atomic_write_text(
         args.out / SUMMARY_FILE,
-        f"# {record.method}, submission, test folds {record.folds}\n\n{summary_table(metrics)}\n",
+        f"# {escape(record.method)}, submission, test folds {record.folds}\n\n{summary_table(metrics)}\n",
     )
     return record
 

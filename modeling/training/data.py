@@ -11,10 +11,14 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from datasets.exceptions import DatasetGenerationError
 
+from dataset_builder.errors import FileFormatError
+from dataset_builder.files import sha256_file
 from dataset_builder.loading import TorchPatches, dataset_bands, load_cv_split, load_facies
 from dataset_builder.schema import PATCH_SIZE, SPLIT_NAMES, CVSplit, check_bands, cv_split
 from dataset_builder.statistics import DatasetStatistics
+from dataset_builder.writer import read_manifest
 from modeling.network import FaciesCNNConfig, normalize
 from modeling.training.config import TrainConfig
 from modeling.training.recipe import sample_weights
@@ -99,6 +103,19 @@ class FoldData:
     statistics: DatasetStatistics
 
 
+def unreadable_dataset_error(dataset_dir: Path, error: Exception) -> FileFormatError:
+    """The error of a built dataset that ``datasets`` could not read: naming the first shard that is missing or whose
+    sha256 differs from ``manifest.json`` (found only now, on this error path), else the folder and the cause."""
+    for shard in read_manifest(dataset_dir)["shards"]:
+        path = dataset_dir / shard["path"]
+        if not path.is_file() or sha256_file(path) != shard["sha256"]:
+            return FileFormatError(
+                f"{path}: missing or corrupted (sha256 differs from manifest.json); rebuild the dataset"
+            )
+    cause = error.__cause__ or error
+    return FileFormatError(f"{dataset_dir}: a shard could not be read ({type(cause).__name__}: {cause})")
+
+
 def load_fold(
     dataset_dir: str | Path,
     test_fold: int,
@@ -112,8 +129,11 @@ def load_fold(
     split = cv_split(test_fold)
     held = dataset_bands(dataset_dir)
     bands = check_bands(bands) if bands else held
-    parts = load_cv_split(dataset_dir, split.test, dataset_config)
-    test = load_facies(dataset_dir, "full")[SPLIT_NAMES[split.test]]
+    try:
+        parts = load_cv_split(dataset_dir, split.test, dataset_config)
+        test = load_facies(dataset_dir, "full")[SPLIT_NAMES[split.test]]
+    except DatasetGenerationError as err:
+        raise unreadable_dataset_error(dataset_dir, err) from err
     meta = parts["train"].select_columns(["label", "scene"]).data
     labels = meta.column("label").to_numpy()
     weights = (
