@@ -54,12 +54,24 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     tmp = _sibling(path, ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+        with _naming(path):
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """Give an OS error that names no file (a full disk, a failed write) the name of the file being written."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None and err.errno is not None:
+            raise type(err)(err.errno, err.strerror, str(path)) from err
         raise
 
 
@@ -78,8 +90,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _sibling(path, f".tmp{path.suffix}")
     try:
-        yield tmp
-        os.replace(tmp, path)
+        with _naming(path):
+            yield tmp
+            os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
