@@ -54,10 +54,14 @@ KINDS = ("clean", "issues")
 #: ~240 MB of float32 11x33x33 patches per shard: streams well and keeps shard counts modest.
 DEFAULT_ROWS_PER_SHARD = 5000
 DEFAULT_ROW_GROUP_SIZE = 256
-#: Content-defined chunking of data pages, as ``datasets`` sets it (``datasets.config.DEFAULT_CDC_OPTIONS``).
-CDC_OPTIONS = {"min_chunk_size": 256 * 1024, "max_chunk_size": 1024 * 1024, "norm_level": 0}
-#: ``pyarrow.parquet.ParquetWriter`` settings of every shard: those of ``datasets.arrow_writer.ParquetWriter``
-#: (page index, content-defined chunking) with zstd compression and dictionaries for the metadata columns.
+#: Content-defined chunking of data pages (the options of ``datasets.config.DEFAULT_CDC_OPTIONS``), sized for this
+#: dataset's rows: a patch row (~48 KB of float32, more as the chunker also counts list levels) outgrows these chunks,
+#: so each patch gets a page of its own that keeps its bytes wherever a prune moves the row. With the ``datasets``
+#: default (256 KiB - 1 MiB, several patches a page) a prune made 93 % of the upload's ~64 KiB chunks new and a
+#: re-prune 79 %; with these 33 % and 17 % (previous settings: 96 % and 91 %; ``scripts/benchmark_dataset.py`` [4]).
+CDC_OPTIONS = {"min_chunk_size": 16 * 1024, "max_chunk_size": 64 * 1024, "norm_level": 0}
+#: ``pyarrow.parquet.ParquetWriter`` settings of every shard: as ``datasets.arrow_writer.ParquetWriter`` writes
+#: (page index, content-defined chunking recorded in the footer), with zstd and dictionaries for the metadata columns.
 PARQUET_OPTIONS: dict[str, Any] = {
     "compression": "zstd",
     "use_dictionary": [c for c in COLUMNS if c != "patch"],

@@ -15,8 +15,9 @@ from huggingface_hub.utils import filter_repo_objects
 
 from dataset_builder.errors import IncompleteManifestError
 from dataset_builder.predictions import write_predictions
-from dataset_builder.testing import write_fake_released
-from dataset_builder.writer import CDC_OPTIONS, iter_rows, read_manifest
+from dataset_builder.schema import BAND_NAMES
+from dataset_builder.testing import fake_batch, write_fake_released
+from dataset_builder.writer import CDC_OPTIONS, DatasetWriter, iter_rows, read_manifest
 from hub_cards.common import DATASET_DOI, PAPER_DOI
 from hub_cards.dataset_folder import build_dataset, prune_dataset, refresh_card
 from modeling import FaciesCNN, FaciesCNNConfig
@@ -191,11 +192,24 @@ def test_card_licence_citation_and_sizes(dataset):
 
 
 def test_shards_are_written_as_datasets_writes_parquet(dataset):
-    assert CDC_OPTIONS == datasets_config.DEFAULT_CDC_OPTIONS
+    assert CDC_OPTIONS.keys() == datasets_config.DEFAULT_CDC_OPTIONS.keys()
     parquet = pq.ParquetFile(next((dataset / "data" / "fold_2").glob("*.parquet")))
     assert json.loads(parquet.metadata.metadata[b"content_defined_chunking"]) == CDC_OPTIONS
     column = parquet.metadata.row_group(0).column(0)
     assert column.has_offset_index and column.has_column_index
+
+
+def test_a_shard_written_without_some_rows_keeps_most_of_its_upload_chunks(tmp_path, script):
+    chunks = script("benchmark_dataset").upload_content
+    batch = fake_batch(240, seed=5)
+    dropped = np.random.default_rng(1).choice(240, 20, replace=False)
+    for name, rows in (("all", batch), ("pruned", batch.take(np.setdiff1d(np.arange(240), dropped)))):
+        writer = DatasetWriter(tmp_path / name, BAND_NAMES, "float32")
+        writer.write(rows)
+        writer.finish()
+    before, after = chunks(tmp_path / "all")[1], chunks(tmp_path / "pruned")[1]
+    new = sum(size for digest, size in after.items() if digest not in before)
+    assert new < 0.4 * sum(after.values())  # ~0.9 without content-defined chunking or with pages of several rows
 
 
 def test_no_private_datasets_api():
