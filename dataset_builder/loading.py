@@ -134,8 +134,9 @@ class TorchPatches(torch.utils.data.Dataset):
     (B, bands, H, W), ``label`` (B,), ... and :meth:`__getitems__` reads each batch with one Arrow gather.
 
     ``view[indices]`` (a sequence) is that collated batch read in one go, with no per-sample step: the fast path
-    :func:`torch_loader` takes. Rows come straight from the memory-mapped Arrow table (no per-row decoding); a
-    worker process re-opens it by path, so pickling a view copies no rows.
+    :func:`torch_loader` takes. Rows come straight from the memory-mapped Arrow table (no per-row decoding).
+    Pickling a view (``spawn`` workers) copies no rows: unpickling re-opens the split's Arrow cache files by path,
+    and fails (``FileNotFoundError``) once a prune or rebuild replaced the folder, instead of reading other rows.
 
     Args:
         dataset: a split of a built dataset (any row selection: ``select``, ``shuffle``, ``filter`` ...).
