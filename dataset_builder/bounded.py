@@ -56,23 +56,37 @@ def read_json(
 ) -> Any:
     """The JSON value in ``path``, refused (``error`` naming the file) when larger than ``max_bytes``, not UTF-8,
     not standard JSON, or nested deeper than ``max_depth``. Reads at most ``max_bytes + 1`` bytes."""
-    path = Path(path)
+    return parse_json(read_bytes(path, max_bytes=max_bytes, error=error), path, max_depth=max_depth, error=error)
+
+
+def read_bytes(
+    path: str | Path, *, max_bytes: int = DEFAULT_MAX_JSON_BYTES, error: ErrorType = FileFormatError
+) -> bytes:
+    """The bytes of ``path``, refused (``error`` naming the file) when larger than ``max_bytes``."""
     with open(path, "rb") as fh:
         data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise error(f"{path}: larger than {max_bytes} bytes")
+    return data
+
+
+def parse_json(
+    data: bytes, where: str | Path, *, max_depth: int = DEFAULT_MAX_DEPTH, error: ErrorType = FileFormatError
+) -> Any:
+    """The JSON value in ``data`` (read from ``where``, which messages name): UTF-8, standard JSON, at most
+    ``max_depth`` levels deep."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise error(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+        raise error(f"{where}: not UTF-8 text (byte {err.start}: {err.reason})") from None
     try:
         value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
-        raise error(f"{path}: nested deeper than {max_depth} levels") from None
+        raise error(f"{where}: nested deeper than {max_depth} levels") from None
     except ValueError as err:  # json.JSONDecodeError, NaN or Infinity, an integer beyond Python's digit limit
-        raise error(f"{path}: not valid JSON ({err})") from None
+        raise error(f"{where}: not valid JSON ({err})") from None
     if json_depth(value) > max_depth:
-        raise error(f"{path}: nested deeper than {max_depth} levels")
+        raise error(f"{where}: nested deeper than {max_depth} levels")
     return value
 
 

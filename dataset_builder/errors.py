@@ -63,3 +63,13 @@ class OutputExistsError(OutputRefusedError):
 
 class FileFormatError(GlacierFaciesError, ValueError):
     """A file that is malformed, or too large or too deeply nested to read; the message names the file."""
+
+
+class DatasetChangedError(GlacierFaciesError):
+    """A built dataset folder that a prune or rebuild replaced while it was being read (or that is not at the
+    revision a reader was pinned to); the message names both revisions. Reading again reads the new one."""
+
+
+class IncompleteManifestError(GlacierFaciesError, ValueError):
+    """A built dataset folder whose ``manifest.json`` does not list the rows its ``statistics.json`` counts (a shard
+    or a fold missing): a card rendered from it would silently leave rows out."""

@@ -5,6 +5,7 @@ Layering inside the wing: ``metrics``, ``calibration``, ``ndsi_rules`` < ``plots
 < ``submissions``.
 """
 
+from dataset_builder.writer import dataset_revision
 from modeling.evaluation.calibration import (
     ReliabilityCurve,
     apply_temperature,
@@ -35,7 +36,7 @@ from modeling.evaluation.plots import (
     reliability_diagram_figure,
     training_curves_figure,
 )
-from modeling.evaluation.results import RESULTS_SCHEMA_VERSION, ResultsRecord, dataset_revision, summary_table
+from modeling.evaluation.results import RESULTS_SCHEMA_VERSION, ResultsRecord, summary_table
 from modeling.evaluation.submissions import (
     PUBLISHED,
     DatasetLabels,

@@ -24,7 +24,7 @@ from dataset_builder.bounded import read_csv, read_json, read_parquet
 from dataset_builder.errors import SchemaError
 from dataset_builder.predictions import PROBA_COLUMNS, SUM_TOLERANCE
 from dataset_builder.schema import NUM_CLASSES, class_index
-from dataset_builder.writer import iter_rows
+from dataset_builder.writer import dataset_revision, iter_rows
 from hub_cards.common import DATASET_DOI
 from hub_cards.dataset_folder import refresh_card
 from hub_cards.leaderboard import leaderboard_lock, read_leaderboard, write_leaderboard
@@ -33,7 +33,6 @@ from modeling.errors import SubmissionError
 from modeling.evaluation.calibration import calibration_summary, reliability_curve
 from modeling.evaluation.metrics import classification_report
 from modeling.evaluation.plots import plot_confusion_matrix, plot_reliability_diagram
-from modeling.evaluation.results import dataset_revision
 from modeling.network import JsonOptions
 
 MAX_PREDICTIONS_BYTES = 256 * 2**20

@@ -15,7 +15,7 @@ from datasets.exceptions import DatasetGenerationError
 
 from dataset_builder.errors import FileFormatError
 from dataset_builder.files import sha256_file
-from dataset_builder.loading import TorchPatches, dataset_bands, load_cv_split, load_facies
+from dataset_builder.loading import TorchPatches, consistent_read, dataset_bands, load_cv_split, load_facies
 from dataset_builder.schema import PATCH_SIZE, SPLIT_NAMES, CVSplit, check_bands, cv_split
 from dataset_builder.statistics import DatasetStatistics
 from dataset_builder.writer import read_manifest
@@ -89,6 +89,7 @@ class FoldData:
         test_ids: (N_test,) sample ids of ``test``.
         weights: (N_train,) float32 sample weights (all 1 without class/scene weighting).
         statistics: band statistics of the training folds only (the normalisation source).
+        revision: the dataset revision every part was read from (``dataset_builder.writer.dataset_revision``).
     """
 
     dataset_dir: Path
@@ -101,6 +102,7 @@ class FoldData:
     test_ids: np.ndarray
     weights: np.ndarray
     statistics: DatasetStatistics
+    revision: str
 
 
 def unreadable_dataset_error(dataset_dir: Path, error: Exception) -> FileFormatError:
@@ -124,16 +126,19 @@ def load_fold(
     bands: Sequence[str] | None = None,
     class_scene_weights: bool = True,
 ) -> FoldData:
-    """Views of the fold's splits (``bands``, default all the dataset holds) and the training folds' statistics."""
+    """Views of the fold's splits (``bands``, default all the dataset holds) and the training folds' statistics,
+    all of one dataset revision (``DatasetChangedError`` when a prune or rebuild replaced the folder meanwhile)."""
     dataset_dir = Path(dataset_dir)
     split = cv_split(test_fold)
-    held = dataset_bands(dataset_dir)
+    with consistent_read(dataset_dir) as revision:
+        held = dataset_bands(dataset_dir)
+        try:
+            parts = load_cv_split(dataset_dir, split.test, dataset_config, revision=revision)
+            test = load_facies(dataset_dir, "full", revision=revision)[SPLIT_NAMES[split.test]]
+        except DatasetGenerationError as err:
+            raise unreadable_dataset_error(dataset_dir, err) from err
+        statistics = DatasetStatistics.load(dataset_dir).for_splits(split.split_names["train"])
     bands = check_bands(bands) if bands else held
-    try:
-        parts = load_cv_split(dataset_dir, split.test, dataset_config)
-        test = load_facies(dataset_dir, "full")[SPLIT_NAMES[split.test]]
-    except DatasetGenerationError as err:
-        raise unreadable_dataset_error(dataset_dir, err) from err
     meta = parts["train"].select_columns(["label", "scene"]).data
     labels = meta.column("label").to_numpy()
     weights = (
@@ -151,7 +156,8 @@ def load_fold(
         test=TorchPatches(test, bands, dataset_bands=held),
         test_ids=np.asarray(test.select_columns(["sample_id"]).data.column("sample_id").to_pylist(), dtype=object),
         weights=weights,
-        statistics=DatasetStatistics.load(dataset_dir).for_splits(split.split_names["train"]),
+        statistics=statistics,
+        revision=revision,
     )
 
 

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from dataset_builder.atomic import atomic_write_text
 from dataset_builder.loading import TorchPatches
 from dataset_builder.predictions import write_predictions
+from dataset_builder.writer import check_revision
 from modeling.evaluation import (
     SUMMARY_METRICS,
     ResultsRecord,
@@ -91,6 +92,7 @@ def finish_fold(
     calibrated = temperature != 1.0
     test_cal = apply_temperature(test_proba, temperature)
     predictions = write_predictions(out_dir / TEST_PREDICTIONS, data.test_ids, data.split.test, test_cal)
+    check_revision(data.dataset_dir, data.revision, when="since the fold's data was read")  # labels must match it
     temperatures = {data.split.test: temperature} if calibrated else None
     metrics = evaluate_predictions(
         data.dataset_dir, predictions, temperatures=temperatures, n_bootstrap=n_bootstrap, seed=seed, plot_dir=out_dir
@@ -103,7 +105,7 @@ def finish_fold(
     }
     record = ResultsRecord(
         method=method,
-        dataset=dataset_info(data.dataset_dir, data.dataset_config),
+        dataset=dataset_info(data.dataset_dir, data.dataset_config, data.revision),
         folds=[data.split.test],
         seeds=[seed],
         metrics=metrics,
@@ -121,9 +123,9 @@ def finish_fold(
     return FoldResult(record, temperature)
 
 
-def dataset_info(dataset_dir: Path, config: str) -> dict[str, str]:
-    """The ``dataset`` entry of a results record: folder, label config and revision."""
-    return {"path": str(dataset_dir), "config": config, "revision": dataset_revision(dataset_dir)}
+def dataset_info(dataset_dir: Path, config: str, revision: str | None = None) -> dict[str, str]:
+    """The ``dataset`` entry of a results record: folder, label config and revision (default: the current one)."""
+    return {"path": str(dataset_dir), "config": config, "revision": revision or dataset_revision(dataset_dir)}
 
 
 def evaluate_model(
