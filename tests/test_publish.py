@@ -20,6 +20,7 @@ from dataset_builder.testing import fake_batch, write_fake_released
 from dataset_builder.writer import CDC_OPTIONS, DatasetWriter, iter_rows, read_manifest
 from hub_cards.common import DATASET_DOI, PAPER_DOI
 from hub_cards.dataset_folder import build_dataset, prune_dataset, refresh_card
+from hub_cards.leaderboard import LOCK_FILE
 from modeling import FaciesCNN, FaciesCNNConfig
 from modeling.errors import PublishError
 from modeling.hub import push_folder
@@ -106,9 +107,12 @@ def test_a_failed_dry_run_changes_nothing_and_an_incomplete_manifest_renders_no_
     before = folder_state(dataset)
     with pytest.raises(IncompleteManifestError, match="fold_3"):
         push_folder(dataset, "me/x", dry_run=True)
+    assert folder_state(dataset) == before
     with pytest.raises(IncompleteManifestError, match="fold_3"):
         refresh_card(dataset)
-    assert folder_state(dataset) == before
+    after = folder_state(dataset)
+    after.pop(LOCK_FILE)  # a card refresh takes the leaderboard lock (a dotfile, never published)
+    assert after == before
 
 
 def test_modified_shard_or_stray_file_is_refused(dataset):
