@@ -14,7 +14,9 @@ PAPER_AUTHORS = ("Konstantin A. Maslov", "Thomas Schellenberger", "Prashant Pand
 PAPER_YEAR = 2026
 #: DOI of the study (EarthArXiv preprint); a journal version, if any, is not recorded here.
 PAPER_DOI = "10.31223/X5QN1V"
-PAPER_URL = "https://eartharxiv.org/repository/view/11580/"
+PAPER_URL = f"https://doi.org/{PAPER_DOI}"
+#: The preprint's page, as the authors' own citation gives it.
+PREPRINT_PAGE = "https://eartharxiv.org/repository/view/11580/"
 DATASET_DOI = "10.5281/zenodo.18469893"
 UPSTREAM_CODE = "https://github.com/konstantin-a-maslov/glacier_facies_classification"
 #: Where the project publishes on the Hugging Face hub. Placeholders, configurable: set them to the namespace the
@@ -41,7 +43,7 @@ CITATION_BIBTEX = f"""@misc{{maslov{PAPER_YEAR}glacierfacies,
   title        = {{{PAPER_TITLE}}},
   year         = {{{PAPER_YEAR}}},
   howpublished = {{EarthArXiv preprint}},
-  url          = {{{PAPER_URL}}},
+  url          = {{{PREPRINT_PAGE}}},
   doi          = {{{PAPER_DOI}}}
 }}
 
