@@ -20,6 +20,7 @@ from modeling.mapping import (
     tile_windows,
     window_max,
 )
+from modeling.mapping.per_patch import EXACT_BATCH, EXACT_BLOCK, shares_borders
 from modeling.network.config import FaciesCNNConfig
 from modeling.network.facies_cnn import FaciesCNN
 
@@ -80,7 +81,20 @@ def test_patch_mode_is_the_published_per_patch_inference():
     assert np.isnan(proba[:, ~mask]).all()
 
 
-@pytest.mark.parametrize("config", [{}, {"patch_size": 15}, {"depths": (2, 3)}, {"patch_size": 21, "depths": (1, 2)}])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"patch_size": 15},
+        {"depths": (2, 3)},
+        {"patch_size": 21, "depths": (1, 2)},
+        {"depths": (4, 3)},  # the scale-1 padding reaches two rings of pooled cells
+        {"depths": (3, 4)},
+        {"patch_size": 25, "pool_size": 5, "depths": (3, 1)},
+        {"pool_size": 1},
+        {"patch_size": 3, "pool_size": 3},
+    ],
+)
 def test_exact_mode_equals_per_patch(config):
     model, raw = make_model(**config), scene((36, 34))
     mask = np.random.default_rng(2).random(raw.shape[1:]) < 0.3  # interior and edge pixels
@@ -90,11 +104,27 @@ def test_exact_mode_equals_per_patch(config):
     assert (np.isnan(exact) == ~mask).all() and (np.nan_to_num(exact).argmax(0) == np.nan_to_num(patch).argmax(0)).all()
 
 
-def test_exact_mode_needs_a_shallow_first_scale():
-    model = make_model(depths=(4, 3))
-    x = torch.zeros((1, BANDS, 40, 40))
-    with pytest.raises(DenseInferenceError, match="depths"):
-        exact_features(model, x, torch.tensor([20]), torch.tensor([20]))
+def test_exact_mode_shares_strips_within_blocks_and_batches_corners():
+    """Several blocks of a tile (EXACT_BLOCK), several batches of corner cells (EXACT_BATCH), random weights."""
+    for seed in (5, 6):
+        model, raw = make_model(seed), scene((100, 90), seed=seed)
+        mask = np.random.default_rng(seed).random(raw.shape[1:]) < 0.45
+        assert mask[:EXACT_BLOCK, :EXACT_BLOCK].sum() > 2 * EXACT_BATCH  # the first block takes three batches
+        exact = predict_array(model, raw, mask, mode="exact", tile_size=128)
+        patch = predict_array(model, raw, mask, mode="patch", tile_size=128)
+        np.testing.assert_allclose(exact, patch, atol=1e-5)
+
+
+def test_exact_mode_shares_work_only_where_the_corners_do_not_meet():
+    assert shares_borders(PatchGeometry.from_config(FaciesCNNConfig()))
+    assert shares_borders(PatchGeometry.from_config(FaciesCNNConfig(depths=(4, 3))))
+    for small in ({"patch_size": 15}, {"patch_size": 9}, {"patch_size": 21}):
+        assert not shares_borders(PatchGeometry.from_config(FaciesCNNConfig(**small)))
+    model = make_model(patch_size=9)
+    x = torch.from_numpy(scene((30, 30)))[None]
+    rows, cols = torch.arange(4, 26), torch.arange(4, 26).flip(0)
+    with torch.inference_mode():  # computed per patch: the same numbers, bit for bit
+        assert torch.equal(exact_features(model, x, rows, cols), patch_features(model, x, rows, cols))
 
 
 def test_dense_centre_features_equal_per_patch_and_only_the_global_max_differs():
@@ -208,7 +238,9 @@ def test_flops_per_pixel_of_the_published_model():
     patch, dense, exact = (flops_per_pixel(config, m) for m in ("patch", "dense", "exact"))
     assert 0.15e9 < patch < 0.25e9  # "about 0.2 GFLOP per pixel"
     assert 400 < patch / dense < 600  # "about 1/500 of the cost"
-    assert dense < exact < patch
+    assert 10 < patch / exact < 15 and dense < exact
+    small = FaciesCNNConfig(patch_size=15)  # computed per patch
+    assert flops_per_pixel(small, "exact") == flops_per_pixel(small, "patch")
 
 
 def test_window_max_equals_a_dilated_max_pool():
