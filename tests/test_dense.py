@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from rasterio.windows import Window
 
 from dataset_builder.schema import BAND_NAMES
 from modeling.errors import DenseInferenceError
@@ -16,11 +17,15 @@ from modeling.mapping import (
     flops_per_pixel,
     patch_features,
     predict_array,
+    predict_tiled,
     tile_logits,
     tile_windows,
     window_max,
+    window_slices,
 )
 from modeling.mapping.per_patch import EXACT_BATCH, EXACT_BLOCK, shares_borders
+from modeling.mapping.tile_inputs import group_reader
+from modeling.mapping.tiles import fitted_windows, padded_window
 from modeling.network.config import FaciesCNNConfig
 from modeling.network.facies_cnn import FaciesCNN
 
@@ -256,3 +261,34 @@ def test_tile_windows_cover_the_grid_once():
     assert (cover == 1).all()
     with pytest.raises(DenseInferenceError):
         tile_windows((5, 5), 0)
+
+
+def test_fitted_windows_cover_each_pixel_once_and_group_close_pixels():
+    mask = np.zeros((300, 400), bool)
+    mask[10:40, 20:45] = True  # a small glacier
+    mask[42:60, 47:52] = True  # a neighbour 2 px away: same window
+    mask[200:290, 100:390] = True  # a wide one: split into tiles of <= 128 px
+    mask[150, 300] = True  # a lone pixel 50 px from the others
+    windows = fitted_windows(mask, tile_size=128, gap=8)
+    cover = np.zeros(mask.shape, int)
+    for w in windows:
+        assert w.width <= 128 and w.height <= 128
+        cover[w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width] += 1
+    assert (cover[mask] == 1).all() and cover.max() == 1
+    assert windows[0] == Window(20, 10, 32, 50)
+    assert Window(300, 150, 1, 1) in windows
+    assert len(windows) == 2 + 3  # 90 x 290 px in 1 x 3 tiles of 97 px
+    assert fitted_windows(np.zeros((5, 5), bool)) == []
+
+
+def test_fitted_tiles_map_as_a_tile_grid():
+    model, raw = make_model(), scene((70, 90))
+    mask = np.zeros(raw.shape[1:], bool)
+    mask[5:20, 5:30], mask[40:68, 50:88] = True, True
+    for mode in ("dense", "exact"):
+        fitted = predict_array(model, raw, mask, mode=mode, tile_size=24)
+        grid = np.full_like(fitted, np.nan)
+        read = group_reader(lambda window: padded_window(raw, window), model.config, mask)
+        for window, proba in predict_tiled(model, read, mask.shape, mode=mode, tile_size=24):
+            grid[(slice(None), *window_slices(window))] = proba
+        np.testing.assert_allclose(fitted, grid, atol=1e-5)

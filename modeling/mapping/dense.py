@@ -34,7 +34,7 @@ from modeling.errors import DenseInferenceError
 from modeling.mapping.per_patch import exact_features, patch_features, shares_borders
 from modeling.mapping.stages import FoldedNetwork, Mode, PatchGeometry, check_mode, pixels_of, run_stage
 from modeling.mapping.tile_inputs import GroupReader, group_reader
-from modeling.mapping.tiles import DEFAULT_TILE, padded_window, tile_windows, window_slices
+from modeling.mapping.tiles import DEFAULT_TILE, fitted_windows, padded_window, tile_windows, window_slices
 from modeling.network.config import FaciesCNNConfig
 from modeling.network.facies_cnn import FaciesCNN
 
@@ -218,14 +218,14 @@ def predict_array(
 ) -> np.ndarray:
     """Probabilities (classes, H, W) float32 of the pixels of an in-memory scene raw (bands, H, W).
 
-    ``mask`` (H, W) bool selects the pixels (default: all); others are NaN. See :func:`predict_tiled`.
+    ``mask`` (H, W) bool selects the pixels (default: all); others are NaN. Tiles of at most ``tile_size`` px are
+    fitted to them (:func:`modeling.mapping.tiles.fitted_windows`). See :func:`predict_tiled`.
     """
     mask = np.ones(raw.shape[1:], dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     out = np.full((model.config.num_classes, *raw.shape[1:]), np.nan, dtype=np.float32)
     read = group_reader(lambda window: padded_window(raw, window), model.config, mask, glacier_index, elevation_ranges)
-    for window, proba in predict_tiled(
-        model, read, raw.shape[1:], mode=mode, tile_size=tile_size, batch_size=batch_size
-    ):
+    windows = fitted_windows(mask, tile_size, PatchGeometry.from_config(model.config).halo(mode))
+    for window, proba in predict_tiled(model, read, raw.shape[1:], mode=mode, windows=windows, batch_size=batch_size):
         rows, cols = window_slices(window)
         out[:, rows, cols] = proba
     return out

@@ -196,6 +196,15 @@ def _block(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, **conv) ->
     return F.elu(F.conv2d(x.permute(0, 3, 1, 2), weight, bias, **conv), inplace=True).permute(0, 2, 3, 1)
 
 
+def _next_corners(level: _Level, pixels: _Pixels, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """The next level's corner cells (4 N, reach + 1, reach + 1, C') from this level's (stored): the 3 x 3 inputs of
+    each (an im2col of the corner squares zero-padded at the borders) gathered and multiplied by the kernel."""
+    index = level.corner_index(pixels, level.reach + 2, pad=1).unfold(2, 3, 1).unfold(3, 3, 1)
+    matrix = weight.permute(2, 3, 1, 0).reshape(-1, weight.shape[0])  # rows: (tap row, tap column, channel)
+    out = torch.addmm(bias, level.gather(index).view(-1, matrix.shape[0]), matrix)
+    return F.elu(out, inplace=True).view(-1, index.shape[2], index.shape[3], weight.shape[0])
+
+
 def _pool_lines(x: torch.Tensor, pool: int, dim: int) -> torch.Tensor:
     """Max over consecutive groups of ``pool`` lines along ``dim`` (whose length is a multiple of ``pool``)."""
     return x.unflatten(dim, (x.shape[dim] // pool, pool)).amax(dim + 1)
@@ -245,14 +254,14 @@ def _exact_block(
         cells = image.new_empty((corners, 0, 0, image.shape[2]))
         for level, (weight, bias) in zip(levels1, scale1.blocks):
             level.set_corners(cells)
-            cells = _block(level.gather(level.corner_index(part, level.reach + 2, pad=1).flatten(0, 1)), weight, bias)
+            cells = _next_corners(level, part, weight, bias)
         top1.set_corners(cells)
         cells = _pool_lines(
             _pool_lines(top1.gather(top1.corner_index(part, extent, 0).flatten(0, 1)), geo.pool, 1), geo.pool, 2
         )
         for level, (weight, bias) in zip(levels2, scale2.blocks):
             level.set_corners(cells)
-            cells = _block(level.gather(level.corner_index(part, level.reach + 2, pad=1).flatten(0, 1)), weight, bias)
+            cells = _next_corners(level, part, weight, bias)
         last = levels2[-1]
         last.set_corners(cells)
         glob = last.gather(last.corner_index(part, geo.grid // 2 + 1, pad=0)).amax(dim=(0, 2, 3))

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 from rasterio.windows import Window
+from scipy import ndimage
 
 from modeling.errors import DenseInferenceError
 
@@ -27,6 +28,38 @@ def tile_windows(shape: tuple[int, int], tile_size: int = DEFAULT_TILE) -> list[
         for r in range(0, rows, tile_size)
         for c in range(0, cols, tile_size)
     ]
+
+
+def fitted_windows(mask: np.ndarray, tile_size: int = DEFAULT_TILE, gap: int = 1) -> list[Window]:
+    """Windows of at most ``tile_size`` px fitted to the True pixels of a (rows, cols) mask, covering each once.
+
+    Pixels are grouped on a grid of ``gap`` px cells: cells holding some touch their neighbours', and each group
+    of touching cells (e.g. a glacier, or glaciers less than ~``gap`` px apart, whose tile halos overlap) gets
+    the box of its pixels, split evenly into tiles where wider than ``tile_size``. A scene's few small glaciers
+    thus cost a few small tiles, each with one halo, instead of a tile grid over the scene; ordered row by row.
+    """
+    if tile_size < 1 or gap < 1:
+        raise DenseInferenceError(f"tile_size and gap must be positive, got {tile_size} and {gap}")
+    rows, cols = mask.shape
+    cells = np.zeros((math.ceil(rows / gap) * gap, math.ceil(cols / gap) * gap), dtype=bool)
+    cells[:rows, :cols] = mask
+    cells = cells.reshape(cells.shape[0] // gap, gap, cells.shape[1] // gap, gap).any(axis=(1, 3))
+    groups, _ = ndimage.label(cells, structure=np.ones((3, 3), dtype=bool))
+    windows = []
+    for box in ndimage.find_objects(groups):
+        r0, c0 = box[0].start * gap, box[1].start * gap
+        inside = mask[r0 : box[0].stop * gap, c0 : box[1].stop * gap]
+        r, c = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+        top, left, height, width = r0 + r[0], c0 + c[0], r[-1] - r[0] + 1, c[-1] - c[0] + 1
+        n_rows, n_cols = math.ceil(height / tile_size), math.ceil(width / tile_size)
+        row_edges = top + np.linspace(0, height, n_rows + 1).round().astype(int)
+        col_edges = left + np.linspace(0, width, n_cols + 1).round().astype(int)
+        windows += [
+            Window(int(c0_), int(r0_), int(c1_ - c0_), int(r1_ - r0_))
+            for r0_, r1_ in zip(row_edges[:-1], row_edges[1:])
+            for c0_, c1_ in zip(col_edges[:-1], col_edges[1:])
+        ]
+    return sorted(windows, key=lambda w: (w.row_off, w.col_off))
 
 
 def window_slices(window: Window) -> tuple[slice, slice]:
