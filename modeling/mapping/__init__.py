@@ -36,7 +36,7 @@ from modeling.mapping.products import AREA_COLUMNS, OUTPUTS, is_complete
 from modeling.mapping.readers import LANDSAT_BANDS, OpticalScene, open_scene
 from modeling.mapping.scene import MappingResult, map_scene
 from modeling.mapping.stages import MODES, FoldedNetwork, Mode, PatchGeometry, window_max
-from modeling.mapping.tiles import DEFAULT_TILE, tile_windows, window_slices
+from modeling.mapping.tiles import DEFAULT_TILE, fitted_windows, tile_windows, window_slices
 
 __all__ = [
     "AREA_COLUMNS",
@@ -58,6 +58,7 @@ __all__ = [
     "dense_features",
     "dense_fits",
     "exact_features",
+    "fitted_windows",
     "flops_per_pixel",
     "is_complete",
     "load_model",

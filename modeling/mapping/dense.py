@@ -26,13 +26,12 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from rasterio.windows import Window
 
 from dataset_builder.schema import PATCH_SIZE
 from modeling.errors import DenseInferenceError
 from modeling.mapping.per_patch import exact_features, patch_features, shares_borders
-from modeling.mapping.stages import FoldedNetwork, Mode, PatchGeometry, check_mode, pixels_of, run_stage
+from modeling.mapping.stages import FoldedNetwork, Mode, PatchGeometry, check_mode, pixels_of, run_stage, window_max
 from modeling.mapping.tile_inputs import GroupReader, group_reader
 from modeling.mapping.tiles import DEFAULT_TILE, fitted_windows, padded_window, tile_windows, window_slices
 from modeling.network.config import FaciesCNNConfig
@@ -102,8 +101,8 @@ def dense_features(
     rows, cols = rows - top, cols - left
     valid = (0, 0, 0, 0)
     map1 = run_stage(net.stage1, x, pad=valid)
-    map2 = run_stage(net.stage2, F.max_pool2d(map1, geo.pool, stride=1), pad=valid, dilation=geo.pool)
-    glob = F.max_pool2d(map2, geo.grid, stride=1, dilation=geo.pool)
+    map2 = run_stage(net.stage2, window_max(map1, geo.pool), pad=valid, dilation=geo.pool)
+    glob = window_max(map2, geo.grid, geo.pool)
     offset2 = halo - geo.pool * (geo.grid // 2)
     return torch.cat(
         [

@@ -45,9 +45,9 @@ from modeling.mapping.stages import FoldedNetwork, FoldedStage, PatchGeometry, p
 from modeling.network.facies_cnn import FaciesCNN, centre
 
 #: Side in pixels of the blocks of a tile whose pixels share strips in :func:`exact_features`: strips span the block
-#: and half a patch on both sides (a 64 px block computes them on 96 px: 1.5x), and their memory grows with the
-#: block's square (~100 MB at 64 px for 33 px models).
-EXACT_BLOCK = 64
+#: and up to half a patch on both sides (a 96 px block computes them on up to 128 px), and their memory grows with
+#: the block's square (~0.4 GB at 96 px for 33 px models).
+EXACT_BLOCK = 96
 
 #: Most pixels whose corner cells :func:`exact_features` computes at once (~13 MB per step for 33 px models).
 EXACT_BATCH = 256
@@ -118,11 +118,14 @@ class _Level:
     """One level of a scale on a block, as rows of one table (R, C) that every input of the next level is gathered
     from with one index per cell: the dense map (H, W, C), per side (:data:`SIDES`) its strips (anchors, reach,
     length, C) - for each anchor (a pixel row for top and bottom, a column for left and right) the ``reach`` window
-    lines nearest the border in ascending order, along the whole block (its columns, or its rows) - a zero row (the
-    padding) and room for a batch's corner cells (4, N, reach, reach, C), ascending order."""
+    lines nearest the border in ascending order, along the block (its columns, or its rows) - a zero row (the
+    padding) and room for a batch's corner cells (4, N, reach, reach, C), ascending order. The stages are unpadded:
+    the dense map and the strips start ``origin`` px into the block (its receptive half-width so far)."""
 
-    def __init__(self, scale: _Scale, reach: int, dense: torch.Tensor, strips: list[torch.Tensor], corners: int):
-        self.scale, self.reach, self.shape = scale, reach, dense.shape[:2]
+    def __init__(
+        self, scale: _Scale, reach: int, origin: int, dense: torch.Tensor, strips: list[torch.Tensor], corners: int
+    ):
+        self.scale, self.reach, self.origin, self.shape = scale, reach, origin, dense.shape[:2]
         parts = [dense.reshape(-1, dense.shape[2]), *(s.reshape(-1, dense.shape[2]) for s in strips)]
         sizes = [len(p) for p in parts] + [1, corners * reach * reach]
         self.starts = torch.tensor([0, *sizes]).cumsum(0).tolist()
@@ -141,54 +144,50 @@ class _Level:
         start = self.starts[-2]
         self.table[start : start + corners.shape[0] * self.reach**2] = corners.reshape(-1, self.table.shape[1])
 
-    def _strip(self, side: int, anchor: torch.Tensor, distance: torch.Tensor, along: torch.Tensor) -> torch.Tensor:
-        """Table rows of a side's strip cells: anchor ids, distances from the border and positions along the block
-        (broadcast)."""
-        near = self.reach - 1 - distance if SIDES[side][1] else distance
-        length = self.shape[1 - SIDES[side][0]]
-        return self.starts[1 + side] + (anchor * self.reach + near) * length + along
+    def _near(self, high: torch.Tensor, distance: torch.Tensor) -> torch.Tensor:
+        """Index among the ``reach`` stored lines (ascending window order) of lines at ``distance`` from a border."""
+        return torch.where(high, self.reach - 1 - distance, distance)
 
     def strip_index(self, side: int, anchors: torch.Tensor, extent: int, pad: int) -> torch.Tensor:
         """Table rows (anchors, pad + extent, length) of the ``extent`` window lines nearest a side's border, with
-        ``pad`` zero lines beyond it, in ascending window order, along the whole block."""
+        ``pad`` zero lines beyond it, in ascending window order, along the block."""
         axis, high = SIDES[side]
         distance, offset = self.scale.lines(high, extent, pad)
-        lines = (anchors[:, None] + offset)[:, :, None]  # tile lines (A, E, 1)
+        lines = (anchors[:, None] + offset - self.origin)[:, :, None]  # map lines (A, E, 1)
         along = torch.arange(self.shape[1 - axis])
         dense = lines * self.shape[1] + along if axis == 0 else along * self.shape[1] + lines
-        strip = self._strip(side, torch.arange(len(anchors))[:, None, None], distance[:, None], along)
-        index = torch.where((distance < self.reach)[:, None], strip, dense)
+        near = self._near(torch.tensor(high), distance)[:, None]
+        strip = self.starts[1 + side] + (torch.arange(len(anchors))[:, None, None] * self.reach + near) * len(along)
+        index = torch.where((distance < self.reach)[:, None], strip + along, dense)
         return torch.where((distance < 0)[:, None], self.starts[-3], index)
 
     def corner_index(self, pixels: _Pixels, extent: int, pad: int) -> torch.Tensor:
         """Table rows (4, N, pad + extent, pad + extent) of each corner's ``extent x extent`` window cells nearest
         it (:data:`CORNERS` order), with ``pad`` zero lines beyond both borders, in ascending window order."""
-        out = []
-        for k, (bottom, right) in enumerate(CORNERS):
-            d_row, row_offset = self.scale.lines(bottom, extent, pad)
-            d_col, col_offset = self.scale.lines(right, extent, pad)
-            rows = (pixels.rows[:, None] + row_offset)[:, :, None]  # tile rows (N, E, 1) and columns (N, 1, E)
-            cols = (pixels.cols[:, None] + col_offset)[:, None, :]
-            near_row, near_col = (d_row < self.reach)[:, None], (d_col < self.reach)[None, :]
-            pixel = torch.arange(len(pixels.rows))[:, None, None]
-            q_row = (self.reach - 1 - d_row if bottom else d_row)[:, None]
-            q_col = (self.reach - 1 - d_col if right else d_col)[None, :]
-            corner = self.starts[-2] + ((k * len(pixels.rows) + pixel) * self.reach + q_row) * self.reach + q_col
-            index = torch.where(
-                near_row & near_col,
-                corner,
-                torch.where(
-                    near_row,
-                    self._strip(int(bottom), pixels.row_anchor[:, None, None], d_row[:, None], cols),
-                    torch.where(
-                        near_col,
-                        self._strip(2 + int(right), pixels.col_anchor[:, None, None], d_col[None, :], rows),
-                        rows * self.shape[1] + cols,
-                    ),
-                ),
-            )
-            out.append(torch.where((d_row < 0)[:, None] | (d_col < 0)[None, :], self.starts[-3], index))
-        return torch.stack(out)
+        bottom, right = (torch.tensor(flags)[:, None, None, None] for flags in zip(*CORNERS))  # (4, 1, 1, 1)
+        d_row, row_offset = (
+            torch.stack(t)[:, None, :, None] for t in zip(*(self.scale.lines(b, extent, pad) for b, _ in CORNERS))
+        )
+        d_col, col_offset = (
+            torch.stack(t)[:, None, None, :] for t in zip(*(self.scale.lines(r, extent, pad) for _, r in CORNERS))
+        )
+        rows = pixels.rows[:, None, None] + row_offset - self.origin  # map rows (4, N, E, 1), columns (4, N, 1, E)
+        cols = pixels.cols[:, None, None] + col_offset - self.origin
+        q_row, q_col = self._near(bottom, d_row), self._near(right, d_col)
+        height, width = self.shape
+        n = len(pixels.rows)
+        corner = torch.arange(len(CORNERS))[:, None, None, None] * n + torch.arange(n)[:, None, None]
+        corner = self.starts[-2] + (corner * self.reach + q_row) * self.reach + q_col
+        starts = torch.tensor(self.starts)
+        across_rows = starts[1 + bottom.long()] + (pixels.row_anchor[:, None, None] * self.reach + q_row) * width + cols
+        across_cols = starts[3 + right.long()] + (pixels.col_anchor[:, None, None] * self.reach + q_col) * height + rows
+        near_row, near_col = d_row < self.reach, d_col < self.reach
+        index = torch.where(
+            near_row,
+            torch.where(near_col, corner, across_rows),
+            torch.where(near_col, across_cols, rows * width + cols),
+        )
+        return torch.where((d_row < 0) | (d_col < 0), self.starts[-3], index)
 
 
 def _block(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, **conv) -> torch.Tensor:
@@ -197,12 +196,10 @@ def _block(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, **conv) ->
 
 
 def _next_corners(level: _Level, pixels: _Pixels, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """The next level's corner cells (4 N, reach + 1, reach + 1, C') from this level's (stored): the 3 x 3 inputs of
-    each (an im2col of the corner squares zero-padded at the borders) gathered and multiplied by the kernel."""
-    index = level.corner_index(pixels, level.reach + 2, pad=1).unfold(2, 3, 1).unfold(3, 3, 1)
-    matrix = weight.permute(2, 3, 1, 0).reshape(-1, weight.shape[0])  # rows: (tap row, tap column, channel)
-    out = torch.addmm(bias, level.gather(index).view(-1, matrix.shape[0]), matrix)
-    return F.elu(out, inplace=True).view(-1, index.shape[2], index.shape[3], weight.shape[0])
+    """The next level's corner cells (4 N, reach + 1, reach + 1, C') from this level's (stored): each corner's
+    ``reach + 2`` square, zero-padded at both borders, gathered and run through one block (one convolution)."""
+    index = level.corner_index(pixels, level.reach + 2, pad=1)
+    return _block(level.gather(index.flatten(0, 1)), weight, bias)
 
 
 def _pool_lines(x: torch.Tensor, pool: int, dim: int) -> torch.Tensor:
@@ -211,18 +208,19 @@ def _pool_lines(x: torch.Tensor, pool: int, dim: int) -> torch.Tensor:
 
 
 def _levels(first: _Level, anchors: tuple[torch.Tensor, torch.Tensor], corners: int) -> list[_Level]:
-    """A scale's levels on a block from its first: each block's dense map and strips (one convolution for top and
-    bottom, one with the transposed kernel for left and right: ``reach + 2`` lines, zero-padded at the border)."""
+    """A scale's levels on a block from its first: each block's dense map and strips, unpadded (one convolution for
+    top and bottom, one with the transposed kernel for left and right: ``reach + 2`` lines, zero-padded at the
+    border)."""
     levels, scale = [first], first.scale
     for weight, bias in scale.blocks:
         below, step = levels[-1], scale.step
-        dense = _block(below.dense[None], weight, bias, padding=step, dilation=step)[0]
+        dense = _block(below.dense[None], weight, bias, dilation=step)[0]
         strips = []
         for axis, kernel in enumerate((weight, weight.transpose(2, 3))):
             sides = [side for side, (on, _) in enumerate(SIDES) if on == axis]
             index = torch.cat([below.strip_index(side, anchors[axis], below.reach + 2, pad=1) for side in sides])
-            strips += _block(below.gather(index), kernel, bias, dilation=(1, step), padding=(0, step)).chunk(2)
-        levels.append(_Level(scale, below.reach + 1, dense, strips, corners))
+            strips += _block(below.gather(index), kernel, bias, dilation=(1, step)).chunk(2)
+        levels.append(_Level(scale, below.reach + 1, below.origin + step, dense, strips, corners))
     return levels
 
 
@@ -238,16 +236,16 @@ def _exact_block(
     image = x.permute(1, 2, 0).contiguous()
     lengths = (image.shape[1], image.shape[0])
     empty = [image.new_empty((len(anchors[axis]), 0, lengths[axis], image.shape[2])) for axis, _ in SIDES]
-    levels1 = _levels(_Level(scale1, 0, image, empty, corners), anchors, corners)
+    levels1 = _levels(_Level(scale1, 0, 0, image, empty, corners), anchors, corners)
     top1, extent = levels1[-1], geo.pool * reach0  # the scale-1 lines that pool into the first ring(s) of cells
-    pooled = F.max_pool2d(top1.dense.permute(2, 0, 1)[None], geo.pool, stride=1, padding=geo.pool // 2)
+    pooled = F.max_pool2d(top1.dense.permute(2, 0, 1)[None], geo.pool, stride=1)
     strips = []
     for side, (axis, _) in enumerate(SIDES):
         lines = _pool_lines(top1.gather(top1.strip_index(side, anchors[axis], extent, pad=0)), geo.pool, 1)
-        along = F.max_pool2d(lines.permute(0, 3, 1, 2), (1, geo.pool), stride=1, padding=(0, geo.pool // 2))
+        along = F.max_pool2d(lines.permute(0, 3, 1, 2), (1, geo.pool), stride=1)
         strips.append(along.permute(0, 2, 3, 1))
-    first2 = _Level(scale2, reach0, pooled[0].permute(1, 2, 0), strips, corners)
-    levels2 = _levels(first2, anchors, corners)
+    origin = top1.origin + geo.pool // 2
+    levels2 = _levels(_Level(scale2, reach0, origin, pooled[0].permute(1, 2, 0), strips, corners), anchors, corners)
     out = []
     for batch in zip(*(t.split(batch_size) for t in pixels)):
         part = _Pixels(*batch)
@@ -264,8 +262,11 @@ def _exact_block(
             cells = _next_corners(level, part, weight, bias)
         last = levels2[-1]
         last.set_corners(cells)
-        glob = last.gather(last.corner_index(part, geo.grid // 2 + 1, pad=0)).amax(dim=(0, 2, 3))
-        centres = [pixels_of(lv.dense.permute(2, 0, 1), part.rows, part.cols) for lv in (top1, last)]
+        quarters = last.corner_index(part, geo.grid // 2 + 1, pad=0).transpose(0, 1)  # per pixel, its 4 quarters
+        glob = last.gather(quarters.flatten(1)).amax(dim=1)
+        centres = [
+            pixels_of(lv.dense.permute(2, 0, 1), part.rows - lv.origin, part.cols - lv.origin) for lv in (top1, last)
+        ]
         out.append(torch.cat([*centres, glob], dim=1))
     return torch.cat(out)
 
