@@ -40,24 +40,26 @@ def fitted_windows(mask: np.ndarray, tile_size: int = DEFAULT_TILE, gap: int = 1
     """
     if tile_size < 1 or gap < 1:
         raise DenseInferenceError(f"tile_size and gap must be positive, got {tile_size} and {gap}")
-    rows, cols = mask.shape
-    cells = np.zeros((math.ceil(rows / gap) * gap, math.ceil(cols / gap) * gap), dtype=bool)
-    cells[:rows, :cols] = mask
-    cells = cells.reshape(cells.shape[0] // gap, gap, cells.shape[1] // gap, gap).any(axis=(1, 3))
+    occupied = np.flatnonzero(mask.any(axis=1))  # one pass over the mask; then only its rows with pixels
+    r, c = np.nonzero(mask[occupied])
+    r = occupied[r]
+    cells = np.zeros((math.ceil(mask.shape[0] / gap), math.ceil(mask.shape[1] / gap)), dtype=bool)
+    cells[r // gap, c // gap] = True
     groups, _ = ndimage.label(cells, structure=np.ones((3, 3), dtype=bool))
+    group = groups[r // gap, c // gap]
+    order = np.argsort(group, kind="stable")
+    starts = np.flatnonzero(np.diff(group[order], prepend=0))
     windows = []
-    for box in ndimage.find_objects(groups):
-        r0, c0 = box[0].start * gap, box[1].start * gap
-        inside = mask[r0 : box[0].stop * gap, c0 : box[1].stop * gap]
-        r, c = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
-        top, left, height, width = r0 + r[0], c0 + c[0], r[-1] - r[0] + 1, c[-1] - c[0] + 1
-        n_rows, n_cols = math.ceil(height / tile_size), math.ceil(width / tile_size)
-        row_edges = top + np.linspace(0, height, n_rows + 1).round().astype(int)
-        col_edges = left + np.linspace(0, width, n_cols + 1).round().astype(int)
+    for top, bottom, left, right in zip(
+        *(f.reduceat(v[order], starts) for v in (r, c) for f in (np.minimum, np.maximum))
+    ):
+        height, width = bottom - top + 1, right - left + 1
+        row_edges = top + np.linspace(0, height, math.ceil(height / tile_size) + 1).round().astype(int)
+        col_edges = left + np.linspace(0, width, math.ceil(width / tile_size) + 1).round().astype(int)
         windows += [
-            Window(int(c0_), int(r0_), int(c1_ - c0_), int(r1_ - r0_))
-            for r0_, r1_ in zip(row_edges[:-1], row_edges[1:])
-            for c0_, c1_ in zip(col_edges[:-1], col_edges[1:])
+            Window(int(c0), int(r0), int(c1 - c0), int(r1 - r0))
+            for r0, r1 in zip(row_edges[:-1], row_edges[1:])
+            for c0, c1 in zip(col_edges[:-1], col_edges[1:])
         ]
     return sorted(windows, key=lambda w: (w.row_off, w.col_off))
 
