@@ -119,7 +119,7 @@ class _Level:
     from with one index per cell: the dense map (H, W, C), per side (:data:`SIDES`) its strips (anchors, reach,
     length, C) - for each anchor (a pixel row for top and bottom, a column for left and right) the ``reach`` window
     lines nearest the border in ascending order, along the block (its columns, or its rows) - a zero row (the
-    padding) and room for a batch's corner cells (4, N, reach, reach, C), ascending order. The stages are unpadded:
+    padding) and room for a batch's corner cells (N, 4, reach, reach, C), ascending order. The stages are unpadded:
     the dense map and the strips start ``origin`` px into the block (its receptive half-width so far)."""
 
     def __init__(
@@ -134,13 +134,14 @@ class _Level:
             self.table[start : start + len(part)] = part
         self.table[self.starts[-3]] = 0.0
         self.dense = self.table[: sizes[0]].view(dense.shape)
+        self._templates: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def gather(self, index: torch.Tensor) -> torch.Tensor:
         """The table's rows at ``index`` (any shape) -> (*index.shape, C)."""
         return self.table.index_select(0, index.reshape(-1)).view(*index.shape, self.table.shape[1])
 
     def set_corners(self, corners: torch.Tensor) -> None:
-        """Store a batch's corner cells (4 N, reach, reach, C)."""
+        """Store a batch's corner cells (N 4, reach, reach, C)."""
         start = self.starts[-2]
         self.table[start : start + corners.shape[0] * self.reach**2] = corners.reshape(-1, self.table.shape[1])
 
@@ -162,32 +163,53 @@ class _Level:
         return torch.where((distance < 0)[:, None], self.starts[-3], index)
 
     def corner_index(self, pixels: _Pixels, extent: int, pad: int) -> torch.Tensor:
-        """Table rows (4, N, pad + extent, pad + extent) of each corner's ``extent x extent`` window cells nearest
-        it (:data:`CORNERS` order), with ``pad`` zero lines beyond both borders, in ascending window order."""
-        bottom, right = (torch.tensor(flags)[:, None, None, None] for flags in zip(*CORNERS))  # (4, 1, 1, 1)
+        """Table rows (N, 4, pad + extent, pad + extent) of each corner's ``extent x extent`` window cells nearest
+        it (:data:`CORNERS` order), with ``pad`` zero lines beyond both borders, in ascending window order: a
+        per-level template (the source of each cell and its row there for a pixel at the origin) plus the pixel's
+        own offset into that source."""
+        if (extent, pad) not in self._templates:
+            self._templates[extent, pad] = self._corner_template(extent, pad)
+        source, row = self._templates[extent, pad]
+        height, width = self.shape
+        per_pixel = torch.stack(  # (5 sources, N): corner slot, top/bottom strips, left/right strips, dense, zero
+            [
+                torch.arange(len(pixels.rows)) * len(CORNERS) * self.reach**2,
+                pixels.row_anchor * self.reach * width + pixels.cols,
+                pixels.col_anchor * self.reach * height + pixels.rows,
+                pixels.rows * width + pixels.cols,
+                torch.zeros_like(pixels.rows),
+            ]
+        )
+        return row + per_pixel[source, torch.arange(len(pixels.rows))[:, None, None, None]]
+
+    def _corner_template(self, extent: int, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`corner_index`'s template: the source (0 corner slot, 1 top/bottom strip, 2 left/right strip,
+        3 dense map, 4 zero row) of each cell (1, 4, E, E), and its table row for a pixel at (0, 0), anchor 0."""
+        bottom, right = (torch.tensor(flags)[:, None, None] for flags in zip(*CORNERS))  # (4, 1, 1)
         d_row, row_offset = (
-            torch.stack(t)[:, None, :, None] for t in zip(*(self.scale.lines(b, extent, pad) for b, _ in CORNERS))
+            torch.stack(t)[:, :, None] for t in zip(*(self.scale.lines(b, extent, pad) for b, _ in CORNERS))
         )
         d_col, col_offset = (
-            torch.stack(t)[:, None, None, :] for t in zip(*(self.scale.lines(r, extent, pad) for _, r in CORNERS))
+            torch.stack(t)[:, None, :] for t in zip(*(self.scale.lines(r, extent, pad) for _, r in CORNERS))
         )
-        rows = pixels.rows[:, None, None] + row_offset - self.origin  # map rows (4, N, E, 1), columns (4, N, 1, E)
-        cols = pixels.cols[:, None, None] + col_offset - self.origin
         q_row, q_col = self._near(bottom, d_row), self._near(right, d_col)
+        rows, cols = row_offset - self.origin, col_offset - self.origin  # map rows (4, E, 1) and columns (4, 1, E)
         height, width = self.shape
-        n = len(pixels.rows)
-        corner = torch.arange(len(CORNERS))[:, None, None, None] * n + torch.arange(n)[:, None, None]
-        corner = self.starts[-2] + (corner * self.reach + q_row) * self.reach + q_col
         starts = torch.tensor(self.starts)
-        across_rows = starts[1 + bottom.long()] + (pixels.row_anchor[:, None, None] * self.reach + q_row) * width + cols
-        across_cols = starts[3 + right.long()] + (pixels.col_anchor[:, None, None] * self.reach + q_col) * height + rows
+        corner = torch.arange(len(CORNERS))[:, None, None] * self.reach**2 + q_row * self.reach + q_col
+        row = torch.stack(
+            torch.broadcast_tensors(
+                self.starts[-2] + corner,
+                starts[1 + bottom.long()] + q_row * width + cols,
+                starts[3 + right.long()] + q_col * height + rows,
+                rows * width + cols,
+                torch.full((1, 1, 1), self.starts[-3]),
+            )
+        )  # (5, 4, E, E)
         near_row, near_col = d_row < self.reach, d_col < self.reach
-        index = torch.where(
-            near_row,
-            torch.where(near_col, corner, across_rows),
-            torch.where(near_col, across_cols, rows * width + cols),
-        )
-        return torch.where((d_row < 0) | (d_col < 0), self.starts[-3], index)
+        source = torch.where(near_row, torch.where(near_col, 0, 1), torch.where(near_col, 2, 3))
+        source = torch.where((d_row < 0) | (d_col < 0), 4, source)
+        return source[None], row.gather(0, source[None])
 
 
 def _block(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, **conv) -> torch.Tensor:
@@ -196,7 +218,7 @@ def _block(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, **conv) ->
 
 
 def _next_corners(level: _Level, pixels: _Pixels, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """The next level's corner cells (4 N, reach + 1, reach + 1, C') from this level's (stored): each corner's
+    """The next level's corner cells (N 4, reach + 1, reach + 1, C') from this level's (stored): each corner's
     ``reach + 2`` square, zero-padded at both borders, gathered and run through one block (one convolution)."""
     index = level.corner_index(pixels, level.reach + 2, pad=1)
     return _block(level.gather(index.flatten(0, 1)), weight, bias)
@@ -262,7 +284,7 @@ def _exact_block(
             cells = _next_corners(level, part, weight, bias)
         last = levels2[-1]
         last.set_corners(cells)
-        quarters = last.corner_index(part, geo.grid // 2 + 1, pad=0).transpose(0, 1)  # per pixel, its 4 quarters
+        quarters = last.corner_index(part, geo.grid // 2 + 1, pad=0)  # per pixel, its 4 quarters
         glob = last.gather(quarters.flatten(1)).amax(dim=1)
         centres = [
             pixels_of(lv.dense.permute(2, 0, 1), part.rows - lv.origin, part.cols - lv.origin) for lv in (top1, last)
