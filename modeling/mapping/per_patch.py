@@ -22,9 +22,11 @@ Every cell of level ``l`` is then
 The pooled grid's first strips and corners are max-pools of scale 1's last ones. The features are the dense centre
 cells of both scales and the max over scale 2's last level, gathered from its four corner quarters. Per pixel this
 computes ``4 * (1 + 4 + 9)`` scale-1 and ``4 * (4 + 9 + 16)`` scale-2 positions, per tile row and column ``6`` and
-``9`` strip lines (defaults) instead of ``33^2`` and ``3 * 11^2``: ~10x fewer FLOPs for 33 px models
-(:func:`modeling.mapping.dense.flops_per_pixel`). Strips are shared within blocks of :data:`EXACT_BLOCK` pixels
-(memory grows with its square).
+``9`` strip lines (defaults) instead of ``3 * 33^2`` and ``3 * 11^2``: ~12x fewer FLOPs for 33 px models
+(:func:`modeling.mapping.dense.flops_per_pixel`; the corners alone bound the gain at ~16x). Strips are shared within
+blocks of :data:`EXACT_BLOCK` pixels (memory grows with its square). All per-level inputs are gathered from one
+table per level (:class:`_Level`) with one index per cell, and run through the folded convolutions as in the
+other modes.
 
 Corners that meet (``2 (m_0 + d2) > G``: patches of 21 px or less with the default depths, whose own padding reaches
 most of the patch) leave nothing to share: those models are computed per patch, which is cheap for small patches.
@@ -49,8 +51,8 @@ from modeling.network.facies_cnn import FaciesCNN, centre
 #: the block's square (~0.4 GB at 96 px for 33 px models).
 EXACT_BLOCK = 96
 
-#: Most pixels whose corner cells :func:`exact_features` computes at once (~13 MB per step for 33 px models).
-EXACT_BATCH = 256
+#: Most pixels whose corner cells :func:`exact_features` computes at once (~25 MB per step for 33 px models).
+EXACT_BATCH = 512
 
 #: The window borders, as (axis, high): top (rows, low), bottom, left (columns, low), right.
 SIDES: tuple[tuple[int, bool], ...] = ((0, False), (0, True), (1, False), (1, True))
@@ -128,11 +130,12 @@ class _Level:
         self.scale, self.reach, self.origin, self.shape = scale, reach, origin, dense.shape[:2]
         parts = [dense.reshape(-1, dense.shape[2]), *(s.reshape(-1, dense.shape[2]) for s in strips)]
         sizes = [len(p) for p in parts] + [1, corners * reach * reach]
-        self.starts = torch.tensor([0, *sizes]).cumsum(0).tolist()
+        self.starts = torch.tensor([0, *sizes]).cumsum(0).tolist()  # dense, 4 strips, zero row, corner cells
+        self.zero_row, self.corner_start = self.starts[-3], self.starts[-2]
         self.table = dense.new_empty((self.starts[-1], dense.shape[2]))
         for part, start in zip(parts, self.starts):
             self.table[start : start + len(part)] = part
-        self.table[self.starts[-3]] = 0.0
+        self.table[self.zero_row] = 0.0
         self.dense = self.table[: sizes[0]].view(dense.shape)
         self._templates: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -142,8 +145,8 @@ class _Level:
 
     def set_corners(self, corners: torch.Tensor) -> None:
         """Store a batch's corner cells (N 4, reach, reach, C)."""
-        start = self.starts[-2]
-        self.table[start : start + corners.shape[0] * self.reach**2] = corners.reshape(-1, self.table.shape[1])
+        end = self.corner_start + corners.shape[0] * self.reach**2
+        self.table[self.corner_start : end] = corners.reshape(-1, self.table.shape[1])
 
     def _near(self, high: torch.Tensor, distance: torch.Tensor) -> torch.Tensor:
         """Index among the ``reach`` stored lines (ascending window order) of lines at ``distance`` from a border."""
@@ -160,7 +163,7 @@ class _Level:
         near = self._near(torch.tensor(high), distance)[:, None]
         strip = self.starts[1 + side] + (torch.arange(len(anchors))[:, None, None] * self.reach + near) * len(along)
         index = torch.where((distance < self.reach)[:, None], strip + along, dense)
-        return torch.where((distance < 0)[:, None], self.starts[-3], index)
+        return torch.where((distance < 0)[:, None], self.zero_row, index)
 
     def corner_index(self, pixels: _Pixels, extent: int, pad: int) -> torch.Tensor:
         """Table rows (N, 4, pad + extent, pad + extent) of each corner's ``extent x extent`` window cells nearest
@@ -199,11 +202,11 @@ class _Level:
         corner = torch.arange(len(CORNERS))[:, None, None] * self.reach**2 + q_row * self.reach + q_col
         row = torch.stack(
             torch.broadcast_tensors(
-                self.starts[-2] + corner,
+                self.corner_start + corner,
                 starts[1 + bottom.long()] + q_row * width + cols,
                 starts[3 + right.long()] + q_col * height + rows,
                 rows * width + cols,
-                torch.full((1, 1, 1), self.starts[-3]),
+                torch.full((1, 1, 1), self.zero_row),
             )
         )  # (5, 4, E, E)
         near_row, near_col = d_row < self.reach, d_col < self.reach
