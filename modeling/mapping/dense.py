@@ -14,8 +14,10 @@
 
 Images are zero beyond their edge in the normalised space (as zero-filled patches are), so every mode gives the
 same result tiled or untiled: tiles are read with a halo (:meth:`PatchGeometry.halo`) that covers the mode's
-receptive field. The geometry and the folded conv stages are in :mod:`modeling.mapping.stages`; a scene folds
-them once (:class:`FoldedNetwork`).
+receptive field. :func:`predict_array` (and :mod:`modeling.mapping.classify`) fit the tiles to the classified
+pixels (:func:`modeling.mapping.tiles.fitted_windows`): a scene's small glaciers cost a small tile each, with one
+halo, not a tile grid over the scene. The geometry and the folded conv stages are in :mod:`modeling.mapping.stages`;
+a scene folds them once (:class:`FoldedNetwork`).
 """
 
 from __future__ import annotations
