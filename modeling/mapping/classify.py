@@ -66,10 +66,9 @@ def classify_prepared(
         blockxsize=256,
         blockysize=256,
         BIGTIFF="IF_SAFER",
-        SPARSE_OK=True,  # blocks never written (off the glaciers) stay sparse and read as nodata
     )
     counts = np.zeros((len(prepared.glacier_ids) + 1, num_codes), dtype=np.int64)
-    # tiles fitted to the glaciers; the rest of the grid is never written
+    # tiles fitted to the glaciers; GDAL fills the blocks never written with nodata on closing
     halo = PatchGeometry.from_config(model.config).halo(options.mode)
     cores = fitted_windows(prepared.classify, options.tile_size, halo)
     context = 1 if options.smooth else 0  # the mode filter needs one pixel of context
