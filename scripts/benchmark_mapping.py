@@ -144,17 +144,25 @@ def bare_conv_gflops(side: int, channels: int = 64, repeats: int = 3) -> float:
 
 
 def dense_executed_flops(model: FaciesCNN, mask: np.ndarray, tile_size: int) -> float:
-    """FLOPs the dense mode executes at most on a scene: both scales over the box of each fitted tile's pixels and
-    its halo (:func:`modeling.mapping.tiles.fitted_windows`; the unpadded stages shrink towards the box), and the
-    head on the classified pixels."""
-    scale1, scale2, head = conv_macs(model.config)
-    halo = PatchGeometry.from_config(model.config).halo("dense")
-    positions = 0
+    """FLOPs the dense mode executes on a scene: on each fitted tile (:func:`modeling.mapping.tiles.fitted_windows`)
+    the unpadded stages over the box of its pixels and its halo, each block's map two lines (scale 1) or ``2 pool``
+    (scale 2) smaller than the one before, and the head on the classified pixels."""
+    config, geo = model.config, PatchGeometry.from_config(model.config)
+    f1, f2 = config.filters
+    blocks = [(1, 9 * config.num_bands * f1)] + [(1, 9 * f1 * f1)] * (geo.depth1 - 1)
+    blocks += [(geo.pool, 9 * f1 * f2)] + [(geo.pool, 9 * f2 * f2)] * (geo.depth2 - 1)
+    halo = geo.halo("dense")
+    macs = mask.sum() * conv_macs(config)[2]
     for window in fitted_windows(mask, tile_size, halo):
         r, c = np.nonzero(mask[window_slices(window)])
         if r.size:
-            positions += (r.max() - r.min() + 1 + 2 * halo) * (c.max() - c.min() + 1 + 2 * halo)
-    return 2.0 * (positions * (scale1 + scale2) + mask.sum() * head)
+            height, width = r.max() - r.min() + 1 + 2 * halo, c.max() - c.min() + 1 + 2 * halo
+            for k, (shrink, block) in enumerate(blocks):
+                height, width = height - 2 * shrink, width - 2 * shrink
+                if k == geo.depth1:  # the stride-1 pool before scale 2
+                    height, width = height - 2 * (geo.pool // 2), width - 2 * (geo.pool // 2)
+                macs += height * width * block
+    return 2.0 * macs
 
 
 #: (name, scene, pixels: None for its whole glacier, else a compact blob of that many of its glacier pixels)
