@@ -181,7 +181,8 @@ def predict_tiled(
         read: returns each tile's normalised inputs with a halo (see :data:`GroupReader`).
         shape: (rows, cols) of the scene grid.
         mode: ``dense`` (default), ``exact`` or ``patch``.
-        tile_size: core tile side in pixels (memory grows with its square; 512 px: ~0.6 GB dense).
+        tile_size: core tile side in pixels (dense memory grows with its square: ~0.6 GB at 512 px; exact mode works
+            in blocks of :data:`modeling.mapping.per_patch.EXACT_BLOCK` px, ~0.4 GB).
         windows: core windows to predict (default :func:`tile_windows`); they may overlap.
         batch_size: pixels per forward pass in ``exact`` and ``patch`` modes.
 
