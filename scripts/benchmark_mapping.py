@@ -4,8 +4,8 @@
     python scripts/benchmark_mapping.py [--workdir DIR] [--synthetic DIR] [--dataset DIR] [--trained MODEL]
         [--weights H5] [--sample 300] [--speed-sample 400] [--exact-sample 4096] [--large 10980] [--threads N]
 
-1. Speed on a small glacier (a compact 5,600 px part of a valley glacier), a valley glacier and an ice cap, per
-   model, repeats interleaved: dense mode over each glacier, exact mode over a compact blob of up to 4,096 of its
+1. Speed on a small glacier (a compact 5,600 px part of the smallest glacier), the smallest glacier (a valley
+   glacier in the default benchmark) and the largest (an ice cap), per model, repeats interleaved: dense mode over each glacier, exact mode over a compact blob of up to 4,096 of its
    pixels, per-patch over 400: pixels/s and the ratios, exact's largest difference from per-patch; the dense
    mode's achieved GFLOP/s (the convolutions it executes, halos included) next to a bare 64->64 3x3 convolution's.
 2. Agreement and accuracy over all synthetic scenes, per model (``--trained`` and the converted published
@@ -165,12 +165,8 @@ def dense_executed_flops(model: FaciesCNN, mask: np.ndarray, tile_size: int) -> 
     return 2.0 * macs
 
 
-#: (name, scene, pixels: None for its whole glacier, else a compact blob of that many of its glacier pixels)
-SPEED_CASES = (
-    ("small glacier", "alp-valley-01_19960907", 5600),
-    ("valley glacier", "alp-valley-01_19960907", None),
-    ("ice cap", "isl-icecap-03_19970829", None),
-)
+#: Pixels of the small glacier of the speed benchmark: a compact part of the smallest glacier's mask.
+SMALL_GLACIER = 5600
 
 
 def bench_speed(
@@ -465,17 +461,23 @@ def main(argv: list[str] | None = None) -> None:
         )
         if "speed" not in skip:
             outlines = read_outlines(synthetic / "outlines.gpkg")
-            cases = []
-            for name, stem, pixels in SPEED_CASES:
-                path = synthetic / "scenes" / f"{stem}.tif"
-                prepared = prepare_scene(
-                    open_scene(path), outlines, [synthetic / "dems"], BAND_NAMES, work / "speed" / stem
-                )
-                raw = scene_inputs(prepared)
-                glacier = prepared.classify if pixels is None else sample_mask(prepared, raw, pixels, None)
-                cases.append((f"{name}, {stem}", raw, glacier))
+            prepared = [
+                prepare_scene(open_scene(p), outlines, [synthetic / "dems"], BAND_NAMES, work / "speed" / p.stem)
+                for p in sorted((synthetic / "scenes").glob("*.tif"))
+            ]
+            smallest, largest = (f(prepared, key=lambda p: int(p.classify.sum())) for f in (min, max))
+            small_raw, large_raw = scene_inputs(smallest), scene_inputs(largest)
+            cases = [
+                (
+                    f"small glacier, {smallest.scene.scene}",
+                    small_raw,
+                    sample_mask(smallest, small_raw, SMALL_GLACIER, None),
+                ),
+                (f"smallest glacier, {smallest.scene.scene}", small_raw, smallest.classify),
+                (f"largest glacier, {largest.scene.scene}", large_raw, largest.classify),
+            ]
             for name, chosen in models.items():
-                model = _model_for(chosen, SPEED_CASES[0][1])
+                model = _model_for(chosen, smallest.scene.scene)
                 print(f"\nmodel: {name} ({model.config.patch_size} px patches)")
                 bench_speed(model, cases, args.exact_sample, args.speed_sample, args.tile_size)
         if "agreement" not in skip:
