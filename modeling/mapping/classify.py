@@ -18,8 +18,9 @@ from modeling.mapping.dense import predict_tiled
 from modeling.mapping.options import MappingOptions
 from modeling.mapping.prepare import PreparedScene
 from modeling.mapping.products import UNOBSERVED_LABEL, facies_colour_table, facies_tags
+from modeling.mapping.stages import PatchGeometry
 from modeling.mapping.tile_inputs import group_reader
-from modeling.mapping.tiles import grow, relative_slices, tile_windows, window_slices
+from modeling.mapping.tiles import fitted_windows, grow, relative_slices, window_slices
 from modeling.network import FaciesCNN
 
 
@@ -69,7 +70,9 @@ def classify_prepared(
         BIGTIFF="IF_SAFER",
     )
     counts = np.zeros((len(prepared.glacier_ids) + 1, num_codes), dtype=np.int64)
-    cores = tile_windows(grid.shape, options.tile_size)
+    # tiles fitted to the glaciers; GDAL fills the blocks never written with nodata on closing
+    halo = PatchGeometry.from_config(model.config).halo(options.mode)
+    cores = fitted_windows(prepared.classify, options.tile_size, halo)
     context = 1 if options.smooth else 0  # the mode filter needs one pixel of context
     windows = [grow(w, context, grid.shape) for w in cores]
     with (
