@@ -126,7 +126,12 @@ def timed(what: str, unit: str, run: Callable[[], float]) -> Measure:
 def stage_generate(root: Path, args: argparse.Namespace) -> list[Measure]:
     config = SCALES[args.current_scale]()
     summary = generate(root / "synthetic", config, progress=False)
-    what = f"{summary.n_labels:,} labels, {summary.n_scenes} scenes, {summary.sizes['total'] / 1e9:.1f} GB"
+    folds = " / ".join(f"{sum(counts.values()):,}" for counts in summary.counts.values())
+    checks = "passed" if summary.plausibility.passed else "FAILED"
+    what = (
+        f"{summary.n_glaciers} glaciers, {summary.n_scenes} scenes, {summary.n_labels:,} labels (folds {folds}), "
+        f"{summary.sizes['total'] / 1e9:.1f} GB, plausibility checks {checks}"
+    )
     return [Measure(what, summary.seconds, summary.n_labels, "labels")]
 
 
