@@ -39,7 +39,7 @@ from modeling.evaluation import (
     summary_table,
 )
 from modeling.network import FaciesCNN
-from modeling.training import RESULTS_FILE, SUMMARY_FILE, evaluate_model
+from modeling.training import DEVICES, RESULTS_FILE, SUMMARY_FILE, evaluate_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-bootstrap", type=int_in(0, 100_000), default=1000, help="bootstrap resamples")
     parser.add_argument(
         "--compile", action="store_true", help="--model: torch.compile the network (faster on large folds)"
+    )
+    parser.add_argument(
+        "--device", choices=DEVICES, default="auto", help="--model: auto (a GPU when there is one), cpu or cuda"
     )
     parser.add_argument("--quiet", action="store_true")
 
@@ -141,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
             n_bootstrap=args.n_bootstrap,
             progress=not args.quiet,
             compile=args.compile,
+            device=args.device,
         ).record
     print(f"{record.method}, test fold(s) {record.folds} -> {args.out}")
     print(summary_table(record.metrics))

@@ -83,6 +83,8 @@ def train_fold(
         "train_folds": list(data.split.train),
         "best_epoch": state.best_epoch,
         "world_size": runtime.world,
+        "device": runtime.device.type,
+        "bf16_autocast": runtime.bf16,
         "recipe": config.to_dict(),
     }
     result = finish_fold(

@@ -65,6 +65,11 @@ class SplitInputs:
     def __len__(self) -> int:
         return len(self.rows)
 
+    @property
+    def in_memory(self) -> bool:
+        """The normalised inputs are held in memory (else read from the Arrow files per batch)."""
+        return self._cache is not None
+
     def inputs(self, positions: np.ndarray) -> np.ndarray:
         """Normalised inputs of the split's rows at ``positions`` (indices into ``rows``)."""
         if self._cache is not None:

@@ -31,6 +31,7 @@ from modeling.evaluation import (
 )
 from modeling.network import FaciesCNN
 from modeling.training.data import FoldData, load_fold, raw_inputs
+from modeling.training.device import resolve_device
 
 MODEL_DIR = "model"
 TEST_PREDICTIONS = "predictions_test.parquet"
@@ -140,21 +141,24 @@ def evaluate_model(
     n_bootstrap: int = 1000,
     progress: bool = True,
     compile: bool = False,
+    device: str = "auto",
 ) -> FoldResult:
     """Evaluate a trained (or converted) model on test fold ``test_fold`` like a training run does.
-    ``compile``: run the network through ``torch.compile`` (faster on large folds).
+    ``compile``: run the network through ``torch.compile`` (faster on large folds); ``device``: where it runs
+    (:func:`~modeling.training.device.resolve_device`; never autocast).
 
     The model's own temperature is used, or with ``calibrate`` a new one is fitted on the validation fold
     (t-1, ``dataset_config`` labels) and the calibrated model is saved to ``out_dir/model``.
     Patches are centre-cropped to ``model.config.patch_size``.
     """
     out_dir = Path(out_dir)
+    target = resolve_device(device)
     data = load_fold(
         dataset_dir, test_fold, dataset_config=dataset_config, bands=model.config.bands, class_scene_weights=False
     )
     raw = FaciesCNN(model.config.replace(calibration=None))
     raw.load_weights(model.state_dict(), source="the model")
-    raw.eval()
+    raw.to(target).eval()
     own = model.config.calibration["temperature"] if model.config.calibration else 1.0
     val_proba = predict_view(raw, data.validation, progress=progress, desc="validation", compile=compile)
     test_proba = predict_view(raw, data.test, progress=progress, desc="test", compile=compile)
