@@ -25,6 +25,7 @@ from safetensors import SafetensorError
 from dataset_builder.errors import GlacierFaciesError
 from modeling.cli import (
     build,
+    check_realism,
     convert,
     demo,
     evaluate,
@@ -52,6 +53,7 @@ COMMANDS: dict[str, ModuleType] = {
     "convert": convert,
     "published": published,
     "push": push,
+    "check-realism": check_realism,
     "demo": demo,
 }
 DEBUG_VARIABLE = "GLACIER_FACIES_DEBUG"
