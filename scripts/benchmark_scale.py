@@ -7,9 +7,10 @@
 Stages, each in a fresh process: generation (``SyntheticConfig.release``: 31 glaciers, 93 scenes, 137,592 labels
 in the published fold sizes); a bare rasterio read of the label GeoTIFFs and the build from them (released layout);
 the build from the scenes plus points; ``load_dataset`` of both configs, first (writing the Arrow cache) and
-cached; one training epoch (train and validate) at 33 px with the published recipe and at the demo profile's
-crop, each next to a bare forward+backward+Adam step on one batch already in memory; evaluation of out-of-fold
-probabilities on both label configs with bootstrap intervals; pruning every row with cleanlab.
+cached, with random ``TorchPatches`` batches from the cache; one training epoch (train and validate) at 33 px with
+the published recipe and at the demo profile's crop, each next to a bare forward+backward+Adam step on one batch
+already in memory (timed before and after the epoch); evaluation of out-of-fold probabilities on both label
+configs with bootstrap intervals; pruning every row with cleanlab.
 
 Every stage reports wall time, throughput and peak memory: the process's resident high-water mark (VmHWM, which
 counts the pages of memory-mapped Arrow files it has read) and the anonymous memory of the process and its worker
@@ -44,7 +45,7 @@ import pandas as pd
 import psutil
 import rasterio
 
-from dataset_builder.loading import CACHE_DIR, load_facies
+from dataset_builder.loading import CACHE_DIR, TorchPatches, load_facies
 from dataset_builder.predictions import read_predictions, write_predictions
 from dataset_builder.schema import CLASS_NAMES
 from dataset_builder.synthetic import generate
@@ -57,7 +58,8 @@ from modeling.training.data import SplitInputs
 
 #: The published recipe's cost on a GPU (Maslov et al.): 1000 epochs of 7-21 s on one 48 GB GPU.
 PUBLISHED_EPOCHS, PUBLISHED_GPU_EPOCH_S = 1000, (7.0, 21.0)
-BARE_SECONDS = 10.0  # the bare step is repeated this long (at least twice), after one warm-up step
+BARE_SECONDS = 5.0  # the bare step is repeated this long (at least twice) before and after the epoch
+READ_BATCHES, READ_BATCH = 8, 512  # random TorchPatches batches read from the cached dataset
 
 
 @dataclasses.dataclass
@@ -166,12 +168,33 @@ def stage_build_scenes(root: Path, args: argparse.Namespace) -> list[Measure]:
 
 
 def loading(config: str, first: bool) -> Callable[[Path, argparse.Namespace], list[Measure]]:
+    """``load_dataset`` of ``config``, writing the Arrow cache or from it; from the cache, also random batches of
+    the largest split through ``TorchPatches`` (the way training reads them)."""
+
     def stage(root: Path, args: argparse.Namespace) -> list[Measure]:
         cache = any((root / "dataset" / CACHE_DIR).glob(f"*/{config}"))  # datasets' layout: {name}/{config}/...
         if first == cache:
             raise RuntimeError(f"load {config}: the Arrow cache is {'already' if cache else 'not yet'} there")
+        loaded = {}
+
+        def load() -> int:
+            loaded.update(load_facies(root / "dataset", config))
+            return sum(map(len, loaded.values()))
+
         what = f"load_dataset {config}, {'first (writes the Arrow cache)' if first else 'cached'}"
-        return [timed(what, "rows", lambda: sum(map(len, load_facies(root / "dataset", config).values())))]
+        measures = [timed(what, "rows", load)]
+        if not first:
+            name, split = max(loaded.items(), key=lambda item: len(item[1]))
+            view, rng = TorchPatches(split), np.random.default_rng(0)
+
+            def read() -> int:
+                for _ in range(READ_BATCHES):
+                    view.patches(np.sort(rng.integers(0, len(view), READ_BATCH)))
+                return READ_BATCHES * READ_BATCH
+
+            what = f"TorchPatches, {READ_BATCHES} random batches of {READ_BATCH} from {name} ({len(view):,} rows)"
+            measures.append(timed(what, "patches", read))
+        return measures
 
     return stage
 
@@ -212,10 +235,13 @@ def training(demo_crop: bool) -> Callable[[Path, argparse.Namespace], list[Measu
 
         x, y, w, n = next(trainer.batches(2))
         trainer.step(x, y, w, n)  # warm-up (allocator, kernels) before any timing
+        before = timed(f"{head}: bare forward+backward+Adam, one batch in memory", "samples", bare)
+        epoch = timed(f"{head}: train {n_train:,} samples", "samples", train)
+        after = timed(before.what, "samples", bare)  # on each side of the epoch: a shared machine drifts
         measures = [
             Measure(f"{head}: load fold {args.fold} + set up ({held})", setup, n_train + n_val, "rows"),
-            extrapolate(timed(f"{head}: train {n_train:,} samples", "samples", train), n_train),
-            timed(f"{head}: bare forward+backward+Adam, one batch in memory", "samples", bare),
+            extrapolate(epoch, n_train),
+            Measure(before.what, before.seconds + after.seconds, before.items + after.items, "samples"),
             extrapolate(timed(f"{head}: validate {n_val:,} patches", "patches", validate), n_val),
         ]
         if base.bn_recalibration:
@@ -312,6 +338,7 @@ def run_chain(root: Path, scale: str, argv: list[str], keep: bool) -> dict[str, 
     results = {}
     for stage, (title, _) in STAGES.items():
         print(f"[{scale}] {title} ...", end=" ", flush=True)
+        started = time.perf_counter()
         done = subprocess.run(
             [sys.executable, __file__, *argv, "--stage", stage, "--root", str(root), "--current-scale", scale],
             capture_output=True,
@@ -320,7 +347,7 @@ def run_chain(root: Path, scale: str, argv: list[str], keep: bool) -> dict[str, 
         if done.returncode != 0:
             sys.exit(f"stage {stage} at scale {scale} failed:\n{done.stderr[-4000:]}")
         results[stage] = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"{sum(m['seconds'] for m in results[stage]['measures']):.1f} s", flush=True)
+        print(f"{time.perf_counter() - started:.1f} s (the process, imports included)", flush=True)
         after_stage(root, stage, keep)
     return results
 
@@ -389,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     passed = list(sys.argv[1:] if argv is None else argv)
     scales = ([] if args.reference in ("none", args.scale) else [args.reference]) + [args.scale]
     work = Path(args.workdir or tempfile.mkdtemp(prefix="benchmark-scale-"))
-    results = {}
+    results, started = {}, time.perf_counter()
     try:
         for scale in scales:
             results[scale] = run_chain(work / scale, scale, passed, args.keep)
@@ -399,7 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep and args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
     reference = scales[0] if len(scales) > 1 else None
-    print(f"\n{' '.join(['python scripts/benchmark_scale.py', *passed])}")
+    print(
+        f"\n{' '.join(['python scripts/benchmark_scale.py', *passed])}: {(time.perf_counter() - started) / 60:.1f} min"
+    )
     print_table(args.scale, reference, results[args.scale], results.get(reference))
     side_by_side(results[args.scale])
     return 0
