@@ -26,7 +26,10 @@ from modeling.errors import PublishError
 from modeling.network import PICKLE_SUFFIXES, FaciesCNN
 
 Kind = Literal["dataset", "model"]
-IGNORED = (".*", "**/.*", "__pycache__", "**/__pycache__")
+#: Hidden folders a model push publishes all the same: the hub's evaluation-results files.
+MODEL_HIDDEN_FOLDERS = (".eval_results",)
+#: Remote files a model push replaces as a whole (stale evaluation results of an earlier push are deleted).
+MODEL_DELETE_PATTERNS = (".eval_results/*",)
 #: Remote files a dataset push replaces as a whole: those the folder no longer has are deleted (stale shards).
 DATASET_DELETE_PATTERNS = (f"{DATA_DIR}/*",)
 #: Files whose text is checked for local paths before publishing.
@@ -71,19 +74,24 @@ def detect_kind(folder: Path) -> Kind:
     raise PublishError(f"{folder}: neither a built dataset (manifest.json) nor a model folder (config.json)")
 
 
-def _folder_files(folder: Path) -> dict[str, int]:
-    """Bytes of every file a push uploads from ``folder``, by path in the repository (hidden files left out)."""
-    return {
-        p.relative_to(folder).as_posix(): p.stat().st_size
-        for p in folder.rglob("*")
-        if p.is_file()
-        and not any(part.startswith(".") or part == "__pycache__" for part in p.relative_to(folder).parts)
-    }
+def _folder_files(folder: Path, hidden: tuple[str, ...] = ()) -> dict[str, int]:
+    """Bytes of every file a push uploads from ``folder``, by path in the repository (hidden files left out, but
+    for those under the top-level ``hidden`` folders)."""
+    files = {}
+    for p in folder.rglob("*"):
+        parts = p.relative_to(folder).parts
+        if not p.is_file() or "__pycache__" in parts:
+            continue
+        if parts[0] in hidden and not any(part.startswith(".") for part in parts[1:]):
+            files[p.relative_to(folder).as_posix()] = p.stat().st_size
+        elif not any(part.startswith(".") for part in parts):
+            files[p.relative_to(folder).as_posix()] = p.stat().st_size
+    return files
 
 
-def _files(folder: Path, card: str) -> list[tuple[str, int]]:
+def _files(folder: Path, card: str, hidden: tuple[str, ...] = ()) -> list[tuple[str, int]]:
     """(path in repo, bytes) of every file a push uploads, the card as rendered."""
-    return sorted({**_folder_files(folder), CARD_FILE: len(card.encode("utf-8"))}.items())
+    return sorted({**_folder_files(folder, hidden), CARD_FILE: len(card.encode("utf-8"))}.items())
 
 
 def check_no_local_paths(folder: Path, card: str) -> str:
@@ -167,7 +175,8 @@ def plan_upload(folder: str | Path, kind: Kind | None = None) -> UploadPlan:
         raise PublishError(f"{folder}: no such folder")
     kind = kind or detect_kind(folder)
     card, checks = validate_dataset(folder) if kind == "dataset" else validate_model(folder)
-    return UploadPlan(folder=folder, kind=kind, card=card, files=_files(folder, card), checks=checks)
+    hidden = MODEL_HIDDEN_FOLDERS if kind == "model" else ()
+    return UploadPlan(folder=folder, kind=kind, card=card, files=_files(folder, card, hidden), checks=checks)
 
 
 def push_folder(
@@ -212,7 +221,7 @@ def push_folder(
         revision=revision,
         token=token,
         commit_message=commit_message or f"Upload {plan.kind} with glacier-facies",
-        ignore_patterns=list(IGNORED),
-        delete_patterns=list(DATASET_DELETE_PATTERNS) if plan.kind == "dataset" else None,
+        allow_patterns=[path for path, _ in plan.files],  # exactly the planned files, hidden results included
+        delete_patterns=list(DATASET_DELETE_PATTERNS if plan.kind == "dataset" else MODEL_DELETE_PATTERNS),
     )
     return plan

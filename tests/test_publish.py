@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 class FakeHub:
     """One hub repository in memory: records the calls and applies ``upload_folder`` as ``huggingface_hub`` does
-    (files matching ``ignore_patterns`` left out; remote files matching ``delete_patterns`` that the upload does
+    (only files matching ``allow_patterns``, those matching ``ignore_patterns`` left out; remote files matching ``delete_patterns`` that the upload does
     not add, deleted)."""
 
     def __init__(self):
@@ -43,11 +43,11 @@ class FakeHub:
     def create_branch(self, repo_id, **kwargs):
         self.calls.append(("create_branch", repo_id, kwargs))
 
-    def upload_folder(self, *, folder_path, ignore_patterns=None, delete_patterns=None, **kwargs):
+    def upload_folder(self, *, folder_path, allow_patterns=None, ignore_patterns=None, delete_patterns=None, **kwargs):
         self.calls.append(("upload_folder", kwargs["repo_id"], {**kwargs, "delete_patterns": delete_patterns}))
         folder = Path(folder_path)
         local = [p.relative_to(folder).as_posix() for p in sorted(folder.rglob("*")) if p.is_file()]
-        added = list(filter_repo_objects(local, ignore_patterns=ignore_patterns))
+        added = list(filter_repo_objects(local, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns))
         for path in filter_repo_objects(list(self.files), allow_patterns=delete_patterns) if delete_patterns else []:
             if path not in added:
                 del self.files[path]
@@ -233,3 +233,19 @@ def test_model_folder_dry_run_changes_nothing_and_pickles_refused(tmp_path):
     (tmp_path / "m" / "pytorch_model.bin").write_bytes(b"pickle")
     with pytest.raises(PublishError, match="pickled files"):
         push_folder(tmp_path / "m", "me/model", dry_run=True)
+
+
+def test_a_model_push_publishes_its_evaluation_results_and_replaces_stale_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_test")
+    folder = tmp_path / "m"
+    FaciesCNN(FaciesCNNConfig()).save_pretrained(folder)
+    (folder / ".eval_results").mkdir(exist_ok=True)
+    (folder / ".eval_results" / "glacier-facies.yaml").write_text("- task: macro-f1\n")
+    (folder / ".cache").mkdir()
+    (folder / ".cache" / "junk").write_text("local only")
+    hub = FakeHub()
+    hub.files[".eval_results/old-benchmark.yaml"] = b"stale"
+    plan = push_folder(folder, "me/model", api=hub)
+    assert ".eval_results/glacier-facies.yaml" in {p for p, _ in plan.files}
+    assert ".eval_results/glacier-facies.yaml" in hub.files and ".eval_results/old-benchmark.yaml" not in hub.files
+    assert not any(p.startswith(".cache") for p in hub.files) and "model.safetensors" in hub.files
