@@ -10,6 +10,7 @@ pruned before is re-partitioned from scratch, the earlier flags replaced.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -25,6 +26,7 @@ from dataset_builder.atomic import atomic_directory, atomic_write_text, recover
 from dataset_builder.builder import DATASET_FOLDER
 from dataset_builder.errors import PredictionsError, PruningInputError
 from dataset_builder.files import sha256_file
+from dataset_builder.locks import leaderboard_lock
 from dataset_builder.predictions import read_predictions
 from dataset_builder.pruning_plots import plot_flagged_share, plot_lowest_quality
 from dataset_builder.quicklook import save_figure
@@ -217,7 +219,9 @@ def _rewrite(
     report = read_report(dataset)
     generated = {CARD_FILE, MANIFEST_FILE, REPORT_FILE, STATISTICS_FILE, DATA_DIR}
     bar = tqdm(total=result.num_rows, unit="row", desc=f"prune {dataset.name}", disable=not progress)
-    with atomic_directory(dataset, DATASET_FOLDER) as tmp:  # through a symbolic link: the real folder
+    # the leaderboard lock is taken once the rows are written and released only after the swap, so a submission
+    # either lands before the copy below (and is carried over) or waits for the new folder
+    with contextlib.ExitStack() as locked, atomic_directory(dataset, DATASET_FOLDER) as tmp:
         writer = DatasetWriter(
             tmp,
             stats.band_names,
@@ -236,11 +240,12 @@ def _rewrite(
         written.statistics.bands, written.statistics.split_bands = stats.bands, stats.split_bands
         result.seconds = round(time.perf_counter() - started, 3)
         report.pruning = asdict(result)
-        write_metadata(tmp, written, report, card)
-        for item in dataset.iterdir():  # keep what other jobs put there (e.g. the leaderboard)
+        locked.enter_context(leaderboard_lock(dataset))
+        for item in dataset.iterdir():  # keep what other jobs put there (e.g. the leaderboard), before the card
             if item.name not in generated and not item.name.startswith("."):
                 copy = shutil.copytree if item.is_dir() else shutil.copy2
                 copy(item, tmp / item.name)
+        write_metadata(tmp, written, report, card)
 
 
 def _apply_flags(batch: PatchBatch, flags: dict[str, tuple[bool, float]]) -> None:

@@ -10,10 +10,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from dataset_builder import builder, pruning, writer
+from dataset_builder.locks import leaderboard_lock
 from dataset_builder.pruning import PruneResult, PruneSettings
 from dataset_builder.writer import BuildReport
 from hub_cards.dataset_card import render_dataset_card
-from hub_cards.leaderboard import leaderboard_lock
 
 
 def build_dataset(source: str | Path, out: str | Path, **options: Any) -> BuildReport:

@@ -4,31 +4,24 @@ The file holds scored submissions (scores computed by ``scripts/evaluate.py --su
 predictions, never taken from the submitter) and, marked apart, figures a paper reported that no
 submission reproduces here.
 
-Every change of the file and of the card that shows it happens under :func:`leaderboard_lock` (a lock file in the
-dataset folder, held across processes), and each file is replaced atomically. Reading checks the file's size,
+Every change of the file and of the card that shows it happens under
+:func:`dataset_builder.locks.leaderboard_lock` (a lock file in the dataset folder, held across processes), and each file is replaced atomically. Reading checks the file's size,
 nesting and the shape of every entry, so a corrupt file is an error naming it, never a traceback or a broken card.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from pathlib import Path
-from typing import Any, Iterator
-
-from filelock import FileLock, Timeout
+from typing import Any
 
 from dataset_builder.atomic import atomic_write_text
 from dataset_builder.bounded import read_json
-from dataset_builder.errors import DatasetNotFoundError, FileFormatError, GlacierFaciesError
+from dataset_builder.errors import FileFormatError
 from hub_cards.markdown import link, table
 
 LEADERBOARD_FILE = "leaderboard.json"
-#: The lock file of the leaderboard and the card; a dotfile, so it is never published (``modeling.hub.IGNORED``).
-LOCK_FILE = ".leaderboard.lock"
-#: Seconds to wait for another process's update (which takes well under a second) before giving up.
-LOCK_TIMEOUT = 60.0
 MAX_LEADERBOARD_BYTES = 16 * 2**20
 SCHEMA_VERSION = 1
 KINDS = ("scored", "reported")
@@ -40,37 +33,6 @@ fold (test fold t, validation fold t-1 mod 6, the other four train). The primary
 macro-F1 on the `pruned` labels; secondary scores: macro-F1 on the `full` labels, glacier-wise macro-F1 (mean +- std
 over glaciers) and per-class F1. Scores are computed here from the submitted predictions, with bootstrap 95 %
 intervals; reported numbers are never trusted."""
-
-
-class LeaderboardBusyError(GlacierFaciesError, TimeoutError):
-    """Another process held the leaderboard lock for longer than the timeout; the message names the lock file."""
-
-
-@contextlib.contextmanager
-def leaderboard_lock(folder: str | Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    """Hold the leaderboard lock of a dataset folder: one process at a time reads, changes and writes
-    ``leaderboard.json`` and the card. Re-entrant within a thread (a locked update may refresh the card, which
-    locks too).
-
-    Raises:
-        DatasetNotFoundError: ``folder`` is not a folder.
-        LeaderboardBusyError: the lock was not free within ``timeout`` seconds.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DatasetNotFoundError(f"{folder}: no such dataset folder")
-    path = folder.resolve() / LOCK_FILE
-    lock = FileLock(path, is_singleton=True)
-    try:
-        lock.acquire(timeout=timeout)
-    except Timeout:
-        raise LeaderboardBusyError(
-            f"{path}: another process held the leaderboard lock for {timeout:g} s; try again"
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def _is_number(value: Any) -> bool:
@@ -131,7 +93,7 @@ def read_leaderboard(folder: str | Path) -> dict:
 
 
 def write_leaderboard(folder: str | Path, board: dict) -> None:
-    """Check ``board`` and replace ``leaderboard.json`` with it atomically; hold :func:`leaderboard_lock` around
+    """Check ``board`` and replace ``leaderboard.json`` with it atomically; hold :func:`~dataset_builder.locks.leaderboard_lock` around
     the read, the change and this write."""
     path = Path(folder) / LEADERBOARD_FILE
     atomic_write_text(path, json.dumps(check_leaderboard(board, path), indent=2, allow_nan=False) + "\n")

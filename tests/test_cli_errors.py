@@ -13,9 +13,10 @@ from pathlib import Path
 import huggingface_hub.constants
 import pytest
 
+from dataset_builder.locks import LOCK_FILE
 from dataset_builder.testing import write_fake_released
 from hub_cards.dataset_folder import build_dataset
-from hub_cards.leaderboard import LEADERBOARD_FILE, LOCK_FILE
+from hub_cards.leaderboard import LEADERBOARD_FILE
 from modeling.cli import main
 from modeling.errors import ConfigError
 from modeling.evaluation import DatasetLabels, write_submission

@@ -13,15 +13,10 @@ import pytest
 from huggingface_hub import DatasetCard
 
 from dataset_builder.errors import FileFormatError
+from dataset_builder.locks import LOCK_FILE, LeaderboardBusyError, leaderboard_lock
 from dataset_builder.schema import CLASS_NAMES, PATCH_SIZE
 from hub_cards.dataset_folder import refresh_card
-from hub_cards.leaderboard import (
-    LEADERBOARD_FILE,
-    LOCK_FILE,
-    LeaderboardBusyError,
-    leaderboard_lock,
-    read_leaderboard,
-)
+from hub_cards.leaderboard import LEADERBOARD_FILE, read_leaderboard
 from hub_cards.markdown import http_url
 from modeling.errors import SubmissionError
 from modeling.evaluation import (

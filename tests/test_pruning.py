@@ -1,6 +1,7 @@
 """Confident-learning pruning: flags, re-partition into full/pruned, reports and bad probabilities."""
 
 import json
+import threading
 
 import numpy as np
 import pandas as pd
@@ -8,13 +9,16 @@ import pytest
 from datasets import load_dataset
 from huggingface_hub import DatasetCard
 
+from dataset_builder import pruning
 from dataset_builder.errors import PruningInputError
+from dataset_builder.locks import LeaderboardBusyError, leaderboard_lock
 from dataset_builder.predictions import write_predictions
 from dataset_builder.pruning import PruneSettings, find_label_issues, score_against_truth, write_report
 from dataset_builder.schema import CLASS_NAMES
 from dataset_builder.testing import write_fake_released
 from dataset_builder.writer import iter_rows, read_manifest
 from hub_cards.dataset_folder import build_dataset, prune_dataset
+from hub_cards.leaderboard import write_leaderboard
 
 
 def _dataset(tmp_path):
@@ -89,6 +93,45 @@ def test_prune_dataset_repartitions_and_updates_card(tmp_path):
     again, _ = prune_dataset(out, [probs], progress=False)
     assert again.num_flagged == 0
     assert sum(len(s) for s in load_dataset(str(out), "pruned").values()) == len(rows)
+
+
+def _lock_is_free(folder) -> bool:
+    """Whether another thread (the lock is re-entrant within one) gets the leaderboard lock at once."""
+    free = []
+
+    def attempt():
+        try:
+            with leaderboard_lock(folder, timeout=0):
+                free.append(True)
+        except LeaderboardBusyError:
+            free.append(False)
+
+    thread = threading.Thread(target=attempt)
+    thread.start()
+    thread.join()
+    return free[0]
+
+
+def test_prune_keeps_the_leaderboard_in_the_card_and_holds_its_lock_until_the_swap(tmp_path, monkeypatch):
+    out, rows = _dataset(tmp_path)
+    entry = {"method": "earlier submission", "kind": "scored", "scores": {"pruned": {"macro_f1": 0.5}}}
+    with leaderboard_lock(out):
+        write_leaderboard(out, {"schema_version": 1, "entries": [entry]})
+    probs = tmp_path / "oof.parquet"
+    write_predictions(probs, rows["sample_id"], rows["fold"], _probabilities(rows, [0, 1]))
+    seen = []
+    write_metadata = pruning.write_metadata
+
+    def watched(folder, *args, **kwargs):  # between the copy of the leaderboard and the swap
+        seen.append(_lock_is_free(out))
+        write_metadata(folder, *args, **kwargs)
+
+    monkeypatch.setattr(pruning, "write_metadata", watched)
+    prune_dataset(out, [probs], progress=False)
+    assert seen == [False]  # a submission landing now would wait for the new folder instead of being lost
+    assert _lock_is_free(out)
+    assert json.loads((out / "leaderboard.json").read_text())["entries"] == [entry]
+    assert "earlier submission" in DatasetCard.load(out / "README.md").text
 
 
 def test_report_and_truth_scoring(tmp_path):

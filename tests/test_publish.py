@@ -14,13 +14,13 @@ from huggingface_hub import DatasetCard
 from huggingface_hub.utils import filter_repo_objects
 
 from dataset_builder.errors import IncompleteManifestError
+from dataset_builder.locks import LOCK_FILE
 from dataset_builder.predictions import write_predictions
 from dataset_builder.schema import BAND_NAMES
 from dataset_builder.testing import fake_batch, write_fake_released
 from dataset_builder.writer import CDC_OPTIONS, DatasetWriter, iter_rows, read_manifest
 from hub_cards.common import DATASET_DOI, PAPER_DOI
 from hub_cards.dataset_folder import build_dataset, prune_dataset, refresh_card
-from hub_cards.leaderboard import LOCK_FILE
 from modeling import FaciesCNN, FaciesCNNConfig
 from modeling.errors import PublishError
 from modeling.hub import push_folder

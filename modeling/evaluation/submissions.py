@@ -22,12 +22,13 @@ import pandas as pd
 from dataset_builder.atomic import atomic_path, atomic_write_text
 from dataset_builder.bounded import read_csv, read_json, read_parquet
 from dataset_builder.errors import SchemaError
+from dataset_builder.locks import leaderboard_lock
 from dataset_builder.predictions import PROBA_COLUMNS, SUM_TOLERANCE
 from dataset_builder.schema import NUM_CLASSES, class_index
 from dataset_builder.writer import dataset_revision, iter_rows
 from hub_cards.common import DATASET_DOI
 from hub_cards.dataset_folder import refresh_card
-from hub_cards.leaderboard import leaderboard_lock, read_leaderboard, write_leaderboard
+from hub_cards.leaderboard import read_leaderboard, write_leaderboard
 from hub_cards.markdown import MAX_URL_LENGTH, http_url
 from modeling.errors import SubmissionError
 from modeling.evaluation.calibration import calibration_summary, reliability_curve
@@ -328,7 +329,7 @@ def add_to_leaderboard(dataset: str | Path, entry: LeaderboardEntry | dict) -> d
     """Add (or replace, by method name) an entry in ``leaderboard.json`` and re-render the card.
 
     The read, the change and both writes happen under the dataset's leaderboard lock
-    (:func:`hub_cards.leaderboard.leaderboard_lock`), so concurrent submissions never lose an entry and the card
+    (:func:`dataset_builder.locks.leaderboard_lock`), so concurrent submissions never lose an entry and the card
     always shows the file; each file is replaced atomically.
     """
     row = entry.to_dict() if isinstance(entry, LeaderboardEntry) else dict(entry)
