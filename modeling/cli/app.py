@@ -15,7 +15,20 @@ from types import ModuleType
 from typing import Callable
 
 from dataset_builder.errors import GlacierFaciesError
-from modeling.cli import build, convert, demo, evaluate, map_scenes, mass_balance, prune, push, submit, synthetic, train
+from modeling.cli import (
+    build,
+    check_realism,
+    convert,
+    demo,
+    evaluate,
+    map_scenes,
+    mass_balance,
+    prune,
+    push,
+    submit,
+    synthetic,
+    train,
+)
 from modeling.cli.options import UsageError
 
 #: Sub-command name -> the module that implements it.
@@ -30,6 +43,7 @@ COMMANDS: dict[str, ModuleType] = {
     "mass-balance": mass_balance,
     "convert": convert,
     "push": push,
+    "check-realism": check_realism,
     "demo": demo,
 }
 DEBUG_VARIABLE = "GLACIER_FACIES_DEBUG"

@@ -1,8 +1,8 @@
 """The evaluation wing: metrics, calibration, figures, the results JSON, scoring against a built dataset,
-benchmark submissions and the NDSI rules baseline.
+benchmark submissions, the NDSI rules baseline and the realism check (how a dataset looks to the published models).
 
-Layering inside the wing: ``metrics``, ``calibration``, ``ndsi_rules`` < ``plots``, ``results`` < ``evaluate``
-< ``submissions``.
+Layering inside the wing: ``metrics``, ``calibration``, ``ndsi_rules`` < ``plots``, ``results``, ``realism`` <
+``evaluate`` < ``submissions``.
 """
 
 from modeling.evaluation.calibration import (
@@ -34,6 +34,7 @@ from modeling.evaluation.plots import (
     reliability_diagram_figure,
     training_curves_figure,
 )
+from modeling.evaluation.realism import RealismReport, check_realism
 from modeling.evaluation.results import RESULTS_SCHEMA_VERSION, ResultsRecord, dataset_revision, summary_table
 from modeling.evaluation.submissions import (
     PUBLISHED,
@@ -57,6 +58,7 @@ __all__ = [
     "LabelledPredictions",
     "LeaderboardEntry",
     "NDSIRules",
+    "RealismReport",
     "ReliabilityCurve",
     "ResultsRecord",
     "Submission",
@@ -66,6 +68,7 @@ __all__ = [
     "as_logits",
     "bootstrap_intervals",
     "calibration_summary",
+    "check_realism",
     "classification_report",
     "confusion_matrix",
     "confusion_matrix_figure",

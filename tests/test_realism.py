@@ -1,0 +1,102 @@
+"""The realism check: the BN-implied band statistics on networks whose answer is known, BN distances, and the
+transfer of the published models to a tiny synthetic dataset (skipped, saying why, without ../shared)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dataset_builder.synthetic import SyntheticConfig, generate
+from hub_cards.dataset_folder import build_dataset
+from modeling.cli import main
+from modeling.evaluation.realism import (
+    DEFAULT_WEIGHTS,
+    REALISM_JSON,
+    REALISM_PNG,
+    RealismReport,
+    batch_norms,
+    bn_distances,
+    implied_band_means,
+    implied_band_variances,
+)
+from modeling.network import FaciesCNN, FaciesCNNConfig
+
+BANDS = ("blue", "green", "red", "nir")
+TINY = dataclasses.replace(SyntheticConfig.quick(), scenes_per_glacier=1, scene_size=132, n_labels=150)
+needs_weights = pytest.mark.skipif(
+    not DEFAULT_WEIGHTS.is_dir(),
+    reason=f"the published weights are not here ({DEFAULT_WEIGHTS}); they are never copied into the repository",
+)
+
+
+def known_data(rng: np.random.Generator, n: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Patches (n, 4, 33, 33), each band constant over a patch (so 3 x 3 neighbourhoods are constant, as the
+    variance solver assumes), with correlated bands; returns the patches and their band means and variances."""
+    cov = np.array([[1.0, 0.8, 0.6, 0.2], [0.8, 1.0, 0.7, 0.3], [0.6, 0.7, 1.0, 0.4], [0.2, 0.3, 0.4, 1.0]]) * 0.02
+    values = rng.multivariate_normal([0.2, 0.35, 0.5, 0.8], cov, size=n)
+    patches = np.broadcast_to(values[:, :, None, None], (n, 4, 33, 33)).astype(np.float32)
+    return np.ascontiguousarray(patches), values.mean(axis=0), values.var(axis=0)
+
+
+def trained_statistics(seed: int, patches: np.ndarray) -> FaciesCNN:
+    """A random 4-band FaciesCNN whose BN layers hold the exact statistics of ``patches`` (one training-mode pass
+    with cumulative averages), normalisation the identity."""
+    torch.manual_seed(seed)
+    config = FaciesCNNConfig(bands=BANDS, filters=(24, 16), normalization={"min": [0.0] * 4, "max": [1.0] * 4})
+    model = FaciesCNN(config)
+    for bn in batch_norms(model):
+        bn.momentum = None
+    model.train()
+    with torch.no_grad():
+        model(torch.from_numpy(patches))
+    return model.eval()
+
+
+def test_implied_means_and_variances_recover_the_known_ones():
+    patches, means, variances = known_data(np.random.default_rng(0))
+    models = [trained_statistics(seed, patches) for seed in (1, 2, 3)]
+    for model in models:
+        implied, r = implied_band_means(model)
+        np.testing.assert_allclose(implied, means, atol=1e-4)
+        assert r > 0.9999
+    fitted, se = implied_band_variances(models, means)
+    np.testing.assert_allclose(fitted, variances, rtol=0.02, atol=1e-5)
+    assert np.all(se < 0.1 * variances)
+
+
+def test_bn_distance_is_zero_on_the_data_behind_the_statistics_and_grows_off_it():
+    rng = np.random.default_rng(4)
+    patches = (rng.random((64, 4, 33, 33)) * [[[[0.3]], [[0.5]], [[0.7]], [[1.0]]]]).astype(np.float32)
+    model = trained_statistics(5, patches)
+    same = bn_distances(model, patches, batch_size=64)
+    assert len(same) == 6 and all(d["mean_sigma"] < 1e-3 and d["log_var"] < 1e-3 for d in same)
+    shifted = bn_distances(model, patches + 0.3, batch_size=64)
+    assert shifted[0]["mean_sigma"] > 0.5
+
+
+@needs_weights
+def test_the_published_models_on_a_tiny_synthetic_dataset(tmp_path):
+    generate(tmp_path / "bench", TINY, progress=False)
+    build_dataset(tmp_path / "bench" / "patches", tmp_path / "ds", progress=False)
+    out = tmp_path / "realism"
+    status = main(
+        ["check-realism", str(tmp_path / "ds"), "--weights", str(DEFAULT_WEIGHTS), "--max-rows", "24"]
+        + ["--stages", "after", "--out", str(out)]
+    )
+    assert status == 0 and (out / REALISM_PNG).stat().st_size > 0
+    report = RealismReport.from_dict(json.loads((out / REALISM_JSON).read_text()))
+    assert report.truth and Path(report.truth).name == "labels.parquet" and report.rows == 24
+    assert [e.band_set for e in report.evidence] == ["11-band", "optical"]
+    assert all(min(e.fit_r) > 0.999 and len(e.implied_mean) == len(e.bands) for e in report.evidence)
+    assert [t.name for t in report.transfer][:2] == ["11-band fold 0 after", "11-band fold 1 after"]
+    assert len(report.transfer) == 12 and all(len(t.bn) == 6 for t in report.transfer)
+    for t in report.transfer:
+        assert 0 <= t.truth["macro_f1"] <= 1 and np.sum(t.labels["confusion_matrix"]) == 24
+    summary = report.summary()
+    assert set(summary) == {"worst_mean_gap", "11-band after", "optical after"}
+    assert summary["11-band after"]["models"] == 6 and len(summary["11-band after"]["bn_mean_sigma"]) == 6
