@@ -48,24 +48,37 @@ class Band:
     description: str
 
 
-#: The 11 bands of the released patches, in order.
+#: The 11 bands of the released patches, in order, in the released data's conventions. Those of the auxiliary
+#: bands are inferred from the authors' inference code (``apply.py``) and the BatchNorm statistics of their published
+#: weights (``modeling.evaluation.realism``); README "Band conventions" gives the evidence for each.
 BANDS: tuple[Band, ...] = (
-    Band("blue", "reflectance (0-1)", "surface reflectance, blue"),
-    Band("green", "reflectance (0-1)", "surface reflectance, green"),
-    Band("red", "reflectance (0-1)", "surface reflectance, red"),
-    Band("nir", "reflectance (0-1)", "surface reflectance, near infrared"),
-    Band("swir1", "reflectance (0-1)", "surface reflectance, shortwave infrared 1 (~1.6 um)"),
-    Band("swir2", "reflectance (0-1)", "surface reflectance, shortwave infrared 2 (~2.2 um)"),
-    Band("elevation", "m a.s.l.", "surface elevation from the DEM"),
-    Band("slope", "degrees", "terrain slope from the DEM"),
-    Band("shadow_mask", "0/1", "1 where the pixel lies in cast terrain shadow at acquisition time"),
-    Band("hillshade", "0-1", "cosine of the solar incidence angle on the terrain, clipped at 0"),
-    Band("proximity", "m", "distance to the glacier outline"),
+    Band("blue", "reflectance", "surface reflectance, blue (bright snow and clouds may exceed 1)"),
+    Band("green", "reflectance", "surface reflectance, green"),
+    Band("red", "reflectance", "surface reflectance, red"),
+    Band("nir", "reflectance", "surface reflectance, near infrared"),
+    Band("swir1", "reflectance", "surface reflectance, shortwave infrared 1 (~1.6 um)"),
+    Band("swir2", "reflectance", "surface reflectance, shortwave infrared 2 (~2.2 um)"),
+    Band(
+        "elevation",
+        "0-1 per glacier",
+        "DEM elevation min-max scaled over the glacier's outline: 0 at its lowest, 1 at its highest point",
+    ),
+    Band("slope", "degrees", "terrain slope from the DEM (0 flat, 90 vertical)"),
+    Band("shadow_mask", "0/1", "1 where the pixel is sunlit, 0 where it lies in cast terrain shadow at acquisition"),
+    Band(
+        "hillshade",
+        "0-1",
+        "combined shading (gdaldem hillshade -combined) for the scene's sun: 1 - incidence angle x slope / "
+        "(pi/2)^2 (radians), clipped at 0; 1 on flat ground",
+    ),
+    Band("proximity", "0-1", "distance to the glacier outline divided by its largest value over the scene raster"),
 )
 BAND_NAMES: tuple[str, ...] = tuple(b.name for b in BANDS)
 OPTICAL_BANDS: tuple[str, ...] = BAND_NAMES[:6]
 NUM_BANDS = len(BANDS)
 BANDS_BY_NAME: dict[str, Band] = {b.name: b for b in BANDS}
+#: Values of the shadow_mask band: the released data's polarity (1 = lit), the opposite of a "shadow = 1" mask.
+SUNLIT, CAST_SHADOW = 1, 0
 
 #: Side of a labelled patch in pixels (10 m grid), centred on the labelled point.
 PATCH_SIZE = 33

@@ -76,17 +76,16 @@ def surface_reflectance(
 
 def illuminate(
     reflectance: np.ndarray,
-    hillshade: np.ndarray,
+    illumination: np.ndarray,
     slope: np.ndarray,
     terrain_shadow: np.ndarray,
     cloud_shadow: np.ndarray,
-    sun_elevation: float,
 ) -> np.ndarray:
-    """``(6, n, n)`` reflectance as lit: the direct share ``hillshade / sin(sun elevation)`` removed in terrain
-    shadow (bool, softened) and cloud shadow (opacity 0-1), the diffuse share (``DIFFUSE_FRACTION``) weighted by
-    the sky view of the slope (degrees)."""
+    """``(6, n, n)`` reflectance as lit: the direct share ``illumination`` (relative to flat ground) removed in
+    terrain shadow (bool, softened) and cloud shadow (opacity 0-1), the diffuse share (``DIFFUSE_FRACTION``)
+    weighted by the sky view of the slope (degrees)."""
     soft_shadow = ndimage.gaussian_filter(terrain_shadow.astype(float), 0.7)
-    direct = hillshade / np.sin(np.radians(sun_elevation)) * (1 - soft_shadow) * (1 - 0.95 * cloud_shadow)
+    direct = illumination * (1 - soft_shadow) * (1 - 0.95 * cloud_shadow)
     sky_view = (1 + np.cos(np.radians(slope))) / 2
     diffuse = DIFFUSE_FRACTION[:, None, None]
     return reflectance * ((1 - diffuse) * direct + diffuse * sky_view)
