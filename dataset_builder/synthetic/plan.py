@@ -139,7 +139,7 @@ def plan_benchmark(config: SyntheticConfig) -> tuple[list[GlacierPlan], list[Ter
                     sun_azimuth=round(azimuth, 2),
                     sun_elevation=round(elevation, 2),
                     snowline_m=round(snowline, 1),
-                    cloud_cover=round(float(rng.uniform(0.08, 0.25) if cloudy else 0.0), 3),
+                    cloud_cover=round(float(rng.uniform(0.03, 0.08) if cloudy else 0.0), 3),
                     n_labels=int(round(config.n_labels * fold_share[g.fold] / per_fold[g.fold])),
                 )
             )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from dataset_builder.schema import PIXEL_SIZE_M
 from dataset_builder.synthetic.facies import CODE, TERRAIN
 from dataset_builder.synthetic.terrain import fractal_noise
 
@@ -50,26 +51,38 @@ def signature_table() -> np.ndarray:
 
 
 def variability_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Brightness sd, partner code and drift sd per internal surface code (terrain: 0.25, itself, 0)."""
-    bright, partner, drift = np.full(9, 0.25), np.arange(9), np.zeros(9)
+    """Brightness sd, partner code and drift sd per internal surface code (terrain: 0.3 between rock units, itself,
+    0)."""
+    bright, partner, drift = np.full(9, 0.3), np.arange(9), np.zeros(9)
     for name, (b, other, d) in VARIABILITY.items():
         bright[CODE[name]], partner[CODE[name]], drift[CODE[name]] = b, CODE[other], d
     return bright, partner, drift
+
+
+def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """0 below ``lo``, 1 above ``hi``, linear between."""
+    return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
 
 
 def surface_reflectance(
     rng: np.random.Generator, surface: np.ndarray, dem: np.ndarray, vegetation_below_m: float
 ) -> np.ndarray:
     """``(6, n, n)`` reflectance of ``(n, n)`` surface codes: class signature, drift towards the partner class,
-    brightness variation and pixel noise; vegetation on the terrain below ``vegetation_below_m`` (DEM in m)."""
+    brightness variation and pixel noise. On the terrain around the glacier: rock units of different brightness and
+    patches of vegetation, denser further below ``vegetation_below_m`` (DEM in m) and absent from the ground the
+    glacier left recently (within a few hundred metres of the ice), both spatially coherent."""
     n = surface.shape[0]
     bright, partner, drift = variability_table()
     table = signature_table()
     variation = fractal_noise(rng, (n, n), 3.0, 32)
     mix = np.clip(fractal_noise(rng, (n, n), 3.0, 24), -2.5, 2.5) * drift[surface]
     reflectance = table[:, surface] + mix * (table[:, partner[surface]] - table[:, surface])
-    vegetation = np.clip((vegetation_below_m - dem) / 300.0, 0.0, 0.8) * (surface == TERRAIN)
+    terrain = surface == TERRAIN
+    patches = 0.4 * fractal_noise(rng, (n, n), 4.0, 20)
+    barren = ndimage.distance_transform_edt(terrain) * PIXEL_SIZE_M  # recently deglaciated ground: no vegetation yet
+    vegetation = np.clip((vegetation_below_m - dem) / 250.0 + patches, 0.0, 0.9) * _ramp(barren, 150.0, 600.0)
     reflectance += vegetation * (VEGETATION - ROCK)[:, None, None]
+    variation = np.where(terrain, fractal_noise(rng, (n, n), 4.0, 40), variation)  # rock units, not speckle
     reflectance *= (1 + bright[surface] * variation) * (1 + 0.015 * rng.standard_normal((6, n, n)))
     return reflectance
 
