@@ -18,6 +18,8 @@ seen in), ``sun_elevation`` in degrees above the horizon.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 from scipy import ndimage
 
@@ -265,13 +267,17 @@ def scaled_proximity(distance_m: np.ndarray) -> np.ndarray:
     return (distance_m / top).astype(np.float32)
 
 
-def glacier_scaled_elevation(dem: np.ndarray, glaciers: np.ndarray) -> np.ndarray:
+def glacier_scaled_elevation(
+    dem: np.ndarray, glaciers: np.ndarray, ranges: Mapping[int, tuple[float, float]] | None = None
+) -> np.ndarray:
     """The schema's elevation: each pixel min-max scaled with the elevation range of its glacier's outline.
 
     Args:
         dem: ``(rows, cols)`` elevation in metres.
         glaciers: ``(rows, cols)`` bool mask (True on the glacier) or integer glacier ids (0 = none). Pixels
             outside every glacier take the range of the nearest glacier.
+        ranges: glacier id -> (lowest, highest) elevation in metres over its whole outline, for a DEM that
+            covers only part of it (a block of a larger grid); default: the ranges on ``dem``.
 
     Returns:
         ``(rows, cols)`` float32: 0 at the glacier's lowest point, 1 at its highest, below 0 or above 1 beyond
@@ -281,11 +287,15 @@ def glacier_scaled_elevation(dem: np.ndarray, glaciers: np.ndarray) -> np.ndarra
     ids = np.asarray(glaciers).astype(np.int64)
     if not ids.any():
         return np.full(dem.shape, np.nan, dtype=np.float32)
-    count = int(ids.max()) + 1
-    finite = (ids > 0) & np.isfinite(dem)
+    count = max([int(ids.max()), *(ranges or {})]) + 1
     low, high = np.full(count, np.inf), np.full(count, -np.inf)
-    np.minimum.at(low, ids[finite], dem[finite])
-    np.maximum.at(high, ids[finite], dem[finite])
+    if ranges is None:
+        finite = (ids > 0) & np.isfinite(dem)
+        np.minimum.at(low, ids[finite], dem[finite])
+        np.maximum.at(high, ids[finite], dem[finite])
+    else:
+        for glacier, (lo, hi) in ranges.items():
+            low[glacier], high[glacier] = lo, hi
     nearest = ndimage.distance_transform_edt(ids == 0, return_distances=False, return_indices=True)
     owner = ids[nearest[0], nearest[1]]
     span = high[owner] - low[owner]

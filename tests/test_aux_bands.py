@@ -181,6 +181,10 @@ def test_elevation_is_scaled_per_glacier_and_beyond_by_the_nearest_glacier():
     np.testing.assert_allclose(scaled[0], [-0.5, 0, 0.5, 1, 1.5, 2, -0.5, 0, 0.5, 1, 1.5, 2], atol=1e-6)
     np.testing.assert_allclose(glacier_scaled_elevation(dem, ids == 1)[0, :4], [-0.5, 0, 0.5, 1], atol=1e-6)
     assert np.isnan(glacier_scaled_elevation(dem, np.zeros(dem.shape, bool))).all()
+    # a block of a larger grid: the glaciers' ranges over their whole outlines
+    np.testing.assert_allclose(
+        glacier_scaled_elevation(dem[:, :6], ids[:, :6], {1: (100.0, 500.0)})[0, :3], [-0.25, 0, 0.25]
+    )
 
 
 def test_auxiliary_bands_in_schema_order_and_conventions():

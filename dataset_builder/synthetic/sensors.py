@@ -8,6 +8,8 @@ import numpy as np
 
 from dataset_builder.schema import PIXEL_SIZE_M
 
+#: Reflectance step of the level-2 products as simulated here (Sentinel-2 L2A: 1 / 10000).
+QUANTUM = 1e-4
 #: Largest surface reflectance a Landsat Collection 2 Level-2 product can hold: DN 65535 x 2.75e-5 - 0.2.
 LANDSAT_C2_MAX = 65535 * 2.75e-5 - 0.2
 #: Largest surface reflectance a Sentinel-2 Level-2A product can hold: DN 65535 / 10000.
@@ -43,9 +45,9 @@ def sensor_view(rng: np.random.Generator, radiance: np.ndarray, sensor: str) -> 
 
     Each band is averaged to its native pixel (Landsat 30 m, Sentinel-2 SWIR 20 m), gets the
     sensor's noise and a per-scene calibration gain, and is resampled back to 10 m by nearest
-    neighbour (each 30 m pixel becomes 3 x 3 equal pixels); then quantised to 1e-4 (as level-2
-    products) and kept within 0 and the product's largest value (level-2 reflectance exceeds 1 over
-    sunlit snow slopes and bright clouds).
+    neighbour (each 30 m pixel becomes 3 x 3 equal pixels); then quantised to ``QUANTUM`` (as level-2
+    products) and kept within one quantum (a level-2 value of 0 means no data) and the product's largest value
+    (level-2 reflectance exceeds 1 over sunlit snow slopes and bright clouds).
     """
     spec = SENSORS[sensor]
     out = np.empty_like(radiance)
@@ -56,4 +58,4 @@ def sensor_view(rng: np.random.Generator, radiance: np.ndarray, sensor: str) -> 
         coarse = radiance[b].reshape(n // k, k, n // k, k).mean(axis=(1, 3))
         coarse = coarse * gains[b] + spec.noise_sd * rng.standard_normal(coarse.shape)
         out[b] = coarse.repeat(k, axis=0).repeat(k, axis=1)
-    return np.clip(np.round(out, 4), 0.0, spec.max_reflectance)
+    return np.clip(np.round(out, 4), QUANTUM, spec.max_reflectance)

@@ -11,6 +11,9 @@ from scipy.spatial import cKDTree
 from dataset_builder.schema import PIXEL_SIZE_M
 from dataset_builder.synthetic.regions import Region
 
+#: Pixels between a glacier (or its lake) and the edge of its scene.
+EDGE_PX = 4
+
 
 def fractal_noise(
     rng: np.random.Generator, shape: tuple[int, int], beta: float = 3.0, scale_px: float = 64.0
@@ -114,7 +117,7 @@ def _outside(
     distance, nearest = ndimage.distance_transform_edt(~valley, return_indices=True)
     distance = distance * PIXEL_SIZE_M
     edge = floor[nearest[0], nearest[1]]
-    walls = wall_m * (1 - np.exp(-((distance / span_m) ** 1.2)))
+    walls = wall_m * (1 - np.exp(-((distance / span_m) ** 1.5)))
     return np.where(valley, floor, edge + walls + rough * (1 - np.exp(-distance / 60.0))), distance
 
 
@@ -158,7 +161,7 @@ def _valley_terrain(rng: np.random.Generator, n: int, region: Region, z_low: flo
     glacier = _largest_component(glacier)
     flow = np.where(glacier, to_terminus, 0.0)
     r = flow / flow[glacier].max()
-    surface = z_low + relief * r**1.25 + 1.5 * fractal_noise(rng, (n, n), 4.0, 32)
+    surface = z_low + relief * r**1.25 + 1.5 * k * fractal_noise(rng, (n, n), 4.0, 32)
     # the valley floor beyond the terminus: a forefield descending down-valley, or the fjord
     beyond = trunk.along - length
     forefield = (beyond > 0) & (np.abs(trunk.across) < (1.5 if tidewater else 1.7) * size * tongue) & ~glacier
@@ -203,9 +206,9 @@ def _cap_terrain(rng: np.random.Generator, n: int, region: Region, z_low: float,
     tilt_dir = rng.uniform(0, 2 * np.pi)
     tilt = -np.cos(phi - tilt_dir) * np.clip(rho, 0, 1.5)  # -1 .. 1, low towards tilt_dir
     margin_z = z_low + 0.25 * relief * (1 + tilt)
-    dome = margin_z + relief * (1 - np.clip(rho, 0, 0.999) ** (4 / 3)) ** (3 / 8)
+    dome = margin_z + relief * np.sqrt(1 - np.clip(rho, 0, 1))  # a perfectly plastic profile: steep margins
     glacier = rho < 1 + 0.015 * fractal_noise(rng, (n, n), 4, 48)
-    surface = dome + 1.5 * fractal_noise(rng, (n, n), 4.0, 32)
+    surface = dome + 1.5 * k * fractal_noise(rng, (n, n), 4.0, 32)
     lobes = np.zeros((n, n), bool)
     drop = (0.8 if plateau else 0.45) * relief
     directions = tilt_dir + np.linspace(-1.2, 1.2, int(rng.integers(1, 3) if plateau else rng.integers(2, 4)))
@@ -263,5 +266,10 @@ def make_terrain(rng: np.random.Generator, n: int, region: Region) -> Terrain:
     relief = rng.uniform(*region.relief) * scene_scale(n)
     builder = _valley_terrain if region.kind in ("valley", "tidewater") else _cap_terrain
     terrain = builder(rng, n, region, z_low, relief)
+    inner = np.zeros((n, n), bool)  # glaciers and their lakes stay off the scene's edge: outlines close inside it
+    inner[EDGE_PX:-EDGE_PX, EDGE_PX:-EDGE_PX] = True
+    terrain.glacier = _largest_component(terrain.glacier & inner)
+    terrain.water &= inner & ~terrain.glacier
+    terrain.debris &= terrain.glacier
     terrain.dem = terrain.dem.astype(np.float32)  # as written to dems/: the bands derive from this
     return terrain
