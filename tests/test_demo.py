@@ -56,11 +56,13 @@ def test_demo_runs_every_stage(tmp_path, tiny_profile):
         assert (paths.realism / "realism.json").is_file() and (paths.realism / "scene_maps.png").is_file()
 
 
-def test_mass_balance_section_when_one_source_has_no_recovery(tmp_path, monkeypatch):
-    """A source without a generating model (recovery None) is reported without it; the other's recovery stays."""
+@pytest.mark.parametrize("unrecovered", [None, {"aar": {"generating_slope": 3.0}}])
+def test_mass_balance_section_when_one_source_has_no_recovery(tmp_path, monkeypatch, unrecovered):
+    """A source without a generating model (recovery None), or too few observed glacier-years for a fit, is reported
+    without it; the other's recovery stays."""
     score = {"r": {"value": 0.9}, "rmse": {"value": 0.3}, "n": 12}
     recovery = {"aar": {"pooled_slope": {"value": 3.1, "low": 2.5, "high": 3.6}, "generating_slope": 3.0}}
-    answers = iter([recovery, None])  # truth maps recover the slope, the mapped facies have none
+    answers = iter([recovery, unrecovered])  # truth maps recover the slope, the mapped facies have none (or no fit)
 
     def fake_run(maps, table, out, **kwargs):
         return {

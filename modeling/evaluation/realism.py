@@ -47,6 +47,8 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2].parent / "shared" / "upstr
 PINNED_SE = 3.0
 #: File names of the published weights: ``{fold}_cnn_{before,after}confidentlearning_weights.h5``.
 WEIGHT_NAME = re.compile(r"^(?P<fold>\d+)_cnn_(?P<stage>before|after)confidentlearning_weights\.h5$")
+#: The bound issue 14 sets on the BN distance in the mean at every layer (sigma units); drawn on the plot.
+BN_TARGET_SIGMA = 0.3
 REALISM_JSON = "realism.json"
 REALISM_PNG = "realism.png"
 
@@ -432,7 +434,10 @@ class RealismReport:
             if key != "worst_mean_gap":
                 ax_bn.plot(layers, s["bn_mean_sigma"], "o-", label=f"{key}: |dmu|/sigma")
                 ax_bn.plot(layers, s["bn_log_var"], "x--", label=f"{key}: |log var ratio|")
-        ax_bn.axhline(0.3, color="0.5", lw=0.8, ls=":")
+        ax_bn.axhline(
+            BN_TARGET_SIGMA, color="0.5", lw=0.8, ls=":", label=f"{BN_TARGET_SIGMA} (issue 14's bound on |dmu|/sigma)"
+        )
+        ax_bn.set_ylim(bottom=0)
         ax_bn.set_xticks(layers, self.bn_layers, rotation=45, ha="right")
         ax_bn.set_title("BN statistics: dataset vs stored")
         ax_bn.legend(fontsize="x-small")
