@@ -47,8 +47,9 @@ def surface_facies(
     ponds = fractal_noise(rng, (n, n), 4.0, 6) > 2.7
     surface = np.full((n, n), TERRAIN, dtype=np.uint8)
     above = z - snowline
-    patchy = fractal_noise(rng, (n, n), 4.0, 24)  # late-lying snow in coherent patches on gentle ground
-    surface[(above > 30) & (ndimage.gaussian_filter(slope, 3.0) < 30) & (patchy > 1.2 - above / 200)] = CODE["snow"]
+    patchy = fractal_noise(rng, (n, n), 4.0, 40)  # late-lying snow in coherent patches on gentle ground
+    late = (above > 30) & (ndimage.gaussian_filter(slope, 3.0) < 30) & (patchy > 1.2 - above / 200)
+    surface[ndimage.binary_opening(late, iterations=2)] = CODE["snow"]  # no specks: patches of a few pixels melt first
     surface[terrain.water] = CODE["water"]
     facies = np.select(
         [z > snowline, ~below_firn, refrozen_zone & patches, terrain.debris, ponds],
