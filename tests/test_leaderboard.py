@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from huggingface_hub import DatasetCard
 
-from dataset_builder.schema import CLASS_NAMES, PATCH_SIZE
+from dataset_builder.schema import CAST_SHADOW, CLASS_NAMES, PATCH_SIZE, SUNLIT
 from dataset_builder.testing import write_fake_released
 from hub_cards.dataset_folder import build_dataset
 from hub_cards.leaderboard import read_leaderboard
@@ -146,10 +146,11 @@ def test_ndsi_rules_on_signature_pixels():
         "cloud": (0.75, 0.74, 0.73, 0.72, 0.50, 0.35),
     }
     patches = np.zeros((len(signatures) + 1, 11, PATCH_SIZE, PATCH_SIZE), np.float32)
+    patches[:, 8] = SUNLIT  # shadow_mask: 1 = sunlit (the released data's polarity)
     for i, values in enumerate(signatures.values()):
         patches[i, :6] = np.array(values)[:, None, None]
     patches[-1, :6] = np.array(signatures["ice"])[:, None, None] * 0.2
-    patches[-1, 8] = 1.0  # in cast shadow
+    patches[-1, 8] = CAST_SHADOW
     codes = NDSIRules().predict(patches)
     assert [CLASS_NAMES[c] for c in codes] == [*signatures, "shadow"]
     with pytest.raises(ValueError, match="optical bands"):
