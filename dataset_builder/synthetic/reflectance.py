@@ -25,6 +25,8 @@ SIGNATURES: dict[str, tuple[float, ...]] = {
 #: Reflectance of bare rock and of vegetation on the terrain around the glacier.
 ROCK = np.array([0.08, 0.10, 0.12, 0.17, 0.24, 0.19])
 VEGETATION = np.array([0.04, 0.07, 0.05, 0.30, 0.16, 0.08])
+#: Spread of cloud brightness (sd of its logarithm) with optical thickness across a cloud.
+CLOUD_BRIGHTNESS_SD = 0.3
 #: Share of each band's illumination that comes from the sky (diffuse); all that is left in shadow.
 DIFFUSE_FRACTION = np.array([0.25, 0.20, 0.17, 0.12, 0.08, 0.07])
 
@@ -105,9 +107,11 @@ def illuminate(
 
 
 def under_clouds(rng: np.random.Generator, radiance: np.ndarray, cloud: np.ndarray) -> np.ndarray:
-    """``(6, n, n)`` radiance mixed with the cloud signature (varying a little in brightness) by opacity (0-1)."""
+    """``(6, n, n)`` radiance mixed by opacity (0-1) with the cloud signature, scaled by a lognormal brightness of mean
+    1 (sd of its log ``CLOUD_BRIGHTNESS_SD``): optically thick cores are bright in every band, and level-2 products
+    over them exceed the cloud's mean reflectance severalfold in places."""
     n = radiance.shape[1]
-    cloud_reflectance = signature_table()[:, CODE["cloud"], None, None] * (
-        1 + 0.06 * fractal_noise(rng, (n, n), 3.0, 32)
-    )
+    thickness = fractal_noise(rng, (n, n), 3.0, 32)
+    brightness = np.exp(CLOUD_BRIGHTNESS_SD * thickness - CLOUD_BRIGHTNESS_SD**2 / 2)
+    cloud_reflectance = signature_table()[:, CODE["cloud"], None, None] * brightness
     return (1 - cloud) * radiance + cloud * cloud_reflectance
