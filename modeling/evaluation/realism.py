@@ -25,7 +25,7 @@ import json
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -37,7 +37,7 @@ from dataset_builder.quicklook import save_figure
 from dataset_builder.records import PatchBatch
 from dataset_builder.schema import CLASS_NAMES, PATCH_SIZE, canonical_class
 from dataset_builder.statistics import DatasetStatistics
-from dataset_builder.writer import iter_rows, read_report
+from dataset_builder.writer import iter_rows, read_manifest, read_report
 from modeling.evaluation.metrics import classification_report
 from modeling.network import FaciesCNN, load_keras_weights, normalize
 
@@ -240,7 +240,9 @@ class _BNRecorder:
         self.squares = [np.zeros(bn.num_features) for bn in self.layers]
         self.handles = [bn.register_forward_hook(self._hook(i)) for i, bn in enumerate(self.layers)]
 
-    def _hook(self, index: int):
+    def _hook(self, index: int) -> Callable[[nn.Module, tuple[torch.Tensor, ...], torch.Tensor], None]:
+        """A forward hook adding the input of BN layer ``index`` to the sums."""
+
         def record(_module: nn.Module, inputs: tuple[torch.Tensor, ...], _output: torch.Tensor) -> None:
             x = inputs[0].detach().double()
             self.count[index] += x.shape[0] * x.shape[2] * x.shape[3]
@@ -318,13 +320,19 @@ def find_truth(dataset: str | Path) -> Path | None:
 
 
 def sample_rows(dataset: str | Path, max_rows: int | None = None, seed: int = 0) -> PatchBatch:
-    """The rows of a built dataset (both configs), or a uniform random ``max_rows`` of them, in dataset order."""
-    batches = list(iter_rows(dataset))
-    rows = PatchBatch.concat(batches)
-    if max_rows is not None and len(rows) > max_rows:
-        keep = np.sort(np.random.default_rng(seed).choice(len(rows), size=max_rows, replace=False))
-        rows = rows.take(keep)
-    return rows
+    """The rows of a built dataset (both configs), or a uniform random ``max_rows`` of them, in dataset order; only
+    the rows kept are held in memory."""
+    total = sum(shard["rows"] for shard in read_manifest(dataset)["shards"])
+    keep = np.arange(total)
+    if max_rows is not None and total > max_rows:
+        keep = np.sort(np.random.default_rng(seed).choice(total, size=max_rows, replace=False))
+    parts, start = [], 0
+    for batch in iter_rows(dataset):
+        chosen = keep[(keep >= start) & (keep < start + len(batch))] - start
+        if chosen.size:
+            parts.append(batch.take(chosen))
+        start += len(batch)
+    return PatchBatch.concat(parts)
 
 
 @dataclass
