@@ -33,6 +33,7 @@ from dataset_builder.writer import iter_rows
 from hub_cards.dataset_folder import build_dataset
 from hub_cards.leaderboard import ranked, read_leaderboard
 from hub_cards.report import Figure, Report, Section, Table
+from modeling.errors import MassBalanceInputError
 from modeling.evaluation import (
     PUBLISHED,
     NDSIRules,
@@ -426,15 +427,19 @@ def map_demo_scenes(paths: DemoPaths, n: int | None = None) -> list[dict[str, An
 def regress_mass_balance(paths: DemoPaths, mapped: list[dict[str, Any]]) -> Section:
     """The AAR-balance regression on the synthetic truth maps and on the mapped facies; a report section."""
     sources = {"truth maps": paths.synthetic / "truth" / "maps", "mapped facies": [m["facies"] for m in mapped]}
-    rows, recovered, generating = [], [], None
+    rows, recovered, unusable, generating = [], [], [], None
     for source, maps in sources.items():
-        results = run_mass_balance(
-            maps,
-            paths.synthetic / "mass_balance.csv",
-            paths.mass_balance / source.split(" ")[0],
-            outlines=paths.synthetic / "outlines.gpkg",
-            metadata=paths.synthetic / "metadata.json",
-        )
+        try:
+            results = run_mass_balance(
+                maps,
+                paths.synthetic / "mass_balance.csv",
+                paths.mass_balance / source.split(" ")[0],
+                outlines=paths.synthetic / "outlines.gpkg",
+                metadata=paths.synthetic / "metadata.json",
+            )
+        except MassBalanceInputError as error:  # e.g. no mapped scene observed enough of its glacier
+            unusable.append(f"The {source} gave no usable glacier-year: {error}.")
+            continue
         predictor = results["settings"]["predictor"]
         for model, fit in results["regressions"][predictor].items():
             for kind in ("in_sample", "cross_validated"):
@@ -461,6 +466,7 @@ def regress_mass_balance(paths: DemoPaths, mapped: list[dict[str, Any]]) -> Sect
         "model that never saw its glacier). Published on real data: r = 0.65, RMSE 0.60 m w.e. pooled; r = 0.79, "
         "RMSE 0.28 m w.e. glacier-specific.",
     ]
+    text += unusable
     if recovered:
         text.append(
             f"The generator used {generating:.2f} m w.e. per unit AAR; the pooled fits give "

@@ -8,6 +8,7 @@ from dataset_builder.synthetic import SyntheticConfig
 from hub_cards.leaderboard import read_leaderboard
 from modeling import demo
 from modeling.demo import DemoPaths, DemoProfile, run_demo
+from modeling.errors import MassBalanceInputError
 from modeling.training import BaselineConfig
 
 
@@ -76,3 +77,22 @@ def test_mass_balance_section_when_one_source_has_no_recovery(tmp_path, monkeypa
     text = " ".join(section.paragraphs)
     assert "The generator used 3.00 m w.e. per unit AAR" in text and "3.10 [2.50, 3.60] from the truth maps" in text
     assert "from the mapped facies" not in text
+
+
+def test_mass_balance_section_when_no_mapped_scene_is_usable(tmp_path, monkeypatch):
+    """Mapped facies without a usable glacier-year (every scene unobservable) are reported as such; the truth stays."""
+    score = {"r": {"value": 0.9}, "rmse": {"value": 0.3}, "n": 12}
+
+    def fake_run(maps, table, out, **kwargs):
+        if isinstance(maps, list):
+            raise MassBalanceInputError("no glacier-year has both a usable scene and a mass-balance record")
+        return {
+            "settings": {"predictor": "aar"},
+            "regressions": {"aar": {"pooled": {"cross_validated": {"score": score}}}},
+            "recovery": None,
+        }
+
+    monkeypatch.setattr(demo, "run_mass_balance", fake_run)
+    section = demo.regress_mass_balance(DemoPaths(outputs=tmp_path), [{"facies": tmp_path / "a_facies.tif"}])
+    assert "The mapped facies gave no usable glacier-year" in " ".join(section.paragraphs)
+    assert [row[0] for row in section.tables[0].rows] == ["truth maps"]
