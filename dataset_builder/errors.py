@@ -49,3 +49,27 @@ class PredictionsError(GlacierFaciesError, ValueError):
 
 class PruningInputError(GlacierFaciesError, ValueError):
     """Probabilities that do not fit the dataset; the message names the file and sample."""
+
+
+class OutputRefusedError(PlacedError, ValueError):
+    """An output path a job will not replace: the source, a folder around or inside it, the current or home folder,
+    or one another job is writing; names the path."""
+
+
+class OutputExistsError(OutputRefusedError):
+    """An existing output path that the job did not write (a file, or a folder it does not recognise as its own); it
+    is replaced only when the caller asks (``overwrite=True``, ``--overwrite``)."""
+
+
+class FileFormatError(GlacierFaciesError, ValueError):
+    """A file that is malformed, or too large or too deeply nested to read; the message names the file."""
+
+
+class DatasetChangedError(GlacierFaciesError):
+    """A built dataset folder that a prune or rebuild replaced while it was being read (or that is not at the
+    revision a reader was pinned to); the message names both revisions. Reading again reads the new one."""
+
+
+class IncompleteManifestError(GlacierFaciesError, ValueError):
+    """A built dataset folder whose ``manifest.json`` does not list the rows its ``statistics.json`` counts (a shard
+    or a fold missing): a card rendered from it would silently leave rows out."""

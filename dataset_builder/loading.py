@@ -1,23 +1,43 @@
-"""Loading a built dataset: configs, the published cross-validation split, a fast torch view."""
+"""Loading a built dataset: configs, the published cross-validation split, PyTorch access.
+
+The readers here read one revision of a folder (:func:`dataset_builder.writer.dataset_revision`): they take the
+revision at the start and check it at the end, and raise :class:`DatasetChangedError` when a prune or rebuild
+replaced the folder meanwhile; ``revision=`` pins several reads to one revision. A loaded split is memory-mapped
+and stays that revision's rows even after the folder is replaced.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
 import torch
 from datasets import Dataset, DatasetDict, IterableDatasetDict, concatenate_datasets, load_dataset
+from matplotlib.figure import Figure
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, default_collate
 
 from dataset_builder.errors import DatasetNotFoundError
-from dataset_builder.schema import BAND_NAMES, SPLIT_NAMES, check_bands, cv_split
+from dataset_builder.quicklook import true_colour
+from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, SPLIT_NAMES, check_bands, cv_split
 from dataset_builder.statistics import DatasetStatistics
-from dataset_builder.writer import MANIFEST_FILE
+from dataset_builder.writer import MANIFEST_FILE, check_revision, dataset_revision
 
 CONFIGS = ("pruned", "full")
 #: Hidden folder inside a built dataset holding its Arrow cache (never published, never copied).
 CACHE_DIR = ".cache"
+#: Bands of the true-colour composite, in the order :func:`dataset_builder.quicklook.true_colour` takes them.
+TRUE_COLOUR = ("blue", "green", "red")
+#: Metadata of a sample held as text ("" where unknown) and as tensors (dtype), besides ``image`` and ``label``.
+TEXT_METADATA = ("sample_id", "glacier", "date", "scene", "sensor", "crs")
+TENSOR_METADATA = {"fold": torch.int64, "x": torch.float64, "y": torch.float64}
+#: Panels per row of :meth:`TorchPatches.plot`.
+PLOT_COLUMNS = 5
+
+#: A sample or a collated batch: ``image``, ``label`` and the metadata (see :class:`TorchPatches`).
+Sample = dict[str, Any]
 
 
 def _check_folder(path: str | Path, config: str) -> Path:
@@ -31,26 +51,62 @@ def _check_folder(path: str | Path, config: str) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def consistent_read(path: str | Path, revision: str | None = None) -> Iterator[str]:
+    """Yield the revision of the built folder ``path`` and check, when the block ends, that it still is.
+
+    Args:
+        revision: the revision the reads must see (default: the folder's revision at the start).
+
+    Raises:
+        DatasetChangedError: the folder is not at that revision, at the start or at the end of the block (or when
+            reading inside it failed with an ``OSError``): a prune or rebuild replaced it meanwhile.
+    """
+    if revision is not None:
+        check_revision(path, revision, when="since that revision was read")
+    expected = revision or dataset_revision(path)
+    try:
+        yield expected
+    except OSError:
+        check_revision(path, expected)  # a file that vanished mid-read: the folder was replaced
+        raise
+    check_revision(path, expected)
+
+
 def load_facies(
-    path: str | Path = "glacier-facies", config: str = "pruned", *, streaming: bool = False
+    path: str | Path = "glacier-facies",
+    config: str = "pruned",
+    *,
+    streaming: bool = False,
+    revision: str | None = None,
 ) -> DatasetDict | IterableDatasetDict:
-    """``load_dataset`` on a built folder, offline, with splits ``fold_0`` ... ``fold_5``.
+    """``load_dataset`` on a built folder, offline, with splits ``fold_0`` ... ``fold_5``, of one revision.
 
     The Arrow cache goes into the folder itself (``.cache``): ``datasets`` keys its global cache by
     the folder's name and file sizes, so two different builds named alike (or a rebuild in place)
     could otherwise be served each other's rows. A rebuilt or pruned folder starts without one.
+
+    Args:
+        revision: the revision to read (see :func:`consistent_read`). With ``streaming`` only the resolution of the
+            files is checked: rows are read as they are iterated.
+
+    Raises:
+        DatasetChangedError: the folder changed while it was read, or is not at ``revision``.
     """
     path = _check_folder(path, config)
-    return load_dataset(str(path), config, streaming=streaming, cache_dir=str(path / CACHE_DIR))
+    with consistent_read(path, revision):
+        return load_dataset(str(path), config, streaming=streaming, cache_dir=str(path / CACHE_DIR))
 
 
-def load_cv_split(path: str | Path, test_fold: int, config: str = "pruned") -> DatasetDict:
+def load_cv_split(
+    path: str | Path, test_fold: int, config: str = "pruned", *, revision: str | None = None
+) -> DatasetDict:
     """The published split for test fold ``t``: test = t, validation = t-1 (mod 6), train = the rest.
 
     Returns:
-        A DatasetDict with ``train``, ``validation`` and ``test``.
+        A DatasetDict with ``train``, ``validation`` and ``test``, of one revision (see :func:`load_facies`).
     """
-    folds = load_facies(path, config)
+    folds = load_facies(path, config, revision=revision)
     split = cv_split(test_fold)
     out = {}
     for role, names in split.split_names.items():
@@ -69,73 +125,159 @@ def dataset_bands(path: str | Path) -> tuple[str, ...]:
 
 
 class TorchPatches(torch.utils.data.Dataset):
-    """Float32 CHW patches and int64 labels from a Hugging Face split, fetched a batch at a time.
+    """A map-style PyTorch dataset over one split, with torchgeo-style samples.
 
-    Reads straight from the memory-mapped Arrow table (no per-row Python decoding); a
-    ``DataLoader`` with a batch sampler calls :meth:`__getitems__` once per batch.
+    ``view[i]`` is one sample, a dict: ``image`` float32 (bands, H, W); ``label`` int64 () class code; ``fold``
+    int64 (); ``x``, ``y`` float64 () patch centre in ``crs``; ``sample_id``, ``glacier``, ``date``, ``scene``,
+    ``sensor``, ``crs`` str ("" where unknown). A plain ``DataLoader`` works with any batch size, sampler
+    (``DistributedSampler`` too) and ``num_workers``: its default collate stacks samples into ``image``
+    (B, bands, H, W), ``label`` (B,), ... and :meth:`__getitems__` reads each batch with one Arrow gather.
+
+    ``view[indices]`` (a sequence) is that collated batch read in one go, with no per-sample step: the fast path
+    :func:`torch_loader` takes. Rows come straight from the memory-mapped Arrow table (no per-row decoding).
+    Pickling a view (``spawn`` workers) copies no rows: unpickling re-opens the split's Arrow cache files by path,
+    and fails (``FileNotFoundError``) once a prune or rebuild replaced the folder, instead of reading other rows.
 
     Args:
-        dataset: a split of a built dataset (any row selection).
+        dataset: a split of a built dataset (any row selection: ``select``, ``shuffle``, ``filter`` ...).
         bands: bands to return, in the published order (default: all the dataset holds).
         dataset_bands: the bands the dataset's patches hold (default: the 11 published bands).
+        transforms: applied to every sample (``dict -> dict``), as torchgeo datasets do; batches are then
+            collated from the transformed samples.
     """
 
-    def __init__(self, dataset: Dataset, bands: Sequence[str] | None = None, dataset_bands: Sequence[str] = BAND_NAMES):
-        self.dataset = dataset.flatten_indices() if dataset._indices is not None else dataset
+    def __init__(
+        self,
+        dataset: Dataset,
+        bands: Sequence[str] | None = None,
+        dataset_bands: Sequence[str] = BAND_NAMES,
+        *,
+        transforms: Callable[[Sample], Sample] | None = None,
+    ):
         held = check_bands(dataset_bands)
         self.bands = held if bands is None else check_bands(bands)
         missing = [b for b in self.bands if b not in held]
         if missing:
             raise ValueError(f"bands {missing} are not in the dataset, which holds {list(held)}")
-        self._band_index = np.array([held.index(b) for b in self.bands])
-        self._all_bands = len(self.bands) == len(held)
-        self._patch = self.dataset.data.column("patch")
-        self.labels = torch.from_numpy(np.array(self.dataset.data.column("label").to_numpy(), dtype=np.int64))
-        shape = self.dataset.features["patch"].shape
+        self.transforms = transforms
+        self._band_index = None if self.bands == held else np.array([held.index(b) for b in self.bands])
+        shape = dataset.features["patch"].shape
         self._shape = (len(held), shape[1], shape[2])
+        self._patches = dataset.select_columns(["patch"]).with_format("arrow")
+        self._metadata = dataset.select_columns([*TEXT_METADATA, *TENSOR_METADATA]).with_format("arrow")
+        labels = dataset.select_columns(["label"]).with_format("arrow")[:].column("label")
+        #: (N,) int64 class codes of every row.
+        self.labels = torch.from_numpy(np.array(labels.to_numpy(), dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def patches(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Patches at ``indices`` as float32, shape (N, bands, H, W)."""
+        """Patches at ``indices`` as a new float32 array, shape (N, bands, H, W)."""
         indices = np.asarray(indices, dtype=np.int64)
-        taken = self._patch.take(pa.array(indices))
-        if isinstance(taken, pa.ChunkedArray):
-            taken = taken.combine_chunks()
-        if isinstance(taken, pa.ExtensionArray):
-            taken = taken.storage
-        flat = taken.flatten().flatten().flatten().to_numpy(zero_copy_only=False)
-        out = flat.reshape(len(indices), *self._shape)
-        if not self._all_bands:
+        if not len(indices):
+            return np.zeros((0, len(self.bands), *self._shape[1:]), np.float32)
+        column = self._patches[indices].column("patch").combine_chunks()
+        if isinstance(column, pa.ExtensionArray):
+            column = column.storage
+        out = column.flatten().flatten().flatten().to_numpy(zero_copy_only=False).reshape(len(indices), *self._shape)
+        if self._band_index is not None:
             out = out[:, self._band_index]
         out = out.astype(np.float32, copy=False)
         return out if out.flags.writeable else out.copy()  # Arrow buffers are read-only; torch wants writable
 
-    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.from_numpy(self.patches(indices)), self.labels[np.asarray(indices)]
+    def _batch(self, indices: Sequence[int] | np.ndarray) -> Sample:
+        """The rows at ``indices`` as one collated batch, without transforms."""
+        indices = np.asarray(indices, dtype=np.int64)
+        metadata = self._metadata[indices]
+        batch: Sample = {"image": torch.from_numpy(self.patches(indices)), "label": self.labels[indices]}
+        for name, dtype in TENSOR_METADATA.items():
+            batch[name] = torch.tensor(metadata.column(name).to_numpy(), dtype=dtype)
+        for name in TEXT_METADATA:
+            batch[name] = [value or "" for value in metadata.column(name).to_pylist()]
+        return batch
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.__getitems__([index])
-        return x[0], y[0]
+    def __getitems__(self, indices: Sequence[int]) -> list[Sample]:
+        """The samples at ``indices``, read with one Arrow gather (what a ``DataLoader`` calls per batch)."""
+        batch = self._batch(indices)
+        samples = [{name: value[i] for name, value in batch.items()} for i in range(len(indices))]
+        return [self.transforms(s) for s in samples] if self.transforms else samples
+
+    def __getitem__(self, index: int | Sequence[int] | np.ndarray) -> Sample:
+        """The sample at ``index``, or the collated batch of the samples at a sequence of indices."""
+        if isinstance(index, (int, np.integer)):
+            return self.__getitems__([int(index)])[0]
+        return default_collate(self.__getitems__(index)) if self.transforms else self._batch(index)
+
+    def plot(self, sample: Sample, *, suptitle: str | None = None) -> Figure:
+        """A figure of one sample: its true-colour composite (when the view holds blue, green and red) and every
+        other band, the class in the title (and the predicted class, given a ``prediction`` key).
+
+        Args:
+            sample: a sample of this view (``image`` (bands, H, W), ``label``, metadata).
+            suptitle: the figure's title (default: sample id, glacier and date).
+        """
+        image = torch.as_tensor(sample["image"]).detach().cpu().numpy()
+        composite = [self.bands.index(b) for b in TRUE_COLOUR if b in self.bands]
+        panels = [("true colour", true_colour(image[composite]), None)] if len(composite) == 3 else []
+        panels += [
+            (b, image[i], "viridis") for i, b in enumerate(self.bands) if len(composite) < 3 or i not in composite
+        ]
+        cols = min(len(panels), PLOT_COLUMNS)
+        rows = -(-len(panels) // cols)
+        fig = Figure(figsize=(2.2 * cols, 2.3 * rows + 0.6), layout="constrained")
+        axes = fig.subplots(rows, cols, squeeze=False).ravel()
+        for ax in axes:
+            ax.set_axis_off()
+        for ax, (name, data, cmap) in zip(axes, panels):
+            ax.imshow(data, cmap=cmap, interpolation="nearest")
+            ax.plot(data.shape[1] // 2, data.shape[0] // 2, "+", color="red", ms=8)
+            ax.set_title(name, fontsize=9)
+        title = f"label: {CLASS_NAMES[int(sample['label'])]}"
+        if "prediction" in sample:
+            title += f", predicted: {CLASS_NAMES[int(sample['prediction'])]}"
+        details = " ".join(str(sample.get(k, "")) for k in ("sample_id", "glacier", "date")).strip()
+        fig.suptitle(f"{suptitle or details}\n{title}", fontsize=10)
+        return fig
 
 
 def torch_loader(
-    patches: TorchPatches, *, batch_size: int = 512, shuffle: bool = False, seed: int = 0, drop_last: bool = False
-) -> torch.utils.data.DataLoader:
-    """A DataLoader yielding (float32 (B, bands, H, W), int64 (B,)) batches, one Arrow take per batch."""
-    generator = torch.Generator().manual_seed(seed)
-    sampler = (
-        torch.utils.data.RandomSampler(patches, generator=generator)
-        if shuffle
-        else torch.utils.data.SequentialSampler(patches)
+    patches: TorchPatches,
+    *,
+    batch_size: int = 512,
+    shuffle: bool = False,
+    seed: int = 0,
+    drop_last: bool = False,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """A DataLoader of collated batches (see :class:`TorchPatches`), each read as ``patches[indices]``: one Arrow
+    gather per batch, no per-sample step (unless the view has ``transforms``).
+
+    Args:
+        shuffle, seed: a new seeded order every epoch (the same sequence of orders for the same seed).
+        num_workers: worker processes reading batches (0: in this process).
+        pin_memory: batches in page-locked memory, for fast copies to a GPU.
+    """
+    order = (
+        RandomSampler(patches, generator=torch.Generator().manual_seed(seed)) if shuffle else SequentialSampler(patches)
     )
-    batches = torch.utils.data.BatchSampler(sampler, batch_size=batch_size, drop_last=drop_last)
-    return torch.utils.data.DataLoader(patches, batch_sampler=batches, collate_fn=_identity)
+    return DataLoader(
+        patches,
+        sampler=BatchSampler(order, batch_size=batch_size, drop_last=drop_last),
+        batch_size=None,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+    )
 
 
-def _identity(batch):
-    return batch
-
-
-__all__ = ["CONFIGS", "SPLIT_NAMES", "TorchPatches", "dataset_bands", "load_cv_split", "load_facies", "torch_loader"]
+__all__ = [
+    "CONFIGS",
+    "SPLIT_NAMES",
+    "TorchPatches",
+    "consistent_read",
+    "dataset_bands",
+    "load_cv_split",
+    "load_facies",
+    "torch_loader",
+]

@@ -1,8 +1,9 @@
 """Glacier outlines: the one reader for every job that needs them (scene mapping, mass balance).
 
 Any vector format and CRS that pyogrio reads (GeoPackage, GeoJSON, shapefile, RGI files). The glacier id column
-is named, or the first of :data:`ID_COLUMNS` present; optional name and WGMS-id columns link glaciers to
-mass-balance records.
+is named, or the first of :data:`ID_COLUMNS` present (``glacier``; RGI 7 ``rgi_id``; RGI 6 ``RGIId``; GLIMS
+``glac_id``; ``id``); optional name (:data:`NAME_COLUMNS`: ours, RGI 7 ``glac_name``, RGI 6 ``Name``) and
+``wgms_id`` columns link glaciers to mass-balance records.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from dataset_builder.errors import OutlinesError
 
 #: Glacier id columns recognised, in order of preference (case-insensitive): ours, RGI 6/7, GLIMS.
 ID_COLUMNS: tuple[str, ...] = ("glacier", "rgi_id", "rgiid", "glac_id", "id")
+#: Glacier name columns recognised (case-insensitive): ours and RGI 6 (``name``/``Name``), RGI 7, GLIMS.
+NAME_COLUMNS: tuple[str, ...] = ("name", "glac_name", "glacier_name")
 _POLYGON_TYPES = (3, 6)  # shapely type ids of Polygon and MultiPolygon
 
 
@@ -69,7 +72,7 @@ def read_outlines(
     path: str | Path,
     id_column: str | None = None,
     *,
-    name_column: str = "name",
+    name_column: str | None = None,
     wgms_id_column: str = "wgms_id",
 ) -> Outlines:
     """Read and validate glacier outlines.
@@ -77,7 +80,8 @@ def read_outlines(
     Args:
         path: the vector file.
         id_column: the glacier id column (case-insensitive); default the first of :data:`ID_COLUMNS` present.
-        name_column, wgms_id_column: optional columns used to link glaciers to mass-balance records.
+        name_column, wgms_id_column: optional columns used to link glaciers to mass-balance records (default
+            name column: the first of :data:`NAME_COLUMNS` present).
 
     Raises:
         OutlinesError: unreadable file, no CRS, no id column, no rows, repeated ids, or empty, non-polygonal
@@ -106,7 +110,8 @@ def read_outlines(
     geometries = shapely.from_wkb(wkb)
     _check_geometries(path, ids, geometries)
     n = len(ids)
-    names = columns.get(name_column.lower(), np.full(n, ""))
+    name_key = name_column.lower() if name_column else next((c for c in NAME_COLUMNS if c in columns), "")
+    names = columns.get(name_key, np.full(n, ""))
     wgms = columns.get(wgms_id_column.lower(), np.full(n, -1))
     return Outlines(
         path=path,

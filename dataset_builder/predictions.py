@@ -3,7 +3,8 @@
 Columns, in this order: ``sample_id`` (string), ``fold`` (int8), ``pred`` (int64 label code) and one float32
 column ``p_{class}`` per class of ``dataset_builder.schema.CLASS_NAMES`` (``p_ice`` ... ``p_cloud``).
 Out-of-fold predictions of cross-validation (the input of label pruning) and every evaluation use it.
-Reading validates the file; every error names the offending row.
+Reading validates the file; every error names the offending row. Reading is bounded (:data:`MAX_ROWS`,
+:data:`MAX_DECODED_BYTES`) from the file's Parquet footer before any column is decoded.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dataset_builder.atomic import atomic_path
+from dataset_builder.bounded import read_parquet
 from dataset_builder.errors import PredictionsError
 from dataset_builder.schema import CLASS_NAMES, NUM_CLASSES, NUM_FOLDS
 
@@ -25,6 +27,9 @@ PROBA_COLUMNS: tuple[str, ...] = tuple(f"p_{c}" for c in CLASS_NAMES)
 COLUMNS: tuple[str, ...] = ("sample_id", "fold", "pred", *PROBA_COLUMNS)
 #: Largest allowed deviation of a row's probability sum from 1.
 SUM_TOLERANCE = 1e-4
+#: Limits of a predictions file read from disk: rows (the dataset has ~137k) and bytes once decoded (~60 a row).
+MAX_ROWS = 10_000_000
+MAX_DECODED_BYTES = 2 * 2**30
 SCHEMA = pa.schema(
     [pa.field("sample_id", pa.string()), pa.field("fold", pa.int8()), pa.field("pred", pa.int64())]
     + [pa.field(c, pa.float32()) for c in PROBA_COLUMNS]
@@ -168,15 +173,13 @@ def write_predictions(
     return table
 
 
-def read_predictions(path: str | Path) -> Predictions:
-    """Read and validate a predictions Parquet file (columns and types as in :data:`SCHEMA`)."""
+def read_predictions(path: str | Path, *, max_rows: int = MAX_ROWS, max_bytes: int = MAX_DECODED_BYTES) -> Predictions:
+    """Read and validate a predictions Parquet file (columns and types as in :data:`SCHEMA`), refusing one of more
+    than ``max_rows`` rows or ``max_bytes`` decoded before decoding it."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no predictions file")
-    try:
-        table = pq.read_table(path)
-    except pa.ArrowException as err:
-        raise PredictionsError(f"{path}: not a readable Parquet file ({err})") from err
+    table = read_parquet(path, COLUMNS, max_rows=max_rows, max_bytes=max_bytes, error=PredictionsError)
     missing = [c for c in COLUMNS if c not in table.column_names]
     if missing:
         raise PredictionsError(f"{path}: missing column(s) {missing}; a predictions file has {list(COLUMNS)}")

@@ -21,7 +21,8 @@ import numpy as np
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from dataset_builder.atomic import atomic_directory, atomic_write_text
+from dataset_builder.atomic import atomic_directory, atomic_write_text, recover
+from dataset_builder.builder import DATASET_FOLDER
 from dataset_builder.errors import PredictionsError, PruningInputError
 from dataset_builder.files import sha256_file
 from dataset_builder.predictions import read_predictions
@@ -171,6 +172,7 @@ def prune_dataset(
     """
     started = time.perf_counter()
     dataset = Path(dataset)
+    recover(dataset)  # a prune killed mid-swap leaves the dataset beside its place
     meta = _read_columns(dataset, ("sample_id", "label", "fold"))
     proba = align_probabilities(probability_files, meta["sample_id"], meta["fold"])
     issue, quality = find_label_issues(meta["label"], proba, settings)
@@ -215,7 +217,7 @@ def _rewrite(
     report = read_report(dataset)
     generated = {CARD_FILE, MANIFEST_FILE, REPORT_FILE, STATISTICS_FILE, DATA_DIR}
     bar = tqdm(total=result.num_rows, unit="row", desc=f"prune {dataset.name}", disable=not progress)
-    with atomic_directory(dataset) as tmp:
+    with atomic_directory(dataset, DATASET_FOLDER) as tmp:  # through a symbolic link: the real folder
         writer = DatasetWriter(
             tmp,
             stats.band_names,
@@ -230,6 +232,8 @@ def _rewrite(
             bar.update(len(batch))
         bar.close()
         written = writer.finish()
+        # the rows and patches are the build's: keep its band figures, which leave the nodata of padded patches out
+        written.statistics.bands, written.statistics.split_bands = stats.bands, stats.split_bands
         result.seconds = round(time.perf_counter() - started, 3)
         report.pruning = asdict(result)
         write_metadata(tmp, written, report, card)

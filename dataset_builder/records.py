@@ -7,11 +7,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date as _date
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from dataset_builder.errors import InvalidSourceError
-from dataset_builder.schema import COLUMNS
+from dataset_builder.schema import BANDS_BY_NAME, COLUMNS
 
 
 @dataclass
@@ -21,9 +22,10 @@ class SkipReport:
     counts: Counter = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=dict)
 
-    def add(self, error: InvalidSourceError) -> None:
+    def add(self, error: InvalidSourceError, count: int = 1) -> None:
+        """Count ``count`` items left out for ``error``'s reason (``error`` names the first as an example)."""
         reason = _reason_key(error.reason)
-        self.counts[reason] += 1
+        self.counts[reason] += count
         examples = self.examples.setdefault(reason, [])
         if len(examples) < 5:
             examples.append(str(error))
@@ -34,6 +36,13 @@ class SkipReport:
 
     def to_dict(self) -> dict:
         return {"total": self.total, "by_reason": dict(sorted(self.counts.items())), "examples": self.examples}
+
+
+def refuse(error: InvalidSourceError, skipped: SkipReport | None) -> None:
+    """Raise ``error``, or count it in ``skipped`` when given (invalid input skipped)."""
+    if skipped is None:
+        raise error
+    skipped.add(error)
 
 
 def _reason_key(reason: str) -> str:
@@ -76,18 +85,51 @@ class PatchBatch:
     padded: np.ndarray  # (N,) bool, patch crossed the scene edge or nodata and was filled
     label_issue: np.ndarray  # (N,) bool
     label_quality: np.ndarray  # (N,) float32, NaN until pruning
+    #: (N,) float64, the nodata value that fills part of a padded patch (NaN: none). Not stored: the build keeps these
+    #: pixels out of the statistics and the plausibility checks. Default: all NaN.
+    fill: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.fill is None:
+            self.fill = np.full(len(self.sample_id), np.nan)
 
     def __len__(self) -> int:
         return len(self.sample_id)
 
     def take(self, index: np.ndarray) -> "PatchBatch":
         """The rows at ``index`` (integer positions or a boolean mask)."""
-        return PatchBatch(**{name: getattr(self, name)[index] for name in COLUMNS_WITH_PATCHES})
+        return PatchBatch(**{name: getattr(self, name)[index] for name in _FIELDS})
 
     @classmethod
     def concat(cls, batches: list["PatchBatch"]) -> "PatchBatch":
-        return cls(**{name: np.concatenate([getattr(b, name) for b in batches]) for name in COLUMNS_WITH_PATCHES})
+        return cls(**{name: np.concatenate([getattr(b, name) for b in batches]) for name in _FIELDS})
 
 
 #: PatchBatch field names; the schema's columns, with ``patch`` held as ``patches``.
 COLUMNS_WITH_PATCHES: tuple[str, ...] = tuple("patches" if c == "patch" else c for c in COLUMNS)
+_FIELDS = (*COLUMNS_WITH_PATCHES, "fill")
+
+
+def implausible_values(patches: np.ndarray, bands: Sequence[str], fill: np.ndarray) -> dict[int, str]:
+    """Rows of ``patches`` (N, bands, H, W) holding values their band cannot physically take (``Band.plausible``).
+
+    Pixels equal to the row's ``fill`` (nodata, (N,); NaN: none) and NaN pixels are left aside.
+
+    Returns:
+        row -> the reason, naming the first such band, its range and an offending value.
+    """
+    ranges = np.array([BANDS_BY_NAME[name].plausible for name in bands], dtype=np.float64)
+    low, high = ranges[:, 0, None, None], ranges[:, 1, None, None]
+    fill = np.asarray(fill, dtype=np.float64)[:, None, None, None]
+    bad = ((patches < low) | (patches > high)) & (patches != fill)  # NaN fill: nothing left aside
+    found: dict[int, str] = {}
+    for row, b in zip(*np.nonzero(bad.any(axis=(2, 3)))):
+        if row not in found:
+            band = BANDS_BY_NAME[bands[b]]
+            wrong = patches[row, b][bad[row, b]]
+            found[int(row)] = (
+                f"values outside the plausible range of band {band.name}, [{ranges[b, 0]:g}, {ranges[b, 1]:g}] "
+                f"{band.unit}: {wrong.size} pixel(s), e.g. {wrong.flat[0]:g}; an undeclared nodata value, or scaled "
+                "values?"
+            )
+    return found

@@ -8,23 +8,29 @@ Each file holds one patch, 11 bands by 33 x 33 pixels, centred on the labelled p
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
 
 from dataset_builder.errors import InvalidSourceError, SchemaError
-from dataset_builder.records import PatchBatch, SkipReport, parse_date, scene_id
+from dataset_builder.records import PatchBatch, SkipReport, implausible_values, parse_date, refuse, scene_id
 from dataset_builder.schema import BAND_NAMES, PATCH_SIZE, check_fold, class_index
 
 TIFF_SUFFIXES = (".tif", ".tiff")
+#: Seconds between a reader worker's checks that the process that started it is still alive.
+PARENT_CHECK_S = 0.5
 _SENSOR_TOKENS = {
     "l4": "L4",
     "l5": "L5",
@@ -93,20 +99,60 @@ def parse_released_name(path: str | Path) -> ReleasedFile:
     )
 
 
-def scan_released(root: str | Path, skipped: SkipReport | None = None) -> list[ReleasedFile]:
-    """Every label file below ``root`` (searched recursively), sorted by fold and sample id.
+def find_files(
+    root: str | Path, suffixes: Sequence[str], skipped: SkipReport | None = None, notes: SkipReport | None = None
+) -> list[Path]:
+    """Files below ``root`` whose suffix (any case) is one of ``suffixes``, sorted.
 
-    With ``skipped`` given, unparsable names are counted there instead of raising.
+    Symbolic links to folders are followed, each real folder scanned once. A dangling link with one of
+    ``suffixes`` or an unreadable folder raises :class:`InvalidSourceError` naming it, or is counted in ``skipped``;
+    links to a folder scanned already (loops, second links) and other dangling links are counted in ``notes``.
     """
-    root = Path(root)
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+
+    def unreadable(error: OSError) -> None:
+        refuse(InvalidSourceError(error.filename, f"unreadable folder ({error.strerror})"), skipped)
+
+    for folder, folders, names in os.walk(root, onerror=unreadable, followlinks=True):
+        here = os.stat(folder)
+        if (here.st_dev, here.st_ino) in seen:
+            folders.clear()
+            if notes is not None:
+                notes.add(
+                    InvalidSourceError(folder, "symbolic link to a folder scanned already (a loop?); not followed")
+                )
+            continue
+        seen.add((here.st_dev, here.st_ino))
+        folders.sort()
+        for name in names:
+            path = Path(folder, name)
+            wanted = path.suffix.lower() in suffixes
+            if wanted and path.is_file():
+                found.append(path)
+            elif path.is_symlink() and not path.exists():
+                error = InvalidSourceError(path, f"dangling symbolic link (to {os.readlink(path)})")
+                if wanted:
+                    refuse(error, skipped)
+                elif notes is not None:
+                    notes.add(error)
+    return sorted(found)
+
+
+def scan_released(
+    root: str | Path, skipped: SkipReport | None = None, notes: SkipReport | None = None
+) -> list[ReleasedFile]:
+    """Every label file below ``root`` (searched recursively, see :func:`find_files`), sorted by fold and sample id.
+
+    With ``skipped`` given, unparsable names are counted there instead of raising; ``notes`` counts the links that
+    were not followed.
+    """
     files = []
-    for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in TIFF_SUFFIXES and p.is_file()):
+    for path in find_files(root, TIFF_SUFFIXES, skipped, notes):
         try:
             files.append(parse_released_name(path))
         except InvalidSourceError as err:
-            if skipped is None:
-                raise
-            skipped.add(err)
+            refuse(err, skipped)
     seen: dict[str, Path] = {}
     for f in files:
         if f.sample_id in seen:
@@ -121,12 +167,19 @@ class _Patch:
     x: float
     y: float
     crs: str
+    fill: float  # the nodata value where the patch is partly nodata (padded), else NaN
 
 
 def read_released_patch(path: Path, patch_size: int = PATCH_SIZE) -> _Patch:
-    """Read and validate one label GeoTIFF: 11 bands, ``patch_size`` square, CRS, finite values."""
+    """Read and validate one label GeoTIFF: a GeoTIFF, 11 bands, ``patch_size`` square, CRS, finite values, a label
+    pixel with data, and values each band can take (``Band.plausible``; nodata pixels left aside).
+
+    A patch partly nodata (its declared nodata value) is kept and flagged ``padded``.
+    """
     try:
         with rasterio.open(path) as src:
+            if src.driver != "GTiff":
+                raise InvalidSourceError(path, f"not a GeoTIFF but a {src.driver} file (GDAL driver)")
             if src.count != len(BAND_NAMES):
                 raise InvalidSourceError(path, f"wrong band count {src.count}; expected {len(BAND_NAMES)}")
             if (src.height, src.width) != (patch_size, patch_size):
@@ -145,9 +198,20 @@ def read_released_patch(path: Path, patch_size: int = PATCH_SIZE) -> _Patch:
         bad = int((~np.isfinite(data)).sum())
         if bad:
             raise InvalidSourceError(path, f"patch has {bad} NaN or infinite values")
-    if nodata is not None and np.all(data == nodata):
-        raise InvalidSourceError(path, f"all-nodata patch (nodata = {nodata})")
-    return _Patch(data, float(x), float(y), crs)
+    fill = np.nan
+    if nodata is not None and not np.isnan(nodata):
+        missing = data == nodata
+        if missing.all():
+            raise InvalidSourceError(path, f"all-nodata patch (nodata = {nodata})")
+        centre = patch_size // 2
+        if missing[:, centre, centre].any():
+            raise InvalidSourceError(path, f"the label pixel is nodata ({nodata:g}) in some band")
+        if missing.any():
+            fill = float(nodata)
+    implausible = implausible_values(data[None], BAND_NAMES, np.array([fill]))
+    if implausible:
+        raise InvalidSourceError(path, implausible[0])
+    return _Patch(data, float(x), float(y), crs, fill)
 
 
 def iter_released(
@@ -161,35 +225,40 @@ def iter_released(
 ) -> Iterator[PatchBatch]:
     """Read the files in order as batches of at most ``batch_size`` rows.
 
-    With ``workers > 1`` (and more than a few hundred files) the files are read by that many processes, ``chunk_size`` files per
-    task and a bounded number of tasks in flight, so reading overlaps the caller's writing and
-    memory stays flat however many files there are. All files must share one dtype.
+    With ``workers > 1`` (and more than a few hundred files) the files are read by that many processes, ``chunk_size``
+    files per task and a bounded number of tasks in flight, so reading overlaps the caller's writing and memory stays
+    flat however many files there are. The workers end with the caller's process, however it ends.
+
+    All files must share one dtype: the first file of another dtype raises (naming it and the first file). With
+    ``skipped``, each batch holds one dtype and files of every dtype are read; the caller keeps the majority.
 
     Args:
         skipped: count invalid files there instead of raising.
         on_file: called with the number of files done after each chunk (progress bars).
     """
     chunks = [files[i : i + chunk_size] for i in range(0, len(files), chunk_size)]
-    dtype = None
-    pending: list[tuple[ReleasedFile, _Patch]] = []
+    first: tuple[np.dtype, Path] | None = None
+    pending: dict[np.dtype, list[tuple[ReleasedFile, _Patch]]] = {}
     for chunk, results in zip(chunks, _read_chunks([[f.path for f in c] for c in chunks], workers)):
         for f, result in zip(chunk, results):
-            if isinstance(result, _Patch) and dtype is not None and result.data.dtype != dtype:
-                result = InvalidSourceError(f.path, f"dtype {result.data.dtype} differs from the other files' {dtype}")
+            if isinstance(result, _Patch) and skipped is None:
+                first = first or (result.data.dtype, f.path)
+                if result.data.dtype != first[0]:
+                    reason = f"dtype {result.data.dtype} differs from {first[0]} of {first[1]}; files must share one"
+                    result = InvalidSourceError(f.path, reason)
             if isinstance(result, InvalidSourceError):
-                if skipped is None:
-                    raise result
-                skipped.add(result)
+                refuse(result, skipped)
                 continue
-            dtype = result.data.dtype
-            pending.append((f, result))
+            pending.setdefault(result.data.dtype, []).append((f, result))
         if on_file:
             on_file(len(chunk))
-        if len(pending) >= batch_size:
-            yield _to_batch(pending)
-            pending = []
-    if pending:
-        yield _to_batch(pending)
+        for rows in pending.values():
+            if len(rows) >= batch_size:
+                yield _to_batch(rows)
+                rows.clear()
+    for rows in pending.values():
+        if rows:
+            yield _to_batch(rows)
 
 
 def _read_chunks(chunks: list[list[Path]], workers: int) -> Iterator[list]:
@@ -200,16 +269,37 @@ def _read_chunks(chunks: list[list[Path]], workers: int) -> Iterator[list]:
     # fork where there is one: workers only run GDAL reads, and a spawned worker would re-import
     # the caller's main module (torch, datasets ...), which costs seconds per worker
     method = "fork" if "fork" in get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context(method), initializer=_start_worker, initargs=(os.getpid(),)
+    ) as pool:
         in_flight: deque = deque()
         todo = iter(chunks)
-        for chunk in islice(todo, 2 * workers):
-            in_flight.append(pool.submit(_read_chunk, chunk))
-        while in_flight:
-            result = in_flight.popleft().result()
-            for chunk in islice(todo, 1):
+        try:
+            for chunk in islice(todo, 2 * workers):
                 in_flight.append(pool.submit(_read_chunk, chunk))
-            yield result
+            while in_flight:
+                result = in_flight.popleft().result()
+                for chunk in islice(todo, 1):
+                    in_flight.append(pool.submit(_read_chunk, chunk))
+                yield result
+        except BaseException:  # an error, a signal or the caller closing early: wait only for the running chunks
+            pool.shutdown(cancel_futures=True)
+            raise
+
+
+def _start_worker(parent: int) -> None:
+    """Reader worker set-up: Ctrl-C is the parent's to handle, SIGTERM ends the worker, and so does the parent's end
+    (checked every :data:`PARENT_CHECK_S`; a worker blocked on its task queue would otherwise outlive a killed
+    parent)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="exit-with-parent", daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(1)
 
 
 def _read_chunk(paths: list[Path]) -> list["_Patch | InvalidSourceError"]:
@@ -225,6 +315,7 @@ def _read_chunk(paths: list[Path]) -> list["_Patch | InvalidSourceError"]:
 
 def _to_batch(rows: list[tuple[ReleasedFile, _Patch]]) -> PatchBatch:
     n = len(rows)
+    fill = np.array([p.fill for _, p in rows], dtype=np.float64)
     return PatchBatch(
         sample_id=np.array([f.sample_id for f, _ in rows], dtype=object),
         patches=np.stack([p.data for _, p in rows]),
@@ -237,7 +328,8 @@ def _to_batch(rows: list[tuple[ReleasedFile, _Patch]]) -> PatchBatch:
         x=np.array([p.x for _, p in rows], dtype=np.float64),
         y=np.array([p.y for _, p in rows], dtype=np.float64),
         crs=np.array([p.crs for _, p in rows], dtype=object),
-        padded=np.zeros(n, dtype=bool),
+        padded=np.isfinite(fill),
         label_issue=np.zeros(n, dtype=bool),
         label_quality=np.full(n, np.nan, dtype=np.float32),
+        fill=fill,
     )

@@ -24,7 +24,7 @@ from rasterio.windows import Window
 
 from dataset_builder.errors import InvalidSourceError, SchemaError
 from dataset_builder.records import PatchBatch, SkipReport, parse_date, scene_id
-from dataset_builder.released import TIFF_SUFFIXES
+from dataset_builder.released import TIFF_SUFFIXES, find_files
 from dataset_builder.schema import BAND_NAMES, PATCH_SIZE, check_bands, check_fold, class_index
 
 POINT_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".csv")
@@ -181,12 +181,14 @@ def scan_scenes(folder: str | Path) -> dict[str, SceneFile]:
     """Scene rasters in ``folder`` keyed by scene id (tags GLACIER/DATE, else ``{glacier}_{date}`` stem)."""
     folder = Path(folder)
     scenes: dict[str, SceneFile] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in TIFF_SUFFIXES):
+    for path in find_files(folder, TIFF_SUFFIXES):
         try:
             with rasterio.open(path) as src:
-                tags = src.tags()
+                tags, driver = src.tags(), src.driver
         except RasterioIOError as err:
             raise InvalidSourceError(path, f"not a readable GeoTIFF ({err})") from None
+        if driver != "GTiff":
+            raise InvalidSourceError(path, f"not a GeoTIFF but a {driver} file (GDAL driver)")
         if "GLACIER" in tags and "DATE" in tags:
             glacier, date = tags["GLACIER"], parse_date(tags["DATE"], path)
         else:
@@ -223,9 +225,12 @@ def scene_bands(path: Path, descriptions: Sequence[str | None]) -> tuple[tuple[s
 class PatchCutter:
     """Cut ``patch_size`` squares centred on pixels of one in-memory image, many at a time.
 
-    The image is padded once (half a patch on each side, with ``fill``); each call gathers
-    the patches with one strided copy per band, without Python loops over points, and counts
-    the invalid pixels of each patch in O(1) from a summed-area table.
+    The image is copied once into a channels-last array padded by half a patch on each side (with
+    ``fill``), so that every patch row of all bands is one contiguous run of memory. A call gathers the
+    patches through a strided view of every patch of that array, (H, W, bands, size, size), a few at a
+    time (~0.5 MB, which stay in cache while they are copied band-first into the result): one gather
+    and one copy per ~10 patches of 33 px, none per band. The invalid pixels of each patch are counted
+    in O(1) from a summed-area table.
 
     Args:
         image: (bands, H, W) array; non-finite values mark nodata in float images.
@@ -233,38 +238,44 @@ class PatchCutter:
         fill: value for pixels outside the image or on nodata.
     """
 
+    #: Bytes of patches gathered at a time before their band-first copy.
+    CHUNK_BYTES = 1 << 19
+
     def __init__(self, image: np.ndarray, patch_size: int = PATCH_SIZE, fill: float = 0.0):
         self.size, half = patch_size, patch_size // 2
         bands, height, width = image.shape
         floating = np.issubdtype(image.dtype, np.floating)
         nodata = ~np.isfinite(image).all(axis=0) if floating else np.zeros((height, width), bool)
-        padded = np.full((bands, height + 2 * half, width + 2 * half), fill, dtype=image.dtype)
-        padded[:, half : half + height, half : half + width] = image
+        padded = np.full((height + 2 * half, width + 2 * half, bands), fill, dtype=image.dtype)
+        inside = padded[half : half + height, half : half + width]
+        inside[...] = image.transpose(1, 2, 0)
         if nodata.any():
-            padded[:, half : half + height, half : half + width][:, nodata] = fill
-        invalid = np.ones(padded.shape[1:], dtype=np.int32)
+            inside[nodata] = fill
+        invalid = np.ones(padded.shape[:2], dtype=np.int32)
         invalid[half : half + height, half : half + width] = nodata
         self._sat = np.pad(invalid.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
         st = padded.strides
-        # view[b, r, c] = the patch_size pixels of band b, row r, from column c on
-        self._rows_view = as_strided(
-            padded, (bands, padded.shape[1], padded.shape[2] - patch_size + 1, patch_size), (st[0], st[1], st[2], st[2])
+        # view[r, c] = the patch whose top-left pixel is padded[r, c], (bands, size, size)
+        self._patches = as_strided(
+            padded,
+            (padded.shape[0] - patch_size + 1, padded.shape[1] - patch_size + 1, bands, patch_size, patch_size),
+            (st[0], st[1], st[2], st[0], st[1]),
         )
-        self._padded = padded  # keeps the memory behind the view alive
+        self._chunk = max(1, self.CHUNK_BYTES // (bands * patch_size * patch_size * padded.itemsize))
         self.shape = (height, width)
 
     def __call__(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Patches centred on pixel (rows, cols) of the image, each (N,) int inside it.
 
         Returns:
-            patches (N, bands, size, size) and ``padded`` (N,) bool: True where a patch crossed
-            the image edge or held nodata.
+            patches (N, bands, size, size) C-contiguous and ``padded`` (N,) bool: True where a patch
+            crossed the image edge or held nodata.
         """
         rows, cols, k = np.asarray(rows), np.asarray(cols), self.size
-        lines = rows[:, None] + np.arange(k)[None, :]  # padded coordinates of each patch row
-        out = np.empty((len(rows), self._rows_view.shape[0], k, k), dtype=self._padded.dtype)
-        for b, band in enumerate(self._rows_view):
-            out[:, b] = band[lines, cols[:, None]]
+        out = np.empty((len(rows), *self._patches.shape[2:]), dtype=self._patches.dtype)
+        for start in range(0, len(rows), self._chunk):
+            part = slice(start, start + self._chunk)
+            np.copyto(out[part], self._patches[rows[part], cols[part]])  # gathered channels-last, copied band-first
         sat = self._sat
         bad = sat[rows + k, cols + k] - sat[rows, cols + k] - sat[rows + k, cols] + sat[rows, cols]
         return out, bad > 0
@@ -378,6 +389,7 @@ def iter_scenes(
                 padded=padded,
                 label_issue=np.zeros(n, dtype=bool),
                 label_quality=np.full(n, np.nan, dtype=np.float32),
+                fill=np.where(padded, fill, np.nan),
             )
         if on_scene:
             on_scene(1)

@@ -41,37 +41,55 @@ CLASS_ALIASES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Band:
-    """One input band: its name as in the released data, its unit and what it holds."""
+    """One input band: its name as in the released data, its unit, what it holds, and the values it can take."""
 
     name: str
     unit: str
     description: str
+    #: (low, high): stored values outside are physically impossible for the band (a nodata sentinel such as -9999 or
+    #: 3e38 not declared as nodata, scaled integers, wrong units) and refused. Generous on purpose: reflectance allows
+    #: for atmospheric over-correction (Landsat C2 L2 reaches -0.2) and saturated pixels (Sentinel-2 L2A up to ~6.5).
+    plausible: tuple[float, float]
 
 
+_REFLECTANCE = (-1.0, 10.0)
 #: The 11 bands of the released patches, in order, in the released data's conventions. Those of the auxiliary
 #: bands are inferred from the authors' inference code (``apply.py``) and the BatchNorm statistics of their published
 #: weights (``modeling.evaluation.realism``); README "Band conventions" gives the evidence for each.
 BANDS: tuple[Band, ...] = (
-    Band("blue", "reflectance", "surface reflectance, blue (bright snow and clouds may exceed 1)"),
-    Band("green", "reflectance", "surface reflectance, green"),
-    Band("red", "reflectance", "surface reflectance, red"),
-    Band("nir", "reflectance", "surface reflectance, near infrared"),
-    Band("swir1", "reflectance", "surface reflectance, shortwave infrared 1 (~1.6 um)"),
-    Band("swir2", "reflectance", "surface reflectance, shortwave infrared 2 (~2.2 um)"),
+    Band("blue", "reflectance", "surface reflectance, blue (bright snow and clouds may exceed 1)", _REFLECTANCE),
+    Band("green", "reflectance", "surface reflectance, green", _REFLECTANCE),
+    Band("red", "reflectance", "surface reflectance, red", _REFLECTANCE),
+    Band("nir", "reflectance", "surface reflectance, near infrared", _REFLECTANCE),
+    Band("swir1", "reflectance", "surface reflectance, shortwave infrared 1 (~1.6 um)", _REFLECTANCE),
+    Band("swir2", "reflectance", "surface reflectance, shortwave infrared 2 (~2.2 um)", _REFLECTANCE),
     Band(
         "elevation",
         "0-1 per glacier",
-        "DEM elevation min-max scaled over the glacier's outline: 0 at its lowest, 1 at its highest point",
+        "DEM elevation min-max scaled over the glacier's outline: 0 at its lowest, 1 at its highest point "
+        "(beyond the glacier below 0 or above 1; elevations in metres are refused)",
+        (-20.0, 20.0),
     ),
-    Band("slope", "degrees", "terrain slope from the DEM (0 flat, 90 vertical)"),
-    Band("shadow_mask", "0/1", "1 where the pixel is sunlit, 0 where it lies in cast terrain shadow at acquisition"),
+    Band("slope", "degrees", "terrain slope from the DEM (0 flat, 90 vertical)", (0.0, 90.0)),
+    Band(
+        "shadow_mask",
+        "0/1",
+        "1 where the pixel is sunlit, 0 where it lies in cast terrain shadow at acquisition",
+        (0.0, 1.0),
+    ),
     Band(
         "hillshade",
         "0-1",
         "combined shading (gdaldem hillshade -combined) for the scene's sun: 1 - incidence angle x slope / "
         "(pi/2)^2 (radians), clipped at 0; 1 on flat ground",
+        (0.0, 1.0),
     ),
-    Band("proximity", "0-1", "distance to the glacier outline divided by its largest value over the scene raster"),
+    Band(
+        "proximity",
+        "0-1",
+        "distance to the glacier outline divided by its largest value over the scene raster",
+        (0.0, 1.0),
+    ),
 )
 BAND_NAMES: tuple[str, ...] = tuple(b.name for b in BANDS)
 OPTICAL_BANDS: tuple[str, ...] = BAND_NAMES[:6]
@@ -86,6 +104,9 @@ PATCH_SIZE = 33
 PIXEL_SIZE_M = 10.0
 #: Class-code value of facies and truth maps where nothing was classified or labelled (uint8 rasters).
 MAP_NODATA = 255
+#: Class-code value of facies maps on glacier pixels that the product's own quality masks hide (cloud, cloud
+#: shadow, cirrus, saturated or defective): unobserved, not classified.
+MAP_UNOBSERVED = 254
 #: Cross-validation folds (split by glacier).
 NUM_FOLDS = 6
 SPLIT_NAMES: tuple[str, ...] = tuple(f"fold_{k}" for k in range(NUM_FOLDS))

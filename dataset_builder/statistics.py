@@ -22,7 +22,7 @@ STATISTICS_FILE = "statistics.json"
 
 @dataclass
 class BandStatistics:
-    """Statistics of one band over every patch pixel of the dataset (NaN pixels excluded)."""
+    """Statistics of one band over every patch pixel of the dataset (NaN and nodata fill of padded patches excluded)."""
 
     name: str
     unit: str
@@ -30,7 +30,7 @@ class BandStatistics:
     max: float
     mean: float
     std: float
-    count: int = 0  # finite pixels the figures cover
+    count: int = 0  # pixels the figures cover
 
 
 @dataclass
@@ -116,14 +116,19 @@ class StatisticsAccumulator:
         self.min = np.full(n, np.inf)
         self.max = np.full(n, -np.inf)
 
-    def update(self, patches: np.ndarray) -> None:
-        """Add a batch of patches, shape (N, bands, H, W); non-finite pixels are left out."""
+    def update(self, patches: np.ndarray, fill: np.ndarray | None = None) -> None:
+        """Add a batch of patches, shape (N, bands, H, W); non-finite pixels and pixels equal to their row's ``fill``
+        (the nodata value of a padded patch, (N,); NaN: none) are left out."""
         if patches.shape[0] == 0:
             return
+        filled = None if fill is None or not np.isfinite(fill).any() else np.asarray(fill)[:, None, None]
         for b in range(len(self.bands)):
             x = patches[:, b]
-            if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
-                x = x[np.isfinite(x)]
+            keep = np.isfinite(x) if np.issubdtype(x.dtype, np.floating) else np.ones(x.shape, bool)
+            if filled is not None:
+                keep &= x != filled
+            if not keep.all():
+                x = x[keep]
             cnt = x.size
             if cnt == 0:
                 continue

@@ -12,6 +12,7 @@ import numpy as np
 import rasterio
 from rasterio.transform import from_origin
 
+from dataset_builder.records import PatchBatch
 from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, NUM_FOLDS, PATCH_SIZE
 
 FAKE_CRS = "EPSG:32632"
@@ -20,9 +21,10 @@ FAKE_CRS = "EPSG:32632"
 def fake_patch(
     rng: np.random.Generator, label: int, bands: int = len(BAND_NAMES), size: int = PATCH_SIZE
 ) -> np.ndarray:
-    """A float32 patch (bands, size, size) whose mean depends on the label, so classes are learnable."""
+    """A float32 patch (bands, size, size) whose mean depends on the label, so classes are learnable; values in 0-1,
+    which every band can take (``Band.plausible``)."""
     base = 0.1 + 0.1 * label
-    return (base + 0.05 * rng.standard_normal((bands, size, size))).astype(np.float32)
+    return np.clip(base + 0.05 * rng.standard_normal((bands, size, size)), 0.0, 1.0).astype(np.float32)
 
 
 def write_patch_tif(path: Path, data: np.ndarray, x0: float, y0: float, crs: str | None = FAKE_CRS) -> None:
@@ -86,7 +88,7 @@ def write_fake_scenes(
     for s in range(n_scenes):
         glacier, date = f"glacier{s}", f"2020-08-{10 + s:02d}"
         x0, y0 = 400000.0 + 5000 * s, 5100000.0
-        data = (0.2 + 0.05 * rng.standard_normal((len(bands), size, size))).astype(np.float32)
+        data = np.clip(0.2 + 0.05 * rng.standard_normal((len(bands), size, size)), 0.0, 1.0).astype(np.float32)
         path = root / "scenes" / f"{glacier}_{date.replace('-', '')}.tif"
         write_patch_tif(path, data, x0, y0)
         with rasterio.open(path, "r+") as dst:
@@ -127,3 +129,29 @@ def write_fake_scenes(
         driver="GPKG" if table == "gpkg" else "GeoJSON",
     )
     return out
+
+
+def fake_batch(n: int, *, seed: int = 0, bands: int = len(BAND_NAMES), size: int = PATCH_SIZE) -> PatchBatch:
+    """``n`` fake rows (patches from :func:`fake_patch`), classes and folds in turn, ids ``fake000000`` ...,
+    not georeferenced and not pruned: a PatchBatch for writing a dataset without source files."""
+    rng = np.random.default_rng(seed)
+    label = np.arange(n) % len(CLASS_NAMES)
+    text = np.array([f"glacier{k % 3}" for k in range(n)], dtype=object)
+    return PatchBatch(
+        sample_id=np.array([f"fake{k:06d}" for k in range(n)], dtype=object),
+        patches=np.stack([fake_patch(rng, int(c), bands, size) for c in label])
+        if n
+        else np.zeros((0, bands, size, size), np.float32),
+        label=label,
+        fold=(np.arange(n) % NUM_FOLDS).astype(np.int8),
+        glacier=text,
+        date=np.full(n, "2020-08-15", dtype=object),
+        scene=np.array([f"{g}_2020-08-15" for g in text], dtype=object),
+        sensor=np.full(n, "S2", dtype=object),
+        x=np.full(n, np.nan),
+        y=np.full(n, np.nan),
+        crs=np.full(n, None, dtype=object),
+        padded=np.zeros(n, bool),
+        label_issue=np.zeros(n, bool),
+        label_quality=np.full(n, np.nan, np.float32),
+    )

@@ -11,14 +11,22 @@ The folder is laid out as a Hugging Face dataset repository::
 
 ``pruned`` is a subset of ``full`` without duplicated rows: both list the ``clean`` shards and
 only ``full`` lists the ``issues`` shards.
+
+Shards are written as ``datasets`` writes Parquet (:data:`PARQUET_OPTIONS`): with a page index and content-defined
+chunking, so the pages of rows that a prune only moves keep their bytes and a re-upload deduplicates them. The
+revision of a folder is the sha256 of its manifest (:func:`dataset_revision`); :func:`iter_rows` reads one revision.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import re
+import typing
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -26,7 +34,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dataset_builder.atomic import atomic_write_text
-from dataset_builder.errors import DatasetNotFoundError
+from dataset_builder.bounded import parse_json, read_bytes, read_json
+from dataset_builder.errors import (
+    DatasetChangedError,
+    DatasetNotFoundError,
+    FileFormatError,
+    IncompleteManifestError,
+)
 from dataset_builder.files import sha256_file
 from dataset_builder.records import PatchBatch
 from dataset_builder.schema import CLASS_NAMES, COLUMNS, PATCH_SIZE, SPLIT_NAMES, make_features
@@ -47,6 +61,20 @@ KINDS = ("clean", "issues")
 #: ~240 MB of float32 11x33x33 patches per shard: streams well and keeps shard counts modest.
 DEFAULT_ROWS_PER_SHARD = 5000
 DEFAULT_ROW_GROUP_SIZE = 256
+#: Content-defined chunking of data pages (the options of ``datasets.config.DEFAULT_CDC_OPTIONS``), sized for this
+#: dataset's rows: a patch row (~48 KB of float32, more as the chunker also counts list levels) outgrows these chunks,
+#: so each patch gets a page of its own that keeps its bytes wherever a prune moves the row. With the ``datasets``
+#: default (256 KiB - 1 MiB, several patches a page) a prune made 93 % of the upload's ~64 KiB chunks new and a
+#: re-prune 79 %; with these 33 % and 17 % (previous settings: 96 % and 91 %; ``scripts/benchmark_dataset.py`` [4]).
+CDC_OPTIONS = {"min_chunk_size": 16 * 1024, "max_chunk_size": 64 * 1024, "norm_level": 0}
+#: ``pyarrow.parquet.ParquetWriter`` settings of every shard: as ``datasets.arrow_writer.ParquetWriter`` writes
+#: (page index, content-defined chunking recorded in the footer), with zstd and dictionaries for the metadata columns.
+PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "use_dictionary": [c for c in COLUMNS if c != "patch"],
+    "write_page_index": True,
+    "use_content_defined_chunking": CDC_OPTIONS,
+}
 
 
 @dataclass
@@ -70,15 +98,26 @@ class WrittenDataset:
     statistics: DatasetStatistics
     bands: tuple[str, ...]
 
-    def files(self, config: str, split: str) -> list[str]:
-        """Shard paths of ``split`` in ``config`` (``pruned``: clean shards; ``full``: all)."""
+    def _shards(self, config: str, split: str | None = None) -> list[ShardInfo]:
+        """Shards of ``split`` (default: every split) in ``config`` (``pruned``: clean shards; ``full``: all)."""
         kinds = ("clean",) if config == "pruned" else KINDS
-        return [s.path for s in self.shards if s.split == split and s.kind in kinds]
+        return [s for s in self.shards if split in (None, s.split) and s.kind in kinds]
+
+    def files(self, config: str, split: str) -> list[str]:
+        """Shard paths of ``split`` in ``config``."""
+        return [s.path for s in self._shards(config, split)]
+
+    def rows(self, config: str, split: str) -> int:
+        """Rows of ``split`` in ``config``, as the shards hold them."""
+        return sum(s.rows for s in self._shards(config, split))
 
     def num_bytes(self, config: str, split: str) -> int:
         """Uncompressed Arrow bytes of ``split`` in ``config``."""
-        files = set(self.files(config, split))
-        return sum(s.arrow_bytes for s in self.shards if s.path in files)
+        return sum(s.arrow_bytes for s in self._shards(config, split))
+
+    def download_size(self, config: str) -> int:
+        """Parquet bytes of every shard of ``config`` (the hub's ``download_size``)."""
+        return sum(s.bytes for s in self._shards(config))
 
 
 def arrow_schema(bands: Sequence[str], dtype: str, patch_size: int) -> pa.Schema:
@@ -175,7 +214,7 @@ class DatasetWriter:
         for fold in np.unique(batch.fold):
             in_fold = batch.fold == fold
             split = SPLIT_NAMES[int(fold)]
-            self._split_stats[split].update(batch.patches[in_fold])
+            self._split_stats[split].update(batch.patches[in_fold], batch.fill[in_fold])
             for kind, mask in (("clean", ~batch.label_issue), ("issues", batch.label_issue)):
                 rows = np.flatnonzero(in_fold & mask)
                 if len(rows):
@@ -202,9 +241,11 @@ class DatasetWriter:
                 index = sum(1 for s, k, *_ in self._closed if (s, k) == key)
                 path = self.folder / DATA_DIR / key[0] / f"{key[1]}-{index:05d}.parquet"
                 path.parent.mkdir(parents=True, exist_ok=True)
-                writer = pq.ParquetWriter(
-                    path, self.schema, compression="zstd", use_dictionary=[c for c in COLUMNS if c != "patch"]
-                )
+                writer = pq.ParquetWriter(path, self.schema, **PARQUET_OPTIONS)
+                if PARQUET_OPTIONS.get("use_content_defined_chunking"):  # recorded in the footer, as datasets does
+                    writer.add_key_value_metadata(
+                        {"content_defined_chunking": json.dumps(PARQUET_OPTIONS["use_content_defined_chunking"])}
+                    )
                 self._open[key] = (writer, path, 0, 0)
             writer, path, rows, nbytes = self._open[key]
             take = min(table.num_rows, self.rows_per_shard - rows)
@@ -277,7 +318,31 @@ class BuildReport:
     row_group_size: int = DEFAULT_ROW_GROUP_SIZE
 
     def to_json(self) -> str:
-        return json.dumps(self.__dict__, indent=2) + "\n"
+        """The report as published: every absolute local path reduced to its last component (:func:`public_text`)."""
+        return json.dumps(_published(self.__dict__), indent=2) + "\n"
+
+
+#: An absolute local path of two or more components (POSIX, or Windows with a drive letter) inside a text; URLs,
+#: relative paths and a lone slash (``0/1``, ``+/-``) do not match.
+_LOCAL_PATH = re.compile(r"(?<![\w./:~+-])(?:[A-Za-z]:[\\/]|/)(?:[^\s:'\"`/\\]+[\\/])+[^\s:'\"`/\\]+")
+
+
+def local_paths(text: str) -> list[str]:
+    """The absolute local paths that ``text`` mentions (what a published file must not hold)."""
+    return _LOCAL_PATH.findall(text)
+
+
+def public_text(text: str) -> str:
+    """``text`` with every absolute local path reduced to its last component (``/home/me/src`` -> ``src``)."""
+    return _LOCAL_PATH.sub(lambda m: PureWindowsPath(m.group()).name, text)
+
+
+def _published(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _published(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_published(v) for v in value]
+    return public_text(value) if isinstance(value, str) else value
 
 
 #: ``card(written, report, folder) -> text``: renders the dataset card (``README.md``) of a folder that holds
@@ -305,21 +370,89 @@ def write_metadata(
         atomic_write_text(folder / CARD_FILE, card(written, report, folder))
 
 
+def _shard_problem(shard: Any) -> str | None:
+    """What is wrong with one manifest entry (None: nothing): the fields of :class:`ShardInfo`, a relative path."""
+    fields = typing.get_type_hints(ShardInfo)
+    if not isinstance(shard, dict) or set(shard) != set(fields):
+        return f"must be an object with exactly the fields {sorted(fields)}"
+    wrong = [k for k, kind in fields.items() if not isinstance(shard[k], kind) or isinstance(shard[k], bool)]
+    if wrong:
+        return f"field(s) {wrong} of the wrong type"
+    parts = PurePosixPath(shard["path"]).parts
+    if not parts or parts[0] == "/" or ".." in parts:
+        return f"path {shard['path']!r} is not inside the dataset folder"
+    return None
+
+
 def read_manifest(folder: str | Path) -> dict:
-    """The manifest of a built dataset folder."""
+    """The manifest of a built dataset folder, checked: a :class:`~dataset_builder.errors.FileFormatError` names
+    a ``manifest.json`` that is not JSON, too large or too deep, or lists a shard it cannot describe."""
+    return manifest_at_revision(folder)[1]
+
+
+def manifest_at_revision(folder: str | Path) -> tuple[str, dict]:
+    """The revision of a built dataset folder and its checked manifest, from one read of ``manifest.json``."""
     path = Path(folder) / MANIFEST_FILE
-    if not path.is_file():
+    try:
+        data = read_bytes(path)
+    except (FileNotFoundError, NotADirectoryError):
         raise DatasetNotFoundError(
             f"{folder}: not a built glacier-facies dataset (no {MANIFEST_FILE}); run scripts/build_dataset.py"
-        )
-    return json.loads(path.read_text())
+        ) from None
+    manifest = parse_json(data, path)
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("shards"), list):
+        raise FileFormatError(f"{path}: not a manifest (an object with a list of shards)")
+    for i, shard in enumerate(manifest["shards"]):
+        problem = _shard_problem(shard)
+        if problem:
+            raise FileFormatError(f"{path}: shard {i}: {problem}")
+    return "sha256:" + hashlib.sha256(data).hexdigest(), manifest
+
+
+def dataset_revision(folder: str | Path) -> str:
+    """Revision of a built dataset: ``sha256:`` + the SHA-256 of its ``manifest.json`` (which holds every shard's
+    sha256, so equal revisions mean equal shards). A build or prune that changes any row changes it."""
+    return manifest_at_revision(folder)[0]
+
+
+def check_revision(folder: str | Path, expected: str, when: str = "while it was being read") -> None:
+    """Raise :class:`DatasetChangedError` unless ``folder`` is at revision ``expected``.
+
+    Args:
+        when: how the message says when the change happened.
+    """
+    try:
+        now = dataset_revision(folder)
+    except DatasetNotFoundError:
+        now = "none (the folder is being replaced)"
+    if now != expected:
+        raise _changed(folder, expected, now, when)
+
+
+def _changed(folder: str | Path, expected: str, now: str, when: str) -> DatasetChangedError:
+    return DatasetChangedError(
+        f"{folder}: the dataset changed {when} (revision {expected}, now {now}): a prune or rebuild replaced it; "
+        "read it again"
+    )
 
 
 def load_written(folder: str | Path) -> WrittenDataset:
-    """What a built folder holds, as :class:`DatasetWriter` returned it (for re-rendering its card)."""
+    """What a built folder holds, as :class:`DatasetWriter` returned it (for re-rendering its card).
+
+    Raises:
+        IncompleteManifestError: the manifest does not list the rows the statistics count, in some split.
+    """
     stats = DatasetStatistics.load(folder)
     shards = [ShardInfo(**s) for s in read_manifest(folder)["shards"]]
-    return WrittenDataset(shards=shards, statistics=stats, bands=stats.band_names)
+    written = WrittenDataset(shards=shards, statistics=stats, bands=stats.band_names)
+    for config, per_split in stats.class_counts.items():
+        for split, counts in per_split.items():
+            if written.rows(config, split) != sum(counts.values()):
+                raise IncompleteManifestError(
+                    f"{folder}: {MANIFEST_FILE} lists {written.rows(config, split)} rows of {split} in {config}, "
+                    f"{STATISTICS_FILE} counts {sum(counts.values())}; rebuild the folder"
+                )
+    return written
 
 
 def refresh_card(folder: str | Path, card: CardRenderer) -> None:
@@ -329,17 +462,57 @@ def refresh_card(folder: str | Path, card: CardRenderer) -> None:
 
 
 def read_report(folder: str | Path) -> BuildReport:
-    """The build report of a built dataset folder."""
-    return BuildReport(**json.loads((Path(folder) / REPORT_FILE).read_text()))
+    """The build report of a built dataset folder (a :class:`~dataset_builder.errors.FileFormatError` names a file
+    that is not one)."""
+    path = Path(folder) / REPORT_FILE
+    fields = read_json(path)
+    try:
+        return BuildReport(**fields)
+    except TypeError:  # not an object, or other fields than a BuildReport's
+        raise FileFormatError(f"{path}: not a build report (an object with the fields of BuildReport)") from None
 
 
-def iter_rows(folder: str | Path, *, columns: Sequence[str] | None = None, patch_size: int = PATCH_SIZE) -> Iterator:
+def iter_rows(
+    folder: str | Path,
+    *,
+    columns: Sequence[str] | None = None,
+    patch_size: int = PATCH_SIZE,
+    revision: str | None = None,
+) -> Iterator:
     """Stream every row of a built dataset (both configs), one row group at a time, shard by shard.
 
-    Yields PatchBatch objects, or Arrow tables of just ``columns`` when given (cheap: no patches).
+    Yields PatchBatch objects, or Arrow tables of just ``columns`` when given (cheap: no patches). The rows are one
+    revision's: every shard is opened before the first row is yielded, so a prune or rebuild that replaces the
+    folder meanwhile changes nothing of what this reads.
+
+    Args:
+        revision: the revision to read (see :func:`dataset_revision`); default the folder's current one.
+
+    Raises:
+        DatasetChangedError: the folder is not at ``revision``, or changed while its shards were being opened.
     """
-    for shard in read_manifest(folder)["shards"]:
-        parquet = pq.ParquetFile(Path(folder) / shard["path"])
-        for group in range(parquet.num_row_groups):
-            table = parquet.read_row_group(group, columns=list(columns) if columns else None)
-            yield table if columns else table_to_batch(table, patch_size)
+    shards = _open_shards(Path(folder), revision)
+    try:
+        for parquet in shards:
+            for group in range(parquet.num_row_groups):
+                table = parquet.read_row_group(group, columns=list(columns) if columns else None)
+                yield table if columns else table_to_batch(table, patch_size)
+    finally:
+        for parquet in shards:
+            parquet.close()
+
+
+def _open_shards(folder: Path, revision: str | None) -> list[pq.ParquetFile]:
+    """Every shard of one revision of ``folder``, opened (an open file outlives the folder's replacement)."""
+    start, manifest = manifest_at_revision(folder)
+    if revision is not None and start != revision:
+        raise _changed(folder, revision, start, "since that revision was read")
+    with contextlib.ExitStack() as opened:
+        try:
+            shards = [opened.enter_context(pq.ParquetFile(folder / s["path"])) for s in manifest["shards"]]
+        except OSError:
+            check_revision(folder, start)  # a shard that vanished mid-way: the folder was replaced
+            raise
+        check_revision(folder, start)
+        opened.pop_all()  # the caller closes them
+    return shards

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from datasets import DatasetInfo, SplitDict, SplitInfo
+from datasets.info import DatasetInfosDict
+from huggingface_hub import DatasetCardData
+
 from dataset_builder.schema import BANDS_BY_NAME, CLASS_NAMES, FACIES_CLASSES, PROTECTED_CLASSES, make_features
-from dataset_builder.writer import BuildReport, WrittenDataset
-from hub_cards.common import DATASET_DOI, PAPER_TITLE, UPSTREAM_CODE, citation_section, render_card
+from dataset_builder.writer import BuildReport, WrittenDataset, public_text
+from hub_cards.common import (
+    DATASET_DOI,
+    DATASET_LICENSE,
+    PAPER_DOI,
+    PAPER_TITLE,
+    UPSTREAM_CODE,
+    citation_section,
+    render_card,
+)
 from hub_cards.leaderboard import render_leaderboard_section
 from hub_cards.markdown import table
 
@@ -24,40 +36,40 @@ def _size_category(n: int) -> str:
 
 
 def card_metadata(written: WrittenDataset, report: BuildReport) -> dict:
-    """The YAML front matter: configs with explicit shard lists, features and split sizes."""
+    """The YAML front matter: licence, configs with explicit shard lists, and per config the features, split
+    sizes, ``download_size`` (Parquet bytes) and ``dataset_size`` (Arrow bytes), written by ``datasets`` itself."""
     stats = written.statistics
     features = make_features(written.bands, stats.dtype, stats.patch_size)
-    configs, infos = [], []
+    configs, infos = [], {}
     for config in ("pruned", "full"):
-        splits = [s for s in stats.class_counts[config] if written.files(config, s)]
-        entry = {
-            "config_name": config,
-            "data_files": [{"split": s, "path": written.files(config, s)} for s in splits],
-        }
+        splits = SplitDict()
+        for name in stats.class_counts[config]:
+            if written.rows(config, name):
+                splits.add(
+                    SplitInfo(
+                        name=name, num_bytes=written.num_bytes(config, name), num_examples=written.rows(config, name)
+                    )
+                )
+        entry = {"config_name": config, "data_files": [{"split": s, "path": written.files(config, s)} for s in splits]}
         if config == "pruned":
             entry["default"] = True
         configs.append(entry)
-        infos.append(
-            {
-                "config_name": config,
-                "features": features._to_yaml_list(),
-                "splits": [
-                    {
-                        "name": s,
-                        "num_bytes": written.num_bytes(config, s),
-                        "num_examples": sum(stats.class_counts[config][s].values()),
-                    }
-                    for s in splits
-                ],
-            }
+        infos[config] = DatasetInfo(
+            features=features,
+            splits=splits,
+            download_size=written.download_size(config),
+            dataset_size=sum(split.num_bytes for split in splits.values()),
         )
+    dataset_info = DatasetCardData()
+    DatasetInfosDict(infos).to_dataset_card_data(dataset_info)
     return {
         "pretty_name": "Glacier facies: pan-European benchmark patches",
+        **DATASET_LICENSE,
         "task_categories": ["image-classification"],
         "tags": ["remote-sensing", "glaciology", "glacier-facies", "landsat", "sentinel-2", "geospatial"],
         "size_categories": [_size_category(stats.num_rows)],
         "configs": configs,
-        "dataset_info": infos,
+        "dataset_info": dataset_info.to_dict()["dataset_info"],
         "glacier_facies": {
             "bands": [{k: getattr(b, k) for k in ("name", "unit", "min", "max", "mean", "std")} for b in stats.bands],
             "normalisation": "global per-band min-max (bands.min, bands.max)",
@@ -130,11 +142,11 @@ def render_dataset_card(written: WrittenDataset, report: BuildReport, folder: Pa
 
 Labelled {stats.patch_size} x {stats.patch_size} pixel patches (10 m grid) centred on expert point labels of
 glacier surface facies, from Landsat and Sentinel-2 scenes at the end of the ablation season, as released with
-*{PAPER_TITLE}* (dataset doi:{DATASET_DOI}). Each row holds one label: the patch with {len(written.bands)} bands
+*{PAPER_TITLE}* (doi:{PAPER_DOI}; data record doi:{DATASET_DOI}). Each row holds one label: the patch with {len(written.bands)} bands
 (channels first), the class, the cross-validation fold (split by glacier), the glacier, the acquisition date and
 scene, the sensor where known, and the patch-centre coordinates with their CRS.
 
-This build: **{stats.num_rows} rows** from `{report.source}` (layout: {report.layout}), patch dtype `{stats.dtype}`
+This build: **{stats.num_rows} rows** from `{public_text(report.source)}` (layout: {report.layout}), patch dtype `{stats.dtype}`
 {f"; {skipped} source item(s) skipped as invalid (see build_report.json)" if skipped else ""}.
 
 ## Configurations
@@ -175,8 +187,9 @@ and class counts; `build_report.json` how the folder was built.
 
 ## Licence
 
-The code that builds this dataset is GPL-2.0 ({UPSTREAM_CODE}). The dataset's own licence is set by its publisher:
-see the Zenodo record doi:{DATASET_DOI}.
+The data's licence is the one its publisher set on the Zenodo record, https://doi.org/{DATASET_DOI}: this card does
+not restate it (the metadata says `license: {DATASET_LICENSE["license"]}` and links the record), so check the record
+before you use or redistribute the data. The code that builds this dataset is GPL-2.0 ({UPSTREAM_CODE}).
 
 {citation_section()}
 """

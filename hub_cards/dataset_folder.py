@@ -13,6 +13,7 @@ from dataset_builder import builder, pruning, writer
 from dataset_builder.pruning import PruneResult, PruneSettings
 from dataset_builder.writer import BuildReport
 from hub_cards.dataset_card import render_dataset_card
+from hub_cards.leaderboard import leaderboard_lock
 
 
 def build_dataset(source: str | Path, out: str | Path, **options: Any) -> BuildReport:
@@ -32,5 +33,7 @@ def prune_dataset(
 
 
 def refresh_card(folder: str | Path) -> None:
-    """Re-render the dataset card of a built folder (after its leaderboard changed, before publishing)."""
-    writer.refresh_card(folder, render_dataset_card)
+    """Re-render the dataset card of a built folder (after its leaderboard changed, before publishing), holding the
+    leaderboard lock so that a card never replaces a newer one rendered from a newer ``leaderboard.json``."""
+    with leaderboard_lock(folder):
+        writer.refresh_card(folder, render_dataset_card)

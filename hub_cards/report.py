@@ -1,7 +1,9 @@
 """A readable report of a run: Markdown beside an HTML file with every figure embedded.
 
 A report is a list of sections, each with paragraphs, tables and figures; it renders to both
-formats from that one structure, so they never disagree.
+formats from that one structure, so they never disagree. Titles, the intro and paragraphs are the author's Markdown;
+table cells and captions are data, shown literally (escaped in Markdown and in HTML), and figure paths are
+percent-encoded.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
+from urllib.parse import quote
 
 from dataset_builder.atomic import atomic_write_text
-from hub_cards.markdown import table
+from hub_cards.markdown import escape, table
 
 
 @dataclass
@@ -61,11 +64,13 @@ class Report:
                 out += [p, ""]
             for t in s.tables:
                 if t.caption:
-                    out += [f"*{t.caption}*", ""]
-                out += [table(t.header, t.rows), ""]
+                    out += [f"*{escape(t.caption)}*", ""]
+                out += [table([escape(h) for h in t.header], [[escape(c) for c in row] for row in t.rows]), ""]
             for f in s.figures:
                 if f.path.is_file():
-                    out += [f"![{f.caption}]({os.path.relpath(f.path, base)})", "", f"*{f.caption}*", ""]
+                    target = quote(Path(os.path.relpath(f.path, base)).as_posix())
+                    caption = escape(f.caption)
+                    out += [f"![{caption}]({target})", "", f"*{caption}*", ""]
         return "\n".join(out)
 
     def to_html(self) -> str:

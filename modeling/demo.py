@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+import pandas as pd
 import rasterio
 from matplotlib.figure import Figure as PlotFigure
 from tqdm.auto import tqdm
 
-from dataset_builder.predictions import read_predictions
+from dataset_builder.predictions import Predictions, read_predictions
 from dataset_builder.quicklook import colour_class_map, save_figure, true_colour, write_quicklooks
 from dataset_builder.schema import BANDS_BY_NAME, CLASS_NAMES, MAP_NODATA
 from dataset_builder.statistics import DatasetStatistics
@@ -36,12 +37,14 @@ from hub_cards.report import Figure, Report, Section, Table
 from modeling.errors import MassBalanceInputError
 from modeling.evaluation import (
     PUBLISHED,
+    DatasetLabels,
     NDSIRules,
     add_to_leaderboard,
     confusion_matrix,
     dataset_revision,
     evaluate_submission,
     metrics_from_confusion,
+    paired_bootstrap,
     write_submission,
 )
 from modeling.evaluation.realism import DEFAULT_WEIGHTS, RealismReport, check_realism, load_published
@@ -153,6 +156,36 @@ def _per_class_table(results: dict[str, dict[str, Any]], config: str) -> Table:
         per = metrics[config]["per_class"]
         rows.append([name, *[_pct((per[c] or {}).get("f1")) for c in CLASS_NAMES], _pct(metrics[config]["macro_f1"])])
     return Table(header, rows, f"per-class F1 (%) on the {config} labels, pooled out of fold")
+
+
+def paired_comparison(dataset: Path, a: Predictions, b: Predictions, names: tuple[str, str], n_bootstrap: int) -> Table:
+    """The macro-F1 difference of two methods' out-of-fold predictions on the same rows, with a paired bootstrap
+    interval, on the pruned and on the full labels."""
+    labels = DatasetLabels.load(dataset)
+    rows = {"pruned": ~labels.label_issue, "full": np.ones(len(labels.label), dtype=bool)}
+    preds = [pd.Series(p.pred, index=p.sample_id).reindex(labels.sample_id).to_numpy() for p in (a, b)]
+    body = []
+    for config, keep in rows.items():
+        keep = keep & ~pd.isna(preds[0]) & ~pd.isna(preds[1])
+        r = paired_bootstrap(
+            labels.label[keep], preds[0][keep].astype(int), preds[1][keep].astype(int), n_bootstrap=n_bootstrap
+        )
+        low, high = r["interval"] or [float("nan")] * 2
+        body.append(
+            [
+                config,
+                str(r["n"]),
+                _pct(r["a"]["macro_f1"]),
+                _pct(r["b"]["macro_f1"]),
+                f"{100 * r['difference']:+.1f}",
+                f"[{100 * low:+.1f}, {100 * high:+.1f}]",
+            ]
+        )
+    return Table(
+        ["labels", "rows", f"{names[0]} %", f"{names[1]} %", "difference (points)", "95 % paired bootstrap"],
+        body,
+        f"{names[0]} against {names[1]}: rows resampled jointly ({n_bootstrap} resamples)",
+    )
 
 
 def ndsi_predictions(dataset: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -304,6 +337,9 @@ def run_demo(
                     [r for name, m in results.items() for r in _score_rows(name, m)],
                 ),
                 _per_class_table(results, "pruned"),
+                paired_comparison(
+                    paths.dataset, cnn_oof, gb_oof, ("FaciesCNN round 2", "gradient boosting"), profile.n_bootstrap
+                ),
                 Table(
                     ["rank", "method", "macro-F1 pruned %", "macro-F1 full %", "kind"],
                     [

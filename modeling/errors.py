@@ -21,6 +21,10 @@ class CheckpointError(GlacierFaciesError, RuntimeError):
     """A checkpoint that cannot resume this run; the message says why."""
 
 
+class DeviceError(GlacierFaciesError, RuntimeError):
+    """A device that cannot be used (e.g. ``cuda`` without a CUDA device); the message says why."""
+
+
 class DenseInferenceError(GlacierFaciesError, ValueError):
     """A model or request that whole-scene inference cannot serve; the message says why."""
 

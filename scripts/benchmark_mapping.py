@@ -2,11 +2,12 @@
 """Benchmark whole-scene mapping: every figure measured side by side in one run.
 
     python scripts/benchmark_mapping.py [--workdir DIR] [--synthetic DIR] [--dataset DIR] [--trained MODEL]
-        [--weights H5] [--sample 300] [--speed-sample 400] [--large 10980] [--threads N]
+        [--weights H5] [--sample 300] [--speed-sample 400] [--exact-sample 4096] [--large 10980] [--threads N]
 
-1. Speed on one synthetic scene, per model: dense mode over every glacier pixel, exact and per-patch modes over a random
-   sample of them: pixels/s and the ratios; the dense mode's achieved GFLOP/s (the convolutions it executes,
-   halos included) next to a bare 64->64 3x3 convolution's on a tile of the same size.
+1. Speed on a small glacier (a compact 5,600 px part of the smallest glacier), the smallest glacier (a valley
+   glacier in the default benchmark) and the largest (an ice cap), per model, repeats interleaved: dense mode over each glacier, exact mode over a compact blob of up to 4,096 of its
+   pixels, per-patch over 400: pixels/s and the ratios, exact's largest difference from per-patch; the dense
+   mode's achieved GFLOP/s (the convolutions it executes, halos included) next to a bare 64->64 3x3 convolution's.
 2. Agreement and accuracy over all synthetic scenes, per model (``--trained`` and the converted published
    weights with the dataset's statistics): on a random sample of glacier pixels at least 16 px inside the
    scene's data, the share of equal labels dense vs per-patch, their mean |p_dense - p_patch|, the exact
@@ -45,11 +46,12 @@ from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, OPTICAL_BANDS, PATCH
 from dataset_builder.statistics import DatasetStatistics
 from dataset_builder.synthetic import SyntheticConfig, generate
 from hub_cards.dataset_folder import build_dataset
-from modeling.evaluation import confusion_matrix, metrics_from_confusion
+from modeling.evaluation import confusion_matrix, metrics_from_confusion, paired_bootstrap
 from modeling.mapping import (
     PatchGeometry,
     PreparedScene,
     conv_macs,
+    fitted_windows,
     open_scene,
     predict_array,
     prepare_scene,
@@ -66,7 +68,7 @@ WEIGHTS = (
 LARGE_RUN = """
 import json, re, sys, time
 from pathlib import Path
-from modeling.network.facies_cnn import FaciesCNN
+from modeling.network import FaciesCNN
 from modeling.mapping import MappingOptions, map_scene
 model = FaciesCNN.from_pretrained(sys.argv[1])
 start = time.perf_counter()
@@ -112,6 +114,15 @@ def sample_mask(prepared: PreparedScene, raw: np.ndarray, n: int, rng: np.random
     return mask
 
 
+def nearest(mask: np.ndarray, n: int) -> np.ndarray:
+    """The n pixels of a mask nearest to its centroid (a compact blob; nested for growing n)."""
+    rows, cols = np.nonzero(mask)
+    pick = np.argsort(np.hypot(rows - rows.mean(), cols - cols.mean()), kind="stable")[:n]
+    out = np.zeros(mask.shape, bool)
+    out[rows[pick], cols[pick]] = True
+    return out
+
+
 def timed(fn, *args, **kwargs) -> tuple[object, float]:
     start = time.perf_counter()
     out = fn(*args, **kwargs)
@@ -132,70 +143,70 @@ def bare_conv_gflops(side: int, channels: int = 64, repeats: int = 3) -> float:
 
 
 def dense_executed_flops(model: FaciesCNN, mask: np.ndarray, tile_size: int) -> float:
-    """FLOPs the dense mode executes on a scene: both scales over the box of each tile's classified pixels,
-    halo included (as :func:`modeling.mapping.dense.predict_tiled` crops), and the head on the classified pixels."""
-    scale1, scale2, head = conv_macs(model.config)
-    halo = PatchGeometry.from_config(model.config).halo("dense")
-    positions = 0
-    for window in tile_windows(mask.shape, tile_size):
+    """FLOPs the dense mode executes on a scene: on each fitted tile (:func:`modeling.mapping.tiles.fitted_windows`)
+    the unpadded stages over the box of its pixels and its halo, each block's map two lines (scale 1) or ``2 pool``
+    (scale 2) smaller than the one before, and the head on the classified pixels."""
+    config, geo = model.config, PatchGeometry.from_config(model.config)
+    f1, f2 = config.filters
+    blocks = [(1, 9 * config.num_bands * f1)] + [(1, 9 * f1 * f1)] * (geo.depth1 - 1)
+    blocks += [(geo.pool, 9 * f1 * f2)] + [(geo.pool, 9 * f2 * f2)] * (geo.depth2 - 1)
+    halo = geo.halo("dense")
+    macs = mask.sum() * conv_macs(config)[2]
+    for window in fitted_windows(mask, tile_size, halo):
         r, c = np.nonzero(mask[window_slices(window)])
         if r.size:
-            positions += (r.max() - r.min() + 1 + 2 * halo) * (c.max() - c.min() + 1 + 2 * halo)
-    return 2.0 * (positions * (scale1 + scale2) + mask.sum() * head)
+            height, width = r.max() - r.min() + 1 + 2 * halo, c.max() - c.min() + 1 + 2 * halo
+            for k, (shrink, block) in enumerate(blocks):
+                height, width = height - 2 * shrink, width - 2 * shrink
+                if k == geo.depth1:  # the stride-1 pool before scale 2
+                    height, width = height - 2 * (geo.pool // 2), width - 2 * (geo.pool // 2)
+                macs += height * width * block
+    return 2.0 * macs
 
 
-def bench_speed(model: FaciesCNN, name: str, raw: np.ndarray, prepared: PreparedScene, n: int, tile_size: int) -> None:
-    sample = sample_mask(prepared, raw, n, None)
-    dense, t_dense = timed(predict_array, model, raw, prepared.classify, mode="dense", tile_size=tile_size)
-    everywhere = np.ones(prepared.grid.shape, bool)  # as on a tile covered by ice: no pixel of the grid left out
-    _, t_full = timed(predict_array, model, raw, everywhere, mode="dense", tile_size=tile_size)
-    exact, t_exact = timed(predict_array, model, raw, sample, mode="exact", tile_size=tile_size)
-    patch, t_patch = timed(predict_array, model, raw, sample, mode="patch", tile_size=tile_size)
-    n_dense, n_sample = int(prepared.classify.sum()), int(sample.sum())
-    rates = {"dense": n_dense / t_dense, "exact": n_sample / t_exact, "patch": n_sample / t_patch}
-    halo = PatchGeometry.from_config(model.config).halo("dense")
-    achieved = dense_executed_flops(model, prepared.classify, tile_size) / t_dense / 1e9
-    bare = bare_conv_gflops(min(tile_size, max(prepared.grid.shape)) + 2 * halo)
-    print(
-        f"\n[1] speed on {name} ({prepared.grid.height} x {prepared.grid.width} px, {n_dense} glacier px; exact and per-patch "
-        f"on a compact blob of {n_sample} of them; {torch.get_num_threads()} torch threads)"
-    )
-    for mode, rate in rates.items():
-        pixels = n_dense if mode == "dense" else n_sample
-        print(f"    {mode:>5}: {rate:10.1f} px/s  ({pixels} px)")
-    full = everywhere.size / t_full
-    print(f"    dense on every pixel of the grid (an ice-covered scene): {full:10.1f} px/s  ({everywhere.size} px)")
-    print(
-        f"    dense / per-patch: {rates['dense'] / rates['patch']:.0f}x (glacier pixels), {full / rates['patch']:.0f}x (every pixel); "
-        f"exact / per-patch: {rates['exact'] / rates['patch']:.1f}x"
-    )
-    print(
-        f"    dense achieved {achieved:.1f} GFLOP/s (executed convolutions, halos included); bare 64->64 3x3 conv {bare:.1f} GFLOP/s"
-    )
-    d = np.abs(exact - patch)[:, sample]
-    print(
-        f"    on this sample: exact vs per-patch max |dp| {d.max():.2e}; dense vs per-patch labels agree "
-        f"{(dense[:, sample].argmax(0) == patch[:, sample].argmax(0)).mean():.3f}"
-    )
+#: Pixels of the small glacier of the speed benchmark: a compact part of the smallest glacier's mask.
+SMALL_GLACIER = 5600
 
 
-def paired_f1(
-    truth: np.ndarray, a: np.ndarray, b: np.ndarray, n_bootstrap: int = 1000, seed: int = 0
-) -> dict[str, object]:
-    """Macro-F1 of two predictions of the same pixels against the truth, and a percentile bootstrap 95 %
-    interval of their difference (pixels resampled jointly: a multinomial draw over (truth, a, b) triples)."""
-    k = len(CLASS_NAMES)
-    joint = np.bincount((truth.astype(np.int64) * k + a) * k + b, minlength=k**3)
-    draws = (
-        np.random.default_rng(seed).multinomial(joint.sum(), joint / joint.sum(), size=n_bootstrap).reshape(-1, k, k, k)
+def bench_speed(
+    model: FaciesCNN,
+    cases: list[tuple[str, np.ndarray, np.ndarray]],
+    exact_n: int,
+    patch_n: int,
+    tile_size: int,
+    repeats: int = 2,
+) -> None:
+    """Per case (name, raw bands, glacier mask): dense over the whole glacier, exact over a compact blob of
+    ``exact_n`` of its pixels (all of a smaller glacier), per-patch over the ``patch_n`` most central ones; repeats
+    interleaved, medians."""
+    masks = {name: {"dense": m, "exact": nearest(m, exact_n), "patch": nearest(m, patch_n)} for name, _, m in cases}
+    seconds: dict[tuple[str, str], list[float]] = {}
+    outputs: dict[tuple[str, str], np.ndarray] = {}
+    for _ in range(repeats):
+        for name, raw, _ in cases:
+            for mode, mask in masks[name].items():
+                outputs[name, mode], t = timed(predict_array, model, raw, mask, mode=mode, tile_size=tile_size)
+                seconds.setdefault((name, mode), []).append(t)
+    print(
+        f"\n[1] speed ({torch.get_num_threads()} torch threads, median of {repeats} interleaved runs; dense over each "
+        f"glacier, exact over a compact blob of <= {exact_n} of its pixels, per-patch over {patch_n})"
     )
-    cm_a, cm_b = confusion_matrix(truth, a), confusion_matrix(truth, b)
-    diff = metrics_from_confusion(draws.sum(axis=3))["macro_f1"] - metrics_from_confusion(draws.sum(axis=2))["macro_f1"]
-    return {
-        "a": metrics_from_confusion(cm_a),
-        "b": metrics_from_confusion(cm_b),
-        "interval": np.percentile(diff, [2.5, 97.5]),
-    }
+    for name, raw, glacier in cases:
+        rate = {mode: masks[name][mode].sum() / np.median(seconds[name, mode]) for mode in masks[name]}
+        sample = masks[name]["patch"]
+        dp = np.abs(outputs[name, "exact"] - outputs[name, "patch"])[:, sample].max()
+        agree = (outputs[name, "dense"][:, sample].argmax(0) == outputs[name, "patch"][:, sample].argmax(0)).mean()
+        achieved = dense_executed_flops(model, glacier, tile_size) / np.median(seconds[name, "dense"]) / 1e9
+        print(
+            f"    {name} ({int(glacier.sum())} px): dense {rate['dense']:.0f} px/s, exact {rate['exact']:.0f} px/s "
+            f"({int(masks[name]['exact'].sum())} px), per-patch {rate['patch']:.1f} px/s: dense / per-patch "
+            f"{rate['dense'] / rate['patch']:.0f}x, exact / per-patch {rate['exact'] / rate['patch']:.1f}x; exact vs "
+            f"per-patch max |dp| {dp:.1e}, dense labels agree {agree:.3f}; dense achieved {achieved:.1f} GFLOP/s"
+        )
+    side = min(tile_size, max(m.shape[0] for _, _, m in cases)) + 2 * PatchGeometry.from_config(model.config).halo(
+        "dense"
+    )
+    print(f"    (a bare 64->64 3x3 convolution on a {side} px tile: {bare_conv_gflops(side):.1f} GFLOP/s)")
 
 
 class FoldModels:
@@ -256,16 +267,16 @@ def bench_agreement(
     )
     for name, s in stats.items():
         truth, dense, patch, dp, dmax, all_truth, all_dense = (np.concatenate(s[k]) for k in keys if k != "exact")
-        f1 = paired_f1(truth, dense, patch)
+        f1 = paired_bootstrap(truth, dense, patch)
         every = metrics_from_confusion(confusion_matrix(all_truth, all_dense))["macro_f1"]
-        lo, hi = 100 * f1["interval"]
+        lo, hi = (100 * v for v in f1["interval"])
         print(
             f"    {name}: {truth.size} px; labels agree {(dense == patch).mean():.4f}; mean |dp| {dp.mean():.4f} "
             f"(mean of the largest class difference {dmax.mean():.4f}); exact vs per-patch max |dp| {max(s['exact']):.1e}"
         )
         print(
             f"      macro-F1 vs truth (sample): dense {100 * f1['a']['macro_f1']:.1f}, per-patch {100 * f1['b']['macro_f1']:.1f} "
-            f"(difference {100 * (f1['a']['macro_f1'] - f1['b']['macro_f1']):+.1f} points, 95 % interval [{lo:+.1f}, {hi:+.1f}]); "
+            f"(difference {100 * f1['difference']:+.1f} points, 95 % interval [{lo:+.1f}, {hi:+.1f}]); "
             f"dense on every glacier pixel {100 * every:.1f}"
         )
         print(
@@ -395,7 +406,10 @@ def main(argv: list[str] | None = None) -> None:
         "--weights", type=Path, default=WEIGHTS, help="published Keras weights (default: fold 0 after pruning)"
     )
     parser.add_argument("--sample", type=int, default=300, help="sampled glacier pixels per scene for the agreement")
-    parser.add_argument("--speed-sample", type=int, default=400, help="pixels timed in the exact and per-patch modes")
+    parser.add_argument("--speed-sample", type=int, default=400, help="pixels timed in the per-patch mode")
+    parser.add_argument(
+        "--exact-sample", type=int, default=4096, help="most pixels of a glacier timed in the exact mode"
+    )
     parser.add_argument("--tile-size", type=int, default=512)
     parser.add_argument("--large", type=int, default=10980, help="side of the fake Sentinel-2 tile (0: skip)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's)")
@@ -426,18 +440,26 @@ def main(argv: list[str] | None = None) -> None:
             args.weights, statistics=DatasetStatistics.load(dataset)
         )
         if "speed" not in skip:
-            scenes = sorted((synthetic / "scenes").glob("*.tif"))
             outlines = read_outlines(synthetic / "outlines.gpkg")
             prepared = [
                 prepare_scene(open_scene(p), outlines, [synthetic / "dems"], BAND_NAMES, work / "speed" / p.stem)
-                for p in scenes
+                for p in sorted((synthetic / "scenes").glob("*.tif"))
             ]
-            largest = max(prepared, key=lambda p: int(p.classify.sum()))
-            raw = scene_inputs(largest)
+            smallest, largest = (f(prepared, key=lambda p: int(p.classify.sum())) for f in (min, max))
+            small_raw, large_raw = scene_inputs(smallest), scene_inputs(largest)
+            cases = [
+                (
+                    f"small glacier, {smallest.scene.scene}",
+                    small_raw,
+                    sample_mask(smallest, small_raw, SMALL_GLACIER, None),
+                ),
+                (f"smallest glacier, {smallest.scene.scene}", small_raw, smallest.classify),
+                (f"largest glacier, {largest.scene.scene}", large_raw, largest.classify),
+            ]
             for name, chosen in models.items():
-                model = _model_for(chosen, largest.scene.scene)
+                model = _model_for(chosen, smallest.scene.scene)
                 print(f"\nmodel: {name} ({model.config.patch_size} px patches)")
-                bench_speed(model, largest.scene.scene, raw, largest, args.speed_sample, args.tile_size)
+                bench_speed(model, cases, args.exact_sample, args.speed_sample, args.tile_size)
         if "agreement" not in skip:
             bench_agreement(models, synthetic, work / "agreement", args.sample, args.tile_size, args.seed)
         if args.large and "large" not in skip:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import runpy
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +11,6 @@ import pytest
 from dataset_builder.loading import load_facies
 from dataset_builder.predictions import read_predictions
 from dataset_builder.schema import SPLIT_NAMES
-from dataset_builder.testing import write_fake_released
-from hub_cards.dataset_folder import build_dataset
 from modeling.evaluation import ResultsRecord
 from modeling.training import BaselineConfig, feature_names, patch_features
 
@@ -44,15 +41,12 @@ def test_config_validation_and_round_trip():
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("baseline")
-    write_fake_released(root / "source", per_fold=16, seed=9, glaciers_per_fold=2)
-    build_dataset(root / "source", root / "ds", progress=False)
-    return root / "ds"
+def dataset(fake_dataset) -> Path:
+    return fake_dataset(per_fold=16, seed=9, glaciers_per_fold=2)
 
 
-def test_baseline_fold_through_the_training_command(dataset, tmp_path):
-    train = runpy.run_path(str(ROOT / "scripts" / "train.py"))["main"]
+def test_baseline_fold_through_the_training_command(dataset, tmp_path, script):
+    train = script("train").main
     out = tmp_path / "baseline"
     assert train([str(dataset), str(out), "--fold", "3", "--method", "baseline", "--threads", "1", "--quiet"]) == 0
     record = ResultsRecord.load(out / "results.json")

@@ -118,12 +118,14 @@ def test_cv_split_and_torch_view(released):
     assert set(split["train"]["fold"]) == {1, 2, 3, 4}
     view = TorchPatches(split["train"], bands=("blue", "nir", "elevation"))
     batches = list(torch_loader(view, batch_size=16, shuffle=True, seed=3))
-    x, y = batches[0]
+    x, y = batches[0]["image"], batches[0]["label"]
     assert x.shape == (16, 3, 33, 33) and str(x.dtype) == "torch.float32" and str(y.dtype) == "torch.int64"
-    assert sum(len(b[1]) for b in batches) == 40
+    assert sum(len(b["label"]) for b in batches) == 40
     reference = np.asarray(split["train"].with_format("numpy")[5]["patch"])
     np.testing.assert_array_equal(view.patches([5])[0], reference[[0, 3, 6]])
-    assert int(view[5][1]) == split["train"][5]["label"]
+    assert (
+        int(view[5]["label"]) == split["train"][5]["label"] and view[5]["sample_id"] == split["train"][5]["sample_id"]
+    )
     with pytest.raises(ValueError, match="not in the dataset"):
         TorchPatches(split["train"], bands=("blue",), dataset_bands=("green", "red"))
 

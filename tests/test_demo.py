@@ -52,6 +52,7 @@ def test_demo_runs_every_stage(tmp_path, tiny_profile):
     assert "data:image/png;base64," in (paths.report / "report.html").read_text()
     assert len(list(paths.maps.glob("*_facies.tif"))) == 6 * 2  # every scene, each by its glacier's fold model
     assert "| mapped facies |" in report and "| truth maps |" in report
+    assert "95 % paired bootstrap" in report
     if tiny_profile.weights.is_dir():  # the realism check needs the published weights beside the repository
         assert "## Realism: the published models in this world" in report and "| published weights |" in report
         assert (paths.realism / "realism.json").is_file() and (paths.realism / "scene_maps.png").is_file()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from rasterio.windows import Window
 
 from dataset_builder.schema import BAND_NAMES
 from modeling.errors import DenseInferenceError
@@ -16,10 +17,15 @@ from modeling.mapping import (
     flops_per_pixel,
     patch_features,
     predict_array,
+    predict_tiled,
     tile_logits,
     tile_windows,
     window_max,
+    window_slices,
 )
+from modeling.mapping.per_patch import EXACT_BATCH, EXACT_BLOCK, shares_borders
+from modeling.mapping.tile_inputs import group_reader
+from modeling.mapping.tiles import fitted_windows, padded_window
 from modeling.network import FaciesCNN, FaciesCNNConfig
 
 BANDS = len(BAND_NAMES)
@@ -79,7 +85,20 @@ def test_patch_mode_is_the_published_per_patch_inference():
     assert np.isnan(proba[:, ~mask]).all()
 
 
-@pytest.mark.parametrize("config", [{}, {"patch_size": 15}, {"depths": (2, 3)}, {"patch_size": 21, "depths": (1, 2)}])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"patch_size": 15},
+        {"depths": (2, 3)},
+        {"patch_size": 21, "depths": (1, 2)},
+        {"depths": (4, 3)},  # the scale-1 padding reaches two rings of pooled cells
+        {"depths": (3, 4)},
+        {"patch_size": 25, "pool_size": 5, "depths": (3, 1)},
+        {"pool_size": 1},
+        {"patch_size": 3, "pool_size": 3},
+    ],
+)
 def test_exact_mode_equals_per_patch(config):
     model, raw = make_model(**config), scene((36, 34))
     mask = np.random.default_rng(2).random(raw.shape[1:]) < 0.3  # interior and edge pixels
@@ -89,11 +108,27 @@ def test_exact_mode_equals_per_patch(config):
     assert (np.isnan(exact) == ~mask).all() and (np.nan_to_num(exact).argmax(0) == np.nan_to_num(patch).argmax(0)).all()
 
 
-def test_exact_mode_needs_a_shallow_first_scale():
-    model = make_model(depths=(4, 3))
-    x = torch.zeros((1, BANDS, 40, 40))
-    with pytest.raises(DenseInferenceError, match="depths"):
-        exact_features(model, x, torch.tensor([20]), torch.tensor([20]))
+def test_exact_mode_shares_strips_within_blocks_and_batches_corners():
+    """Several blocks of a tile (EXACT_BLOCK), several batches of corner cells (EXACT_BATCH), random weights."""
+    for seed in (5, 6):
+        model, raw = make_model(seed), scene((100, 90), seed=seed)
+        mask = np.random.default_rng(seed).random(raw.shape[1:]) < 0.45
+        assert mask[:EXACT_BLOCK, :EXACT_BLOCK].sum() > 2 * EXACT_BATCH  # the first block takes three batches
+        exact = predict_array(model, raw, mask, mode="exact", tile_size=128)
+        patch = predict_array(model, raw, mask, mode="patch", tile_size=128)
+        np.testing.assert_allclose(exact, patch, atol=1e-5)
+
+
+def test_exact_mode_shares_work_only_where_the_corners_do_not_meet():
+    assert shares_borders(PatchGeometry.from_config(FaciesCNNConfig()))
+    assert shares_borders(PatchGeometry.from_config(FaciesCNNConfig(depths=(4, 3))))
+    for small in ({"patch_size": 15}, {"patch_size": 9}, {"patch_size": 21}):
+        assert not shares_borders(PatchGeometry.from_config(FaciesCNNConfig(**small)))
+    model = make_model(patch_size=9)
+    x = torch.from_numpy(scene((30, 30)))[None]
+    rows, cols = torch.arange(4, 26), torch.arange(4, 26).flip(0)
+    with torch.inference_mode():  # computed per patch: the same numbers, bit for bit
+        assert torch.equal(exact_features(model, x, rows, cols), patch_features(model, x, rows, cols))
 
 
 def test_dense_centre_features_equal_per_patch_and_only_the_global_max_differs():
@@ -207,7 +242,9 @@ def test_flops_per_pixel_of_the_published_model():
     patch, dense, exact = (flops_per_pixel(config, m) for m in ("patch", "dense", "exact"))
     assert 0.15e9 < patch < 0.25e9  # "about 0.2 GFLOP per pixel"
     assert 400 < patch / dense < 600  # "about 1/500 of the cost"
-    assert dense < exact < patch
+    assert 10 < patch / exact < 15 and dense < exact
+    small = FaciesCNNConfig(patch_size=15)  # computed per patch
+    assert flops_per_pixel(small, "exact") == flops_per_pixel(small, "patch")
 
 
 def test_window_max_equals_a_dilated_max_pool():
@@ -223,3 +260,34 @@ def test_tile_windows_cover_the_grid_once():
     assert (cover == 1).all()
     with pytest.raises(DenseInferenceError):
         tile_windows((5, 5), 0)
+
+
+def test_fitted_windows_cover_each_pixel_once_and_group_close_pixels():
+    mask = np.zeros((300, 400), bool)
+    mask[10:40, 20:45] = True  # a small glacier
+    mask[42:60, 47:52] = True  # a neighbour 2 px away: same window
+    mask[200:290, 100:390] = True  # a wide one: split into tiles of <= 128 px
+    mask[150, 300] = True  # a lone pixel 50 px from the others
+    windows = fitted_windows(mask, tile_size=128, gap=8)
+    cover = np.zeros(mask.shape, int)
+    for w in windows:
+        assert w.width <= 128 and w.height <= 128
+        cover[w.row_off : w.row_off + w.height, w.col_off : w.col_off + w.width] += 1
+    assert (cover[mask] == 1).all() and cover.max() == 1
+    assert windows[0] == Window(20, 10, 32, 50)
+    assert Window(300, 150, 1, 1) in windows
+    assert len(windows) == 2 + 3  # 90 x 290 px in 1 x 3 tiles of 97 px
+    assert fitted_windows(np.zeros((5, 5), bool)) == []
+
+
+def test_fitted_tiles_map_as_a_tile_grid():
+    model, raw = make_model(), scene((70, 90))
+    mask = np.zeros(raw.shape[1:], bool)
+    mask[5:20, 5:30], mask[40:68, 50:88] = True, True
+    for mode in ("dense", "exact"):
+        fitted = predict_array(model, raw, mask, mode=mode, tile_size=24)
+        grid = np.full_like(fitted, np.nan)
+        read = group_reader(lambda window: padded_window(raw, window), model.config, mask)
+        for window, proba in predict_tiled(model, read, mask.shape, mode=mode, tile_size=24):
+            grid[(slice(None), *window_slices(window))] = proba
+        np.testing.assert_allclose(fitted, grid, atol=1e-5)

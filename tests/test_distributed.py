@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import os
-import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +11,6 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-
-from dataset_builder.testing import write_fake_released
-from hub_cards.dataset_folder import build_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Dropout masks are drawn per rank, so they cannot match a one-process run: compare without dropout.
@@ -36,11 +32,8 @@ ARGS = [
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("distributed")
-    write_fake_released(root / "source", per_fold=16, seed=4, glaciers_per_fold=2)
-    build_dataset(root / "source", root / "ds", progress=False)
-    return root / "ds"
+def dataset(fake_dataset) -> Path:
+    return fake_dataset(per_fold=16, seed=4, glaciers_per_fold=2)
 
 
 def last_epoch(out: Path) -> dict[str, torch.Tensor]:
@@ -55,7 +48,7 @@ def log(out: Path) -> list[dict[str, str]]:
 
 
 @pytest.mark.slow
-def test_two_processes_train_the_one_process_model(dataset, tmp_path):
+def test_two_processes_train_the_one_process_model(dataset, tmp_path, script):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     two = subprocess.run(
         [
@@ -77,7 +70,7 @@ def test_two_processes_train_the_one_process_model(dataset, tmp_path):
         timeout=300,
     )
     assert two.returncode == 0, two.stderr[-3000:]
-    train = runpy.run_path(str(ROOT / "scripts" / "train.py"))["main"]
+    train = script("train").main
     assert train([str(dataset), str(tmp_path / "one"), *ARGS]) == 0
 
     # Tolerances: summation order differs, and Adam's first steps (about lr * sign(gradient)) turn rounding

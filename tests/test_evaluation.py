@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import runpy
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,6 @@ from dataset_builder.errors import PredictionsError
 from dataset_builder.loading import load_facies
 from dataset_builder.predictions import PROBA_COLUMNS, make_predictions, read_predictions, write_predictions
 from dataset_builder.schema import CLASS_NAMES, NUM_CLASSES, SPLIT_NAMES
-from dataset_builder.testing import write_fake_released
-from hub_cards.dataset_folder import build_dataset
 from modeling.evaluation import (
     ResultsRecord,
     apply_temperature,
@@ -29,6 +26,7 @@ from modeling.evaluation import (
     expected_calibration_error,
     fit_temperature,
     metrics_from_confusion,
+    paired_bootstrap,
     plot_confusion_matrix,
     plot_reliability_diagram,
     plot_training_curves,
@@ -244,11 +242,8 @@ def test_plots_are_pngs(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("evaluation")
-    write_fake_released(root / "source", per_fold=8, seed=3, glaciers_per_fold=2)
-    build_dataset(root / "source", root / "ds", progress=False)
-    return root / "ds"
+def dataset(fake_dataset) -> Path:
+    return fake_dataset(per_fold=8, seed=3, glaciers_per_fold=2)
 
 
 def fold_rows(dataset: Path, folds) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -262,13 +257,13 @@ def fold_rows(dataset: Path, folds) -> tuple[list[str], np.ndarray, np.ndarray]:
     return ids, np.array(labels), np.array(fold)
 
 
-def test_evaluate_predictions_file_cli(dataset, tmp_path, capsys):
+def test_evaluate_predictions_file_cli(dataset, tmp_path, capsys, script):
     ids, labels, folds = fold_rows(dataset, [1, 4])
     proba = np.full((len(ids), NUM_CLASSES), 0.02, np.float32)
     proba[np.arange(len(ids)), labels] = 1 - 0.02 * (NUM_CLASSES - 1)
     proba[0] = np.roll(proba[0], 1)  # one mistake
     write_predictions(tmp_path / "p.parquet", ids, folds, proba)
-    evaluate = runpy.run_path(str(ROOT / "scripts" / "evaluate.py"))["main"]
+    evaluate = script("evaluate").main
     argv = [
         str(dataset),
         "--predictions",
@@ -294,3 +289,18 @@ def test_evaluation_needs_every_row_of_the_folds(dataset):
     partial = make_predictions(ids[1:], folds[1:], random_proba(len(ids) - 1))
     with pytest.raises(ValueError, match="1 row.*no prediction"):
         evaluate_predictions(dataset, partial, n_bootstrap=0)
+
+
+def test_paired_bootstrap_of_a_macro_f1_difference():
+    rng = np.random.default_rng(3)
+    truth = rng.integers(0, NUM_CLASSES, 4000)
+    good = np.where(rng.random(truth.size) < 0.9, truth, rng.integers(0, NUM_CLASSES, truth.size))
+    poor = np.where(rng.random(truth.size) < 0.6, truth, rng.integers(0, NUM_CLASSES, truth.size))
+    result = paired_bootstrap(truth, good, poor, n_bootstrap=300, seed=1)
+    expected = skm.f1_score(truth, good, average="macro") - skm.f1_score(truth, poor, average="macro")
+    assert result["difference"] == pytest.approx(expected, abs=1e-9) and result["n"] == truth.size
+    low, high = result["interval"]
+    assert 0 < low < result["difference"] < high  # clearly better: the interval excludes 0
+    same = paired_bootstrap(truth, good, good, n_bootstrap=50)
+    assert same["difference"] == 0 and same["interval"] == [0.0, 0.0]
+    assert paired_bootstrap(truth, good, poor, n_bootstrap=0)["interval"] == []

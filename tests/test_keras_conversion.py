@@ -18,7 +18,6 @@ from dataset_builder.schema import BAND_NAMES, OPTICAL_BANDS, cv_split
 from dataset_builder.statistics import BandStatistics, DatasetStatistics
 from modeling import FaciesCNN, FaciesCNNConfig
 from modeling.errors import WeightsError
-from modeling.network import load_keras_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -119,9 +118,10 @@ def write_statistics(folder: Path) -> DatasetStatistics:
 def test_synthetic_keras_file_converts_to_the_same_network(tmp_path):
     model = source_model(EIGHT_BANDS)
     write_keras_h5(tmp_path / "w.h5", model)
-    converted = load_keras_weights(tmp_path / "w.h5", bands=EIGHT_BANDS)
+    converted = FaciesCNN.from_keras(tmp_path / "w.h5", bands=EIGHT_BANDS)
     assert_same_outputs(model, converted, size=32)
     assert converted.config.provenance["fold"] is None and converted.config.training is None
+    assert "published_name" not in converted.config.provenance  # not one of the published files
 
 
 def test_cli_writes_a_loadable_folder_with_statistics_and_provenance(tmp_path):
@@ -142,30 +142,70 @@ def test_cli_writes_a_loadable_folder_with_statistics_and_provenance(tmp_path):
     assert source.name in (tmp_path / "out" / "README.md").read_text()
 
 
-def test_cli_needs_band_names_for_an_unusual_channel_count(tmp_path):
+def test_cli_needs_band_names_for_an_unusual_channel_count(tmp_path, capsys):
     write_keras_h5(tmp_path / "w.h5", source_model(EIGHT_BANDS))
-    with pytest.raises(WeightsError, match="8 input channels; name them"):
-        convert_cli([str(tmp_path / "w.h5"), str(tmp_path / "out")])
+    assert convert_cli([str(tmp_path / "w.h5"), str(tmp_path / "out")]) == 1  # a WeightsError, reported in one line
+    assert "8 input channels; name them" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
 def test_bands_must_match_the_input_channels(tmp_path):
     write_keras_h5(tmp_path / "w.h5", source_model(OPTICAL_BANDS))
     with pytest.raises(WeightsError, match=r"w.h5 has 6 input channels, but 11 bands"):
-        load_keras_weights(tmp_path / "w.h5", bands=BAND_NAMES)
+        FaciesCNN.from_keras(tmp_path / "w.h5", bands=BAND_NAMES)
 
 
 def test_a_missing_layer_is_an_error_naming_the_file(tmp_path):
     write_keras_h5(tmp_path / "w.h5", source_model(BAND_NAMES), drop="dense_1")
     with pytest.raises(WeightsError, match=r"w.h5: 2 dense layers"):
-        load_keras_weights(tmp_path / "w.h5")
+        FaciesCNN.from_keras(tmp_path / "w.h5")
 
 
 def test_a_non_keras_file_is_an_error(tmp_path):
     with h5py.File(tmp_path / "other.h5", "w") as h5:
         h5.create_dataset("x", data=np.zeros(3))
     with pytest.raises(WeightsError, match="not a Keras save_weights"):
-        load_keras_weights(tmp_path / "other.h5")
+        FaciesCNN.from_keras(tmp_path / "other.h5")
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:5000])
+
+
+def _drop_a_tensor(path: Path) -> None:
+    with h5py.File(path, "a") as h5:
+        del h5["dense_1"]["dense_1/bias:0"]
+
+
+def _flatten_a_kernel(path: Path) -> None:
+    with h5py.File(path, "a") as h5:
+        del h5["conv2d"]["conv2d/kernel:0"]
+        h5["conv2d"].create_dataset("conv2d/kernel:0", data=np.zeros(99, np.float32))
+
+
+def _integer_tensor(path: Path) -> None:
+    with h5py.File(path, "a") as h5:
+        del h5["dense"]["dense/bias:0"]
+        h5["dense"].create_dataset("dense/bias:0", data=np.zeros(32, np.int32))
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: p.write_bytes(b"not an HDF5 file at all"), "not a readable Keras HDF5"),
+        (_truncate, "not a readable Keras HDF5"),
+        (_drop_a_tensor, "not a readable Keras HDF5"),
+        (_flatten_a_kernel, r"conv2d/kernel is a float32 array of shape \(99,\)"),
+        (_integer_tensor, r"dense/bias is a int32 array"),
+    ],
+)
+def test_a_bad_h5_file_is_one_error_naming_it(tmp_path, damage, message):
+    path = tmp_path / "w.h5"
+    write_keras_h5(path, source_model(OPTICAL_BANDS))
+    damage(path)
+    with pytest.raises(WeightsError, match=message) as caught:
+        FaciesCNN.from_keras(path)
+    assert str(path) in str(caught.value)
 
 
 # -- the published weights ----------------------------------------------------------------------------
@@ -173,7 +213,7 @@ def test_a_non_keras_file_is_an_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def fold0_after() -> FaciesCNN:
-    return load_keras_weights(UPSTREAM / "weights" / "0_cnn_afterconfidentlearning_weights.h5")
+    return FaciesCNN.from_keras(UPSTREAM / "weights" / "0_cnn_afterconfidentlearning_weights.h5")
 
 
 @needs_shared
@@ -205,7 +245,12 @@ def test_every_published_file_converts(tmp_path):
         assert provenance["source_file"] == source.name
         assert provenance["fold"] == int(source.name[0])
         assert provenance["confident_learning"] == ("after" if "after" in source.name else "before")
+        assert (
+            provenance["published_name"]
+            == f"{'optical-' * (source.parent.name == 'optical')}fold{source.name[0]}-"
+            + provenance["confident_learning"]
+        )
         digests.add(provenance["sha256"])
-        expected = load_keras_weights(source).state_dict()
+        expected = FaciesCNN.from_keras(source).state_dict()
         assert all(torch.equal(v, expected[k]) for k, v in loaded.state_dict().items())
     assert len(digests) == 18

@@ -1,16 +1,28 @@
 """Submissions: validation against the dataset, scoring from predictions, the ranked leaderboard."""
 
 import json
+import multiprocessing as mp
+import re
+import shutil
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from huggingface_hub import DatasetCard
 
+from dataset_builder.errors import FileFormatError
 from dataset_builder.schema import CAST_SHADOW, CLASS_NAMES, PATCH_SIZE, SUNLIT
-from dataset_builder.testing import write_fake_released
-from hub_cards.dataset_folder import build_dataset
-from hub_cards.leaderboard import read_leaderboard
+from hub_cards.dataset_folder import refresh_card
+from hub_cards.leaderboard import (
+    LEADERBOARD_FILE,
+    LOCK_FILE,
+    LeaderboardBusyError,
+    leaderboard_lock,
+    read_leaderboard,
+)
+from hub_cards.markdown import http_url
 from modeling.errors import SubmissionError
 from modeling.evaluation import (
     PUBLISHED,
@@ -21,6 +33,7 @@ from modeling.evaluation import (
     evaluate_submission,
     write_submission,
 )
+from modeling.hub import push_folder
 
 META = {
     "method": "My CNN",
@@ -34,11 +47,8 @@ META = {
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lb")
-    write_fake_released(root / "src", per_fold=10, seed=3)
-    build_dataset(root / "src", root / "ds", progress=False)
-    return root / "ds"
+def dataset(fake_dataset):
+    return fake_dataset(per_fold=10, seed=3)
 
 
 def _labels(dataset):
@@ -91,7 +101,8 @@ def test_leaderboard_ranks_replaces_and_renders(dataset, tmp_path):
     ("edit", "message"),
     [
         (lambda t, m: (t.iloc[1:], m), "have no prediction"),
-        (lambda t, m: (pd.concat([t, t.iloc[:1]]), m), "appears more than once"),
+        (lambda t, m: (pd.concat([t.iloc[:-1], t.iloc[:1]]), m), "appears more than once"),
+        (lambda t, m: (pd.concat([t, t.iloc[:1]]), m), r"\d+ rows, more than the \d+ allowed"),
         (
             lambda t, m: (t.assign(sample_id=t["sample_id"].where(t.index != 4, "nobody")), m),
             "row 4: sample_id 'nobody' is not in the dataset",
@@ -105,6 +116,9 @@ def test_leaderboard_ranks_replaces_and_renders(dataset, tmp_path):
         (lambda t, m: (t, {**m, "macro_f1": 0.99}), "scores are computed here"),
         (lambda t, m: (t, {k: v for k, v in m.items() if k != "authors"}), r"missing field\(s\) \['authors'\]"),
         (lambda t, m: (t, {**m, "code": "javascript:alert(1)"}), "http"),
+        (lambda t, m: (t, {**m, "code": "http://github.com@evil.example/x"}), "without spaces or credentials"),
+        (lambda t, m: (t, {**m, "paper": "https:///no-host"}), "paper must be an http"),
+        (lambda t, m: (t, {**m, "code": "data:text/html,<script>"}), "code must be an http"),
     ],
 )
 def test_malformed_submissions_are_refused(dataset, tmp_path, edit, message):
@@ -200,3 +214,206 @@ def test_evaluate_cli_scores_a_submission(dataset, tmp_path, script, capsys):
     assert evaluate.main([str(dataset), "--submission", str(tmp_path / "sub"), "--out", str(tmp_path / "out2")]) == 1
     err = capsys.readouterr().err
     assert "predictions.parquet: row" in err and not (tmp_path / "out2" / "results.json").exists()
+
+
+# -- one writer at a time ---------------------------------------------------------------------------------------------
+
+needs_fork = pytest.mark.skipif("fork" not in mp.get_all_start_methods(), reason="needs the fork start method")
+
+
+def _copy(dataset, tmp_path):
+    shutil.copytree(dataset, tmp_path / "ds")
+    return tmp_path / "ds"
+
+
+def _add_after(barrier, dataset, method):
+    barrier.wait(timeout=60)
+    add_to_leaderboard(dataset, {**PUBLISHED, "method": method})
+
+
+def _card_methods(dataset):
+    """The method cell of every leaderboard row of the card."""
+    card = (dataset / "README.md").read_text()
+    section = card[card.index("| rank |") :].split("\n\n")[0].splitlines()[2:]
+    return {re.split(r"(?<!\\)\|", row)[2].strip() for row in section}
+
+
+@needs_fork
+def test_concurrent_submissions_keep_every_entry_and_the_card_agrees(dataset, tmp_path):
+    """Six processes add an entry at the same moment, three times over: before the lock, entries were lost (every
+    process exiting 0) and the card could show another set than leaderboard.json."""
+    ds = _copy(dataset, tmp_path)
+    context = mp.get_context("fork")
+    for round_ in range(3):
+        (ds / LEADERBOARD_FILE).unlink(missing_ok=True)
+        methods = {f"round {round_} process {i}" for i in range(6)}
+        barrier = context.Barrier(len(methods))
+        processes = [context.Process(target=_add_after, args=(barrier, ds, m)) for m in sorted(methods)]
+        for p in processes:
+            p.start()
+        for p in processes:
+            p.join(timeout=120)
+        assert [p.exitcode for p in processes] == [0] * len(methods)
+        assert {e["method"] for e in read_leaderboard(ds)["entries"]} == methods
+        assert _card_methods(ds) == methods
+    assert (ds / LOCK_FILE).is_file()
+    assert LOCK_FILE not in {path for path, _ in push_folder(ds, "me/glacier-facies", dry_run=True).files}
+
+
+def _hold_lock(dataset, held, release):
+    with leaderboard_lock(dataset):
+        held.set()
+        release.wait(timeout=60)
+
+
+@needs_fork
+def test_a_held_lock_times_out_with_an_error_naming_it(dataset, tmp_path):
+    ds = _copy(dataset, tmp_path)
+    context = mp.get_context("fork")
+    held, release = context.Event(), context.Event()
+    holder = context.Process(target=_hold_lock, args=(ds, held, release))
+    holder.start()
+    try:
+        assert held.wait(timeout=60)
+        with pytest.raises(LeaderboardBusyError, match=r"\.leaderboard\.lock: another process held"):
+            with leaderboard_lock(ds, timeout=0.3):
+                pass
+    finally:
+        release.set()
+        holder.join(timeout=60)
+    with leaderboard_lock(ds, timeout=10), leaderboard_lock(ds, timeout=0):  # free again, and re-entrant
+        pass
+
+
+# -- bounded reading --------------------------------------------------------------------------------------------------
+
+
+def _submission(folder, table, meta=META):
+    folder.mkdir()
+    (folder / "metadata.json").write_text(json.dumps(meta))
+    if isinstance(table, pd.DataFrame):
+        table.to_csv(folder / "predictions.csv", index=False)
+    else:
+        pq.write_table(table, folder / "predictions.parquet", compression="zstd")
+    return folder
+
+
+def _repeated(value, rows):
+    """A dictionary-encoded text column: ``value`` on every row, stored once."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(rows, np.int32)), pa.array([value]))
+
+
+def test_a_parquet_bomb_is_refused_from_its_footer(dataset, tmp_path):
+    """A few hundred KB of dictionary-encoded Parquet used to expand to GBs before any check: too many rows, or rows
+    whose text decodes far beyond what a submission needs."""
+    labels = _labels(dataset)
+    n = len(labels.sample_id)
+    rows = _repeated(labels.sample_id[0], 2_000_000)
+    many = _submission(tmp_path / "many", pa.table({"sample_id": rows, "pred": _repeated("ice", 2_000_000)}))
+    assert (many / "predictions.parquet").stat().st_size < 1_000_000
+    with pytest.raises(SubmissionError, match=rf"predictions.parquet: 2000000 rows, more than the {n} allowed"):
+        evaluate_submission(many, dataset, n_bootstrap=0)
+    wide = pa.table({"sample_id": _repeated("x" * 2_000_000, n), "pred": pa.array(labels.label)})
+    wide = _submission(tmp_path / "wide", wide)
+    assert (wide / "predictions.parquet").stat().st_size < 100_000
+    with pytest.raises(SubmissionError, match=r"predictions.parquet: columns \['sample_id', 'pred'\] decode to more"):
+        evaluate_submission(wide, dataset, n_bootstrap=0)
+
+
+def test_a_csv_submission_is_bounded_by_rows(dataset, tmp_path):
+    labels = _labels(dataset)
+    n = len(labels.sample_id)
+    table = pd.DataFrame({"sample_id": np.resize(labels.sample_id, 100 * n), "pred": 0})
+    folder = _submission(tmp_path / "sub", table)
+    with pytest.raises(SubmissionError, match=rf"predictions.csv: more than the {n} rows allowed"):
+        evaluate_submission(folder, dataset, n_bootstrap=0)
+
+
+# -- corrupt files ----------------------------------------------------------------------------------------------------
+
+ENTRY = {"method": "x", "kind": "scored", "scores": {"pruned": {"macro_f1": 0.5}}}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "not valid JSON"),
+        ("\xff", "not UTF-8 text"),
+        ("[]", "not a leaderboard"),
+        ('{"schema_version": 2, "entries": []}', "leaderboard schema version 2, expected 1"),
+        (json.dumps({"schema_version": 1, "entries": [1]}), "entry 0: not an object"),
+        (json.dumps({"schema_version": 1, "entries": [{**ENTRY, "kind": "guessed"}]}), "entry 0: kind must be"),
+        (json.dumps({"schema_version": 1, "entries": [ENTRY, {**ENTRY, "method": "a\nb"}]}), "entry 1: method"),
+        (
+            json.dumps({"schema_version": 1, "entries": [{**ENTRY, "scores": {"pruned": {"macro_f1": "99"}}}]}),
+            r"entry 0: scores.pruned.macro_f1 must be a number",
+        ),
+        ('{"schema_version": 1, "entries": [{"scores": {"pruned": {"macro_f1": NaN}}}]}', "NaN is not standard JSON"),
+        ("[" * 5000 + "]" * 5000, "nested deeper than 32 levels"),
+    ],
+)
+def test_a_corrupt_leaderboard_is_an_error_naming_it(tmp_path, text, message):
+    (tmp_path / LEADERBOARD_FILE).write_text(text, encoding="latin-1" if text == "\xff" else "utf-8")
+    with pytest.raises(FileFormatError, match=message) as info:
+        read_leaderboard(tmp_path)
+    assert str(info.value).startswith(f"{tmp_path / LEADERBOARD_FILE}: ")
+
+
+# -- links and names rendered into the card ---------------------------------------------------------------------------
+
+HOSTILE_LINK = "https://example.org/a)![x](https://tracker.example/pixel.png)"
+
+
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [
+        ("https://example.org/code", "https://example.org/code"),
+        ("https://example.org/a_(b)?q=1&r=[2]#top", "https://example.org/a_%28b%29?q=1&r=%5B2%5D#top"),
+        (HOSTILE_LINK, "https://example.org/a%29%21%5Bx%5D%28https://tracker.example/pixel.png%29"),
+        ("https://example.org/a|b", "https://example.org/a%7Cb"),
+        ("javascript:alert(1)", None),
+        ("JaVaScRiPt://example.org/%0aalert(1)", None),
+        ("data:text/html,x", None),
+        ("//example.org/x", None),
+        ("https:///x", None),
+        ("http://user@example.org/", None),
+        ("https://exa mple.org/", None),
+        ("https://example.org:99999/", None),
+        (42, None),
+    ],
+)
+def test_links_are_parsed_as_http_urls(url, target):
+    assert http_url(url) == target
+
+
+def test_links_and_names_from_the_file_render_as_text_or_safe_links(dataset, tmp_path):
+    """A code link with ``)``, ``[`` and ``!`` used to render as a link plus a remote tracking image, a
+    ``javascript:`` link as a link, and a ``|`` broke the table; now links are encoded or dropped, text escaped."""
+    ds = _copy(dataset, tmp_path)
+    scores = {"pruned": {"macro_f1": 0.5, "macro_f1_ci": [0.4, 0.6]}, "full": {"macro_f1": 0.4}}
+    entries = [
+        {"method": "tracked", "kind": "scored", "scores": scores, "code": HOSTILE_LINK},
+        {"method": "scripted", "kind": "scored", "scores": scores, "code": "javascript:alert(document.cookie)"},
+        {"method": "a | b ![i](https://tracker.example/i.png) <img src=x>", "kind": "reported", "scores": scores},
+    ]
+    (ds / LEADERBOARD_FILE).write_text(json.dumps({"schema_version": 1, "entries": entries}))
+    refresh_card(ds)
+    card = (ds / "README.md").read_text()
+    section = card[card.index("| rank |") :].split("\n\n")[0]
+    assert "javascript:" not in section and "![" not in section and not re.search(r"(?<!\\)<", section)
+    assert "tracker.example/pixel.png)" not in section
+    assert "[tracked](https://example.org/a%29%21%5Bx%5D%28https://tracker.example/pixel.png%29)" in section
+    assert "| scripted |" in section
+    assert "a &#124; b \\!\\[i\\](https://tracker.example/i.png) \\<img src=x\\>" in section
+    for row in section.splitlines():
+        assert len(re.split(r"(?<!\\)\|", row)) == 10, row  # 8 cells and the two borders
+
+
+def test_a_submitted_link_with_markdown_in_it_renders_encoded(dataset, tmp_path):
+    ds = _copy(dataset, tmp_path)
+    labels = _labels(ds)
+    write_submission(tmp_path / "sub", labels.sample_id, labels.label, {**META, "code": HOSTILE_LINK})
+    add_to_leaderboard(ds, evaluate_submission(tmp_path / "sub", ds, n_bootstrap=0))
+    card = (ds / "README.md").read_text()
+    assert "[My CNN](https://example.org/a%29%21%5Bx%5D%28https://tracker.example/pixel.png%29)" in card
+    assert "![" not in card[card.index("| rank |") :]

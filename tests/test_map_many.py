@@ -1,50 +1,31 @@
-"""Many scenes on a Dask cluster (two local worker processes): mapping, skipping, retries, failures, the CLI."""
+"""Many scenes on a Dask cluster (two local worker processes): mapping, skipping, retries, failures, the combined
+area table, Landsat and Sentinel-2 in one run, the CLI."""
 
 from __future__ import annotations
 
-import dataclasses
+import csv
 import sys
 from pathlib import Path
 
 import cloudpickle
-import numpy as np
 import pytest
 import rasterio
-import torch
 from distributed import LocalCluster
+from fake_products import landsat_c2l2, safe_zip, sentinel2_safe
 
-from dataset_builder.schema import BAND_NAMES
-from dataset_builder.synthetic import SyntheticConfig, generate
-from modeling.mapping import MappingOptions, ModelSpec, SceneJob, is_complete, map_many, run_job
-from modeling.network import FaciesCNN, FaciesCNNConfig
+from modeling.mapping import AREA_COLUMNS, MappingOptions, ModelSpec, SceneJob, is_complete, map_many, run_job
 
-TINY = dataclasses.replace(SyntheticConfig.quick(), scenes_per_glacier=1, scene_size=132, n_labels=150)
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers unpickle this module's runner by value
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("bench") / "synthetic"
-    generate(out, TINY, progress=False)
-    return out
+def bench(tiny_benchmark) -> Path:
+    return tiny_benchmark
 
 
 @pytest.fixture(scope="module")
-def model_dir(bench, tmp_path_factory) -> Path:
-    """A small random model saved as a hub folder (safetensors), normalised for the benchmark."""
-    lo, hi = np.full(len(BAND_NAMES), np.inf), np.full(len(BAND_NAMES), -np.inf)
-    for path in (bench / "scenes").glob("*.tif"):
-        data = rasterio.open(path).read()
-        lo, hi = np.minimum(lo, np.nanmin(data, axis=(1, 2))), np.maximum(hi, np.nanmax(data, axis=(1, 2)))
-    torch.manual_seed(0)
-    model = FaciesCNN(
-        FaciesCNNConfig(
-            filters=(8, 8), dense_units=(8,), normalization={"min": lo.tolist(), "max": (hi + 1e-3).tolist()}
-        )
-    )
-    folder = tmp_path_factory.mktemp("model") / "tiny-facies"
-    model.save_pretrained(folder)
-    return folder
+def model_dir(tiny_model_dir) -> Path:
+    return tiny_model_dir
 
 
 def scenes(bench: Path) -> list[Path]:
@@ -88,6 +69,12 @@ def test_scenes_are_mapped_skipped_and_failures_reported(bench, model_dir, tmp_p
     )
     assert all(is_complete(tmp_path, s.stem) for s in good)
     assert not list(tmp_path.glob(f"{scenes(bench)[2].stem}*")) and not list(tmp_path.glob(".*building"))
+    assert report.tables == [str(tmp_path / "areas.csv")]  # one table of all complete scenes, concatenated
+    with open(tmp_path / "areas.csv", newline="") as fh:
+        combined = list(csv.reader(fh))
+    assert tuple(combined[0]) == AREA_COLUMNS and len(combined) == 1 + 2 * 10
+    assert sorted({row[0] for row in combined[1:]}) == [s.stem for s in good]
+    assert {row[3] for row in combined[1:]} == {str(model_dir)}
     again = map_many(jobs, ModelSpec(str(model_dir)), n_workers=0)  # finished scenes are skipped; no cluster needed
     assert (
         sorted(again.skipped) == [s.stem for s in good]
@@ -133,3 +120,21 @@ def test_the_command(bench, model_dir, tmp_path, script, capsys):
     assert cli.main([str(scenes(bench)[4]), str(tmp_path / "missing.tif"), *common]) == 1
     printed = capsys.readouterr().out
     assert "skipped" in printed and "missing.tif" in printed and "no such scene" in printed
+
+
+def test_landsat_and_sentinel2_in_one_run(bench, model_dir, tmp_path, script, capsys):
+    """A Landsat C2 L2 folder (Level-1 beside it) and a zipped SAFE in one command: both mapped, one area table."""
+    scene = scenes(bench)[0]
+    truth = rasterio.open(bench / "truth" / "maps" / scene.name).read(1)
+    landsat = landsat_c2l2(tmp_path / "ls", scene, truth, level1=True).folder
+    s2 = safe_zip(sentinel2_safe(tmp_path / "s2", scene, truth, "05.09", ".tif"), tmp_path / "zip")
+    argv = [str(landsat), str(s2), "--model", str(model_dir), "--outlines", str(bench / "outlines.gpkg")]
+    argv += ["--dem", str(bench / "dems"), "--out", str(tmp_path / "maps"), "--workers", "0", "--cloud-mask", "model"]
+    assert script("map_scene").main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "2 mapped" in printed and "areas of all complete scenes" in printed
+    with open(tmp_path / "maps" / "areas.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["sensor"] for r in rows} == {"L8", "S2"} and {r["scene"] for r in rows} == {landsat.name, s2.name[:-9]}
+    for path in (tmp_path / "maps").glob("*_facies.tif"):
+        assert rasterio.open(path).tags()["CLOUD_MASK"] == "model"

@@ -1,10 +1,12 @@
-"""End-to-end scene mapping: products, their contract, smoothing, modes, several glaciers, bad input."""
+"""End-to-end scene mapping: products, their contract, smoothing, modes, several glaciers, product masks, file
+modes, bad input."""
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
+import os
+import stat
 import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -18,12 +20,12 @@ import rasterio.features
 import rasterio.warp
 import shapely
 import torch
+from fake_products import landsat_c2l2
 from rasterio.windows import Window
 
 from dataset_builder.outlines import read_outlines
 from dataset_builder.quicklook import FACIES_COLOURS, facies_colours
-from dataset_builder.schema import BAND_NAMES, CLASS_NAMES
-from dataset_builder.synthetic import SyntheticConfig, generate
+from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, MAP_UNOBSERVED
 from modeling.errors import SceneInputError
 from modeling.mapping import (
     AREA_COLUMNS,
@@ -38,8 +40,6 @@ from modeling.mapping import (
 )
 from modeling.network import FaciesCNN, FaciesCNNConfig
 
-TINY = dataclasses.replace(SyntheticConfig.quick(), scenes_per_glacier=1, scene_size=132, n_labels=150)
-
 
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
@@ -50,10 +50,8 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("bench") / "synthetic"
-    generate(out, TINY, progress=False)
-    return out
+def bench(tiny_benchmark) -> Path:
+    return tiny_benchmark
 
 
 def normalisation(bench: Path) -> dict:
@@ -96,7 +94,18 @@ def mapped(bench: Path, model: FaciesCNN, out: Path, **options) -> dict[str, Pat
     ).outputs
 
 
-def test_products_follow_the_contract(bench, model, tmp_path):
+@pytest.fixture
+def umask_022():
+    """The usual umask while a test writes (restored after)."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+AREA_CLASSES = [*CLASS_NAMES, "unobserved", "no data"]
+
+
+def test_products_follow_the_contract(bench, model, tmp_path, umask_022):
     outputs = mapped(bench, model, tmp_path / "out")
     scene = scene_of(bench)
     tags = rasterio.open(scene).tags()
@@ -110,11 +119,13 @@ def test_products_follow_the_contract(bench, model, tmp_path):
         assert src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
         assert profile["dtype"] == "uint8" and profile["nodata"] == 255 and profile["compress"] == "deflate"
         assert all(src.colormap(1)[i][:3] == tuple(facies_colours()[i]) for i in range(len(CLASS_NAMES)))
-        assert src.tags(1) == {f"CLASS_{i}": name for i, name in enumerate(CLASS_NAMES)}
+        assert src.tags(1) == {f"CLASS_{i}": name for i, name in enumerate(CLASS_NAMES)} | {"CLASS_254": "unobserved"}
+        assert src.colormap(1)[MAP_UNOBSERVED][:3] == (255, 0, 255)
         ftags = src.tags()
         grid_transform, crs = src.transform, src.crs
     assert (ftags["GLACIER"], ftags["DATE"], ftags["SENSOR"]) == (tags["GLACIER"], tags["DATE"], tags["SENSOR"])
     assert ftags["CLASS_NAMES"].split(",") == list(CLASS_NAMES) and "GLACIERS" not in ftags
+    assert (ftags["CLOUD_MASK"], ftags["QUALITY"], ftags["UNOBSERVED"]) == ("product", "none", "254")
     # nodata exactly outside the glacier outline
     outlines = read_outlines(bench / "outlines.gpkg")
     geometry = outlines.to_crs(crs)[outlines.ids.index(tags["GLACIER"])]
@@ -132,16 +143,26 @@ def test_products_follow_the_contract(bench, model, tmp_path):
         assert src.tags()["GLACIER"] == tags["GLACIER"]
     assert np.isnan(confidence[~glacier]).all()
     np.testing.assert_allclose(confidence[glacier], proba.max(0)[glacier], atol=1e-6)
-    # the area table
+    # the area table: scene, date, sensor and model on every row; classes, then unobserved and no data
     rows = list(csv.DictReader(outputs["areas"].open()))
-    assert tuple(rows[0]) == AREA_COLUMNS and [r["class"] for r in rows] == list(CLASS_NAMES)
+    assert tuple(rows[0]) == AREA_COLUMNS and [r["class"] for r in rows] == AREA_CLASSES
+    assert {(r["scene"], r["date"], r["sensor"], r["model"]) for r in rows} == {
+        (scene.stem, tags["DATE"], tags["SENSOR"], "FaciesCNN")
+    }
     counts = np.bincount(facies[glacier], minlength=len(CLASS_NAMES))
-    assert [int(r["pixels"]) for r in rows] == counts.tolist()
-    assert [float(r["area_km2"]) for r in rows] == pytest.approx((counts * 100 / 1e6).tolist())
-    assert sum(float(r["share"]) for r in rows) == pytest.approx(1.0, abs=1e-5)
+    assert [int(r["pixels"]) for r in rows] == counts.tolist() + [0, 0]
+    assert [float(r["area_km2"]) for r in rows[:8]] == pytest.approx((counts * 100 / 1e6).tolist())
+    assert sum(float(r["share"]) for r in rows[:8]) == pytest.approx(1.0, abs=1e-5) and rows[8]["share"] == ""
+    assert sum(float(r["outline_share"]) for r in rows) == pytest.approx(1.0, abs=1e-5)
+    # files as readable as any other the user writes (umask 022)
+    for path in outputs.values():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path.name
     # the QGIS style and the quick-look
     entries = ET.parse(outputs["style"]).getroot().findall(".//paletteEntry")
-    assert [(int(e.get("value")), e.get("label")) for e in entries] == list(enumerate(CLASS_NAMES))
+    assert [(int(e.get("value")), e.get("label")) for e in entries] == [
+        *enumerate(CLASS_NAMES),
+        (MAP_UNOBSERVED, "unobserved"),
+    ]
     assert entries[1].get("color") == "#{:02x}{:02x}{:02x}".format(*FACIES_COLOURS[CLASS_NAMES[1]])
     assert plt.imread(outputs["quicklook"]).shape[2] in (3, 4)
     manifest = json.loads(outputs["manifest"].read_text())
@@ -164,6 +185,10 @@ def test_mode_filter_rules():
     edge = np.full((3, 3), 255, np.uint8)
     edge[0, 0], edge[0, 1] = 4, 6  # a tie of two: each keeps its class
     assert mode_filter(edge)[0, 0] == 4 and mode_filter(edge)[0, 1] == 6
+    masked = np.full((3, 3), MAP_UNOBSERVED, np.uint8)
+    masked[1, 1], masked[0, 0] = 2, 3  # unobserved pixels neither vote nor change
+    out = mode_filter(masked)
+    assert out[1, 1] == 2 and out[0, 0] == 3 and (out[masked == MAP_UNOBSERVED] == MAP_UNOBSERVED).all()
 
 
 def test_smoothing_is_tile_independent_and_is_the_mode_filter(bench, model, tmp_path):
@@ -220,9 +245,9 @@ def test_several_glaciers_and_per_glacier_elevation_scaling(bench, tmp_path):
     with rasterio.open(result.outputs["facies"]) as src:
         assert src.tags()["GLACIERS"] == "west,east" and "GLACIER" not in src.tags()
     rows = list(csv.DictReader(result.outputs["areas"].open()))
-    assert [r["glacier"] for r in rows] == ["west"] * 8 + ["east"] * 8
+    assert [r["glacier"] for r in rows] == ["west"] * 10 + ["east"] * 10
     assert all(
-        sum(float(r["share"]) for r in rows if r["glacier"] == g) == pytest.approx(1.0, abs=1e-5)
+        sum(float(r["share"] or 0) for r in rows if r["glacier"] == g) == pytest.approx(1.0, abs=1e-5)
         for g in ("west", "east")
     )
     manifest = json.loads(result.outputs["manifest"].read_text())
@@ -296,4 +321,44 @@ def test_codes_are_schema_codes_whatever_the_models_class_order(bench, tmp_path)
     present = set(np.unique(facies).tolist()) - {255}
     assert present <= {CLASS_NAMES.index(c) for c in ("cloud", "ice", "snow")} and len(present) > 1
     rows = list(csv.DictReader(outputs["areas"].open()))
-    assert [r["class"] for r in rows] == list(CLASS_NAMES) and int(rows[CLASS_NAMES.index("debris")]["pixels"]) == 0
+    assert [r["class"] for r in rows] == AREA_CLASSES and int(rows[CLASS_NAMES.index("debris")]["pixels"]) == 0
+
+
+@pytest.mark.parametrize("cloud_mask", ["product", "model"])
+def test_product_masks_make_unobserved_pixels(bench, model, tmp_path, cloud_mask):
+    """A Landsat product with QA flags on its glacier: flagged pixels are 254 (unobserved) in the map, NaN in the
+    confidence and counted as unobserved in the area table; with ``cloud_mask="model"`` only saturation and
+    terrain occlusion stay unobserved."""
+    scene = scene_of(bench)
+    product = landsat_c2l2(tmp_path, scene, rasterio.open(bench / "truth" / "maps" / scene.name).read(1))
+    options = MappingOptions(cloud_mask=cloud_mask, smooth=True)
+    outlines = read_outlines(bench / "outlines.gpkg")
+    result = map_scene(
+        product.folder, model, tmp_path / "out", outlines=outlines, dem=[bench / "dems"], options=options
+    )
+    prepared = prepare_scene(
+        open_scene(product.folder),
+        outlines,
+        [bench / "dems"],
+        model.config.bands,
+        tmp_path / "w",
+        clouds=cloud_mask == "product",
+    )
+    with rasterio.open(result.outputs["facies"]) as src:
+        facies, tags = src.read(1), src.tags()
+    confidence = rasterio.open(result.outputs["confidence"]).read(1)
+    np.testing.assert_array_equal(facies == MAP_UNOBSERVED, prepared.hidden)
+    assert np.isnan(confidence[prepared.hidden]).all() and (facies[prepared.classify] < len(CLASS_NAMES)).all()
+    assert tags["CLOUD_MASK"] == cloud_mask and tags["QUALITY"] == "QA_PIXEL, QA_RADSAT"
+    hidden = int(prepared.hidden.sum())
+    assert hidden == (9 * 6 if cloud_mask == "product" else 9 * 2)  # 6 (2) flagged 30 m cells on the glacier
+    rows = {r["class"]: r for r in csv.DictReader(result.outputs["areas"].open())}
+    assert int(rows["unobserved"]["pixels"]) == hidden and int(rows["no data"]["pixels"]) == 9  # the fill cell
+    assert rows["unobserved"]["sensor"] == "L8" and rows["unobserved"]["scene"] == product.folder.name
+    manifest = json.loads(result.outputs["manifest"].read_text())
+    glacier = manifest["glaciers"][rasterio.open(scene).tags()["GLACIER"]]
+    assert glacier["unobserved"] == hidden and glacier["classified"] + hidden + glacier["no_data"] == glacier["pixels"]
+    assert (
+        manifest["layout"] == "Landsat Collection 2 Level-2 product folder"
+        and "scene's CRS" in manifest["grid"]["crs_choice"]
+    )

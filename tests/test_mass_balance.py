@@ -56,6 +56,7 @@ def write_outlines(
     id_column: str = "glacier",
     wgms: dict[str, int] | None = None,
     names: dict[str, str] | None = None,
+    name_column: str = "name",
 ) -> Path:
     """Pixel boxes (row0, row1, col0, col1; end exclusive) of the test grid as EPSG:4326 polygons."""
     to_lonlat = pyproj.Transformer.from_crs(EPSG, 4326, always_xy=True)
@@ -67,7 +68,7 @@ def write_outlines(
     if wgms:
         columns["wgms_id"] = np.array([wgms[g] for g in boxes], dtype=np.int32)
     if names:
-        columns["name"] = np.array([names[g] for g in boxes], dtype=object)
+        columns[name_column] = np.array([names[g] for g in boxes], dtype=object)
     pyogrio.raw.write(
         path,
         shapely.to_wkb(np.asarray(polygons, dtype=object)),
@@ -197,7 +198,7 @@ def test_read_mb_table_units_duplicates_and_bands():
     with pytest.raises(mb.MassBalanceInputError, match="looks like m w.e.*--units m"):
         mb.read_mb_table(in_m)
     assert mb.read_mb_table(in_m, units="m")["balance"].tolist() == [0.3, -0.9]
-    with pytest.raises(mb.MassBalanceInputError, match="declared m w.e. but looks like mm"):
+    with pytest.raises(mb.MassBalanceInputError, match="looks like mm w.e. .* but declared m w.e."):
         mb.read_mb_table(frame.iloc[[2, 5]], units="m")
     with pytest.raises(mb.MassBalanceInputError, match=r"lacks column\(s\) ANNUAL_BALANCE, WGMS_ID or NAME"):
         mb.read_mb_table(frame[["YEAR"]])
@@ -305,18 +306,21 @@ BOX = (2, 18, 2, 18)  # each glacier: a 16 x 16 px box on its own map
 
 
 def write_job_inputs(
-    root: Path, rng: np.random.Generator, years: range, slope_mm: float, intercept_mm: float
+    root: Path,
+    rng: np.random.Generator,
+    years: range,
+    slope_mm: float,
+    intercept_mm: float,
+    glaciers: dict[str, int] = GLACIERS,
+    **outline_columns,
 ) -> pd.DataFrame:
-    """Single-glacier facies maps with known AARs and a WGMS-like table from balance = intercept + slope * AAR + noise (mm w.e.)."""
+    """Single-glacier facies maps with known AARs and a WGMS-like table from balance = intercept + slope * AAR + noise
+    (mm w.e.); ``outline_columns`` override the outlines' (default: id ``glacier``, ``wgms_id``, ``name``)."""
     (root / "maps").mkdir(parents=True)
-    write_outlines(
-        root / "outlines.gpkg",
-        dict.fromkeys(GLACIERS, BOX),
-        wgms=GLACIERS,
-        names={g: f"Glacier {g[-1].upper()}" for g in GLACIERS},
-    )
+    columns = dict(wgms=glaciers, names={g: f"Glacier {g[-1].upper()}" for g in glaciers}) | outline_columns
+    write_outlines(root / "outlines.gpkg", dict.fromkeys(glaciers, BOX), **columns)
     rows = []
-    for glacier, wgms_id in GLACIERS.items():
+    for glacier, wgms_id in glaciers.items():
         for year in years:
             accumulation = int(rng.integers(30, 220))
             block = fill({"snow": accumulation, "ice": 256 - accumulation}, (16, 16), rng)
@@ -468,3 +472,166 @@ def test_end_to_end_on_synthetic_truth_maps(benchmark, tmp_path, script):
     assert band1["settings"]["truth_band"] == 1
     assert pd.read_csv(tmp_path / "b1" / "aar_scenes.csv")["unobserved_share"].gt(0).any()
     assert band1["regressions"]["snow_firn_refrozen"]["pooled"]["cross_validated"]["score"]["n"] > 0
+
+
+# -- WGMS table generations, RGI ids and links -----------------------------------------------------------------
+
+
+RGI6 = {"RGI60-11.00001": 491, "RGI60-11.00002": 492, "RGI60-11.00003": 493}
+
+
+def lower_case_fog(records: pd.DataFrame, root: Path, glacier_table: pd.DataFrame) -> Path:
+    """The records in the lower-case FoG layout (``data/mass_balance.csv``, balances in m w.e.) with its glacier table."""
+    (root / "data").mkdir(parents=True)
+    pd.DataFrame(
+        {
+            "country": "CH",
+            "glacier_name": records["NAME"],
+            "glacier_id": records["WGMS_ID"],
+            "year": records["YEAR"],
+            "time_system": "fixed",
+            "annual_balance": records["ANNUAL_BALANCE"] / 1000,
+            "annual_balance_unc": 0.1,
+        }
+    ).to_csv(root / "data" / "mass_balance.csv", index=False)
+    glacier_table.to_csv(root / "data" / "glacier.csv", index=False)
+    return root
+
+
+def test_both_wgms_generations_link_rgi_glaciers_by_id_and_name(tmp_path, script, capsys):
+    rng = np.random.default_rng(21)
+    names = {
+        "RGI60-11.00001": "Hintereisferner",
+        "RGI60-11.00002": "Kesselwandferner",
+        "RGI60-11.00003": "Storglaciären",
+    }
+    records = write_job_inputs(
+        tmp_path,
+        rng,
+        range(2001, 2007),
+        3000.0,
+        -1650.0,
+        RGI6,
+        id_column="RGIId",
+        wgms=None,
+        names=names,
+        name_column="Name",
+    )
+    records["NAME"] = records["WGMS_ID"].map({491: "HINTEREISFERNER", 492: "KESSELWANDFERNER", 493: "STORGLACIAEREN"})
+    # the new glacier table lists RGI ids for two glaciers (one cell with two ids); the third links by name
+    glacier_table = pd.DataFrame(
+        {
+            "id": [491, 492, 493],
+            "short_name": ["HEF", "KWF", "STG"],
+            "rgi60_ids": ["RGI60-11.00001", "RGI60-11.99999;RGI60-11.00002", ""],
+            "rgi70_ids": ["", "", ""],
+        }
+    )
+    fog = lower_case_fog(
+        records.assign(WGMS_ID=records["WGMS_ID"].where(records["WGMS_ID"] != 493, 999493)),
+        tmp_path / "fog",
+        glacier_table,
+    )
+    results = mb.run(tmp_path / "maps", fog, tmp_path / "out", outlines=tmp_path / "outlines.gpkg", predictor="snow")
+    assert results["settings"]["table_layout"] == "lower-case" and results["settings"]["input_units"] == "m"
+    links = {k["glacier"]: k for k in results["links"]}
+    assert (
+        links["RGI60-11.00001"]["wgms_id"] == 491
+        and "WGMS glacier table glacier.csv (" in links["RGI60-11.00001"]["linked_by"]
+    )
+    assert links["RGI60-11.00002"]["wgms_id"] == 492 and "glacier.csv" in links["RGI60-11.00002"]["linked_by"]
+    assert links["RGI60-11.00003"]["linked_by"] == "name 'STORGLACIAEREN'"  # WGMS transliteration of Storglaciären
+    assert results["data"]["glacier_years"] == 18 and all(k["records"] == 6 for k in links.values())
+    slope = results["regressions"]["snow"]["pooled"]["in_sample"]["slope"][mb.ALL_GLACIERS]
+    assert slope["low"] < 3.0 < slope["high"]
+    saved = pd.read_csv(tmp_path / "out" / "glacier_links.csv")
+    assert list(saved.columns) == ["glacier", "wgms_id", "name", "linked_by", "records"] and len(saved) == 3
+
+    # the upper-case generation (mm w.e.) with the FoG 2021 lookup table beside it, found without --links
+    old = tmp_path / "fog_2021"
+    old.mkdir()
+    records.to_csv(old / "WGMS-FoG-2021-05-EE-MASS-BALANCE.csv", index=False)
+    pd.DataFrame({"WGMS_ID": [491, 492, 493], "RGI60_ID": list(RGI6)}).to_csv(
+        old / "WGMS-FoG-2021-05-AA-GLACIER-ID-LUT.csv", index=False
+    )
+    argv = ["--maps", str(tmp_path / "maps"), "--outlines", str(tmp_path / "outlines.gpkg"), "--no-progress"]
+    assert script("mass_balance").main([*argv, "--mb", str(old), "--out", str(tmp_path / "out_old")]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("by WGMS glacier table WGMS-FoG-2021-05-AA-GLACIER-ID-LUT.csv (RGI60_ID)") == 3
+    saved = json.loads((tmp_path / "out_old" / "mass_balance_results.json").read_text())
+    assert saved["settings"]["input_units"] == "mm" and saved["data"]["glacier_years"] == 18
+
+
+def test_rgi7_outlines_and_a_user_link_table(tmp_path):
+    rng = np.random.default_rng(22)
+    rgi7 = {f"RGI2000-v7.0-G-11-0000{k}": 500 + k for k in (1, 2, 3)}
+    records = write_job_inputs(
+        tmp_path, rng, range(2001, 2005), 3000.0, -1650.0, rgi7, id_column="rgi_id", wgms=None, names=None
+    )
+    records.to_csv(tmp_path / "mb.csv", index=False)
+    links = tmp_path / "links.csv"  # two columns, WGMS id first, any header
+    pd.DataFrame({"WGMS": [501, 502, 503, 777], "RGI7": [*rgi7, "RGI2000-v7.0-G-11-09999"]}).to_csv(links, index=False)
+    with pytest.raises(mb.MassBalanceInputError, match="no glacier-year"):  # nothing links without the table
+        mb.run(tmp_path / "maps", tmp_path / "mb.csv", tmp_path / "none", outlines=tmp_path / "outlines.gpkg")
+    results = mb.run(
+        tmp_path / "maps", tmp_path / "mb.csv", tmp_path / "out", outlines=tmp_path / "outlines.gpkg", links=links
+    )
+    assert sorted(k["glacier"] for k in results["links"]) == sorted(rgi7)
+    assert {k["linked_by"] for k in results["links"]} == {"link table links.csv (RGI7 -> WGMS)"}
+    assert results["data"]["glacier_years"] == 12 and results["settings"]["link_table"] == str(links)
+    assert read_outlines(tmp_path / "outlines.gpkg").ids == tuple(rgi7)  # rgi_id detected
+
+
+def test_the_map_folder_of_a_mapping_run_is_read_as_it_is(tmp_path):
+    """Beside each facies map lies its confidence map with the same GLACIER/DATE tags: it is passed over."""
+    (tmp_path / "maps").mkdir()
+    codes = np.full((SIZE, SIZE), CODE["snow"])
+    codes[:, :8] = CODE["ice"]
+    codes[0, :4] = 254  # unobserved (the product's masks)
+    tags = {"GLACIER": "gla-a", "DATE": "2019-09-01", "SENSOR": "S2"}
+    write_map(tmp_path / "maps" / "s_facies.tif", codes, tags)
+    with rasterio.open(
+        tmp_path / "maps" / "s_confidence.tif",
+        "w",
+        driver="GTiff",
+        width=SIZE,
+        height=SIZE,
+        count=1,
+        dtype="float32",
+        crs=f"EPSG:{EPSG}",
+        transform=from_origin(X0, Y0, PX, PX),
+    ) as dst:
+        dst.write(np.full((1, SIZE, SIZE), 0.9, np.float32))
+        dst.update_tags(**tags)
+    (tmp_path / "maps" / "s_areas.csv").write_text("scene\n")
+    (tmp_path / "maps" / "areas.csv").write_text("scene\n")
+    maps = mb.find_maps(tmp_path / "maps")
+    assert [m.path.name for m in maps] == ["s_facies.tif"]
+    row = mb.aar_from_maps(maps).iloc[0]
+    assert row["glacier_px"] == SIZE * SIZE and row["observed_px"] == SIZE * SIZE - 4
+    assert row["aar_snow"] == pytest.approx((SIZE * SIZE - SIZE * 8) / (SIZE * SIZE - 4))
+    (tmp_path / "maps" / "s_confidence.tif").rename(tmp_path / "maps" / "renamed.tif")
+    with pytest.warns(mb.MassBalanceWarning, match="renamed.tif: tagged GLACIER/GLACIERS but holds float32"):
+        assert [m.path.name for m in mb.find_maps(tmp_path / "maps")] == ["s_facies.tif"]
+
+
+def test_non_finite_balances_are_refused_and_odd_ones_reported():
+    years = np.arange(2000, 2012)
+    frame = pd.DataFrame(
+        {
+            "WGMS_ID": 7,
+            "YEAR": years,
+            "ANNUAL_BALANCE": [-620.0, -480, -910, -300, -750, -560, -430, -690, -820, -510, -640, -700],
+        }
+    )
+    with pytest.raises(mb.MassBalanceInputError, match=r"non-finite annual balance in row\(s\) 5\b"):
+        mb.read_mb_table(frame.assign(ANNUAL_BALANCE=frame["ANNUAL_BALANCE"].where(frame["YEAR"] != 2003, np.inf)))
+    odd = frame.copy()
+    odd.loc[4, "ANNUAL_BALANCE"] = -0.75  # a value in m w.e. among mm w.e.
+    odd.loc[9, "ANNUAL_BALANCE"] = -9500.0  # far outside the others
+    with pytest.warns(mb.MassBalanceWarning) as caught:
+        table = mb.read_mb_table(odd)
+    messages = " | ".join(str(w.message) for w in caught)
+    assert "row 6: annual balance -0.75 mm w.e. looks like m w.e." in messages
+    assert "row 11: annual balance -9500 mm w.e. is an outlier" in messages
+    assert len(table) == len(frame)  # reported, still used

@@ -9,10 +9,12 @@ import huggingface_hub.hub_mixin
 import numpy as np
 import pytest
 import torch
+from huggingface_hub import EvalResult
 from safetensors.torch import load_file, save_file
 
 from dataset_builder.schema import BAND_NAMES, OPTICAL_BANDS
 from dataset_builder.statistics import BandStatistics, DatasetStatistics
+from hub_cards.common import DATASET_REPO_ID
 from modeling import FaciesCNN, FaciesCNNConfig, normalize
 from modeling.errors import ConfigError, NormalizationMissingError, WeightsError
 
@@ -234,6 +236,8 @@ def test_loading_needs_a_config(tmp_path):
     (tmp_path / "config.json").unlink()
     with pytest.raises(FileNotFoundError, match="config.json"):
         FaciesCNN.from_pretrained(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no such model folder, and no hub repository id"):
+        FaciesCNN.from_pretrained(tmp_path / "missing" / "model")
 
 
 # -- prediction on raw values -----------------------------------------------------------------------
@@ -333,26 +337,146 @@ def test_from_pretrained_reads_a_hub_repo_from_the_cache(tmp_path):
     assert_same_state(loaded, model)
 
 
-def test_push_to_hub_uploads_weights_config_and_card(tmp_path, monkeypatch):
-    uploaded = {}
+class FakeApi:
+    """Stands in for ``huggingface_hub.HfApi`` in the mixin: records what ``push_to_hub`` would upload."""
 
-    class FakeApi:
-        def __init__(self, token=None):
-            pass
+    uploads: dict[str, dict[str, bytes]] = {}
 
-        def create_repo(self, repo_id, private=None, exist_ok=False):
-            return type("RepoUrl", (), {"repo_id": repo_id})()
+    def __init__(self, token=None):
+        pass
 
-        def upload_folder(self, *, repo_id, folder_path, **kwargs):
-            uploaded[repo_id] = {p.name: p.read_bytes() for p in Path(folder_path).iterdir()}
-            return "https://example.invalid/commit"
+    def create_repo(self, repo_id, private=None, exist_ok=False):
+        return type("RepoUrl", (), {"repo_id": repo_id})()
 
+    def upload_folder(self, *, repo_id, folder_path, **kwargs):
+        root = Path(folder_path)
+        FakeApi.uploads[repo_id] = {
+            p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()
+        }
+        return "https://example.invalid/commit"
+
+
+def test_push_to_hub_uploads_weights_config_card_and_eval_results(tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub.hub_mixin, "HfApi", FakeApi)
-    model = make_model()
-    model.push_to_hub("someone/facies-cnn")
-    files = uploaded["someone/facies-cnn"]
-    assert sorted(files) == ["README.md", "config.json", "model.safetensors"]
+    model = make_model(training={"test_fold": 0, "validation_fold": 5})
+    results = [
+        EvalResult(
+            task_type="image-classification",
+            dataset_type=DATASET_REPO_ID,
+            dataset_name="glacier facies",
+            dataset_config="pruned",
+            dataset_split="fold_0",
+            metric_type="f1",
+            metric_value=0.8,
+        )
+    ]
+    model.push_to_hub("someone/facies-cnn", model_card_kwargs={"eval_results": results})
+    files = FakeApi.uploads["someone/facies-cnn"]
+    assert sorted(files) == [".eval_results/glacier-facies.yaml", "README.md", "config.json", "model.safetensors"]
     assert json.loads(files["config.json"]) == model.config.to_dict()
     (tmp_path / "model.safetensors").write_bytes(files["model.safetensors"])
     (tmp_path / "config.json").write_bytes(files["config.json"])
     assert_same_state(FaciesCNN.from_pretrained(tmp_path), model)
+
+
+# -- configs and weights from anywhere: bounded, checked before anything is built ------------------------
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"depths": [1_000_000, 3]}, r"'depths' must hold integers from 1 to 16"),
+        ({"filters": [1_000_000_000, 64]}, r"'filters' must hold integers from 1 to 1024"),
+        ({"dense_units": [32] * 9}, "at most 8"),
+        ({"dense_units": [10**12]}, "'dense_units'"),
+        ({"filters": [1024, 1024], "depths": [16, 16]}, "parameters; at most 20,000,000"),
+        ({"patch_size": 10**9}, "'patch_size'"),
+        ({"pool_size": 34}, r"'pool_size' must hold integers from 1 to 33"),
+    ],
+)
+def test_architecture_fields_are_bounded(tmp_path, changes, message):
+    make_model().save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, **changes}))
+    with pytest.raises(ConfigError, match=message) as caught:
+        FaciesCNN.from_pretrained(tmp_path)
+    assert str(tmp_path / "config.json") in str(caught.value)
+
+
+def test_config_parameter_count_is_the_models():
+    for config in (FaciesCNNConfig(), FaciesCNNConfig(bands=OPTICAL_BANDS, filters=(8, 16), depths=(2, 4))):
+        assert config.parameter_count == FaciesCNN(config).parameter_count()
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"{nope", "not a JSON file"),
+        (b'\xff\xfe{"bands": 1}', "not a JSON file"),
+        (b"[" * 100_000 + b"]" * 100_000, "not a JSON file"),
+        (b'{"patch_size": 1' + b"0" * 5000 + b"}", "not a JSON file"),
+        (b"[1, 2]", "must hold a JSON object of config fields, not a JSON list"),
+        (b"null", "not a JSON NoneType"),
+        (b'"bands"', "not a JSON str"),
+        (b'{"bands": ' + b" " * (1 << 20) + b"[]}", "a FaciesCNN config is at most"),
+    ],
+)
+def test_a_malformed_config_file_is_one_error_naming_it(tmp_path, content, message):
+    make_model().save_pretrained(tmp_path)
+    (tmp_path / "config.json").write_bytes(content)
+    with pytest.raises(ConfigError, match=message) as caught:
+        FaciesCNN.from_pretrained(tmp_path)
+    assert str(tmp_path / "config.json") in str(caught.value)
+
+
+def _header(tensors: dict) -> bytes:
+    header = json.dumps(tensors).encode()
+    return len(header).to_bytes(8, "little") + header
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "header too small"),
+        (b"\x00" * 7, "header too small"),
+        ((10**12).to_bytes(8, "little") + b"{}", "header too large"),
+        (b"\x05\x00\x00\x00\x00\x00\x00\x00{nope", "invalid JSON"),
+        (_header({"output.bias": {"dtype": "F32", "shape": [8], "data_offsets": [0, 32]}}), "incomplete metadata"),
+    ],
+)
+def test_a_broken_safetensors_file_is_one_error_naming_it(tmp_path, content, message):
+    make_model().save_pretrained(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(content)
+    with pytest.raises(WeightsError, match=f"not a readable safetensors file.*{message}") as caught:
+        FaciesCNN.from_pretrained(tmp_path)
+    assert str(tmp_path / "model.safetensors") in str(caught.value)
+
+
+def test_tensor_shapes_are_checked_from_the_header_before_the_model_is_built(tmp_path, monkeypatch):
+    make_model().save_pretrained(tmp_path)
+    _edit_weights(tmp_path, lambda t: t.update({"stage2.0.conv.weight": torch.zeros(4096, 64, 3, 3)}))
+    built = []
+    monkeypatch.setattr(FaciesCNN, "reset_parameters", lambda self: built.append(next(self.parameters()).device))
+    with pytest.raises(
+        WeightsError, match=r"stage2.0.conv.weight: \(4096, 64, 3, 3\) in the weights, \(64, 64, 3, 3\)"
+    ):
+        FaciesCNN.from_pretrained(tmp_path)
+    assert built == [torch.device("meta")]  # only the allocation-free skeleton that gives the expected shapes
+
+
+def test_integer_tensors_where_floats_belong_are_refused(tmp_path):
+    make_model().save_pretrained(tmp_path)
+    _edit_weights(tmp_path, lambda t: t.update({"output.bias": torch.zeros(8, dtype=torch.int32)}))
+    with pytest.raises(WeightsError, match=r"output.bias: integer in the weights, float in the model"):
+        FaciesCNN.from_pretrained(tmp_path)
+
+
+def test_the_class_uses_the_hub_mixin_as_documented(tmp_path):
+    info = FaciesCNN._hub_mixin_info
+    assert info.model_card_data.library_name == "glacier-facies" and info.model_card_data.license == "gpl-2.0"
+    model = make_model(OPTICAL_BANDS)
+    assert model._hub_mixin_config is model.config  # the mixin keeps the config dataclass ...
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text()) == model.config.to_dict()  # ... and writes it
+    with pytest.raises(TypeError, match="FaciesCNNConfig"):
+        FaciesCNN(model.config.to_dict())

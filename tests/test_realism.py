@@ -86,7 +86,7 @@ def test_the_published_models_on_a_tiny_synthetic_dataset(tmp_path):
     out = tmp_path / "realism"
     status = main(
         ["check-realism", str(tmp_path / "ds"), "--weights", str(DEFAULT_WEIGHTS), "--max-rows", "24"]
-        + ["--stages", "after", "--out", str(out)]
+        + ["--stages", "after", "--out", str(out), "--truth", str(tmp_path / "bench" / "truth" / "labels.parquet")]
     )
     assert status == 0 and (out / REALISM_PNG).stat().st_size > 0
     report = RealismReport.from_dict(json.loads((out / REALISM_JSON).read_text()))

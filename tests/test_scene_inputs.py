@@ -1,17 +1,18 @@
-"""Scene inputs: GeoTIFF, Landsat C2 L2 and Sentinel-2 L2A readers, the grid, DEM, outlines, bad input."""
+"""Scene inputs: GeoTIFF, Landsat C2 L2 and Sentinel-2 L2A readers in every layout, the grid (CRS in ground metres,
+aligned to the scene's pixel corners), DEM, outlines, bad input."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 import pyogrio.raw
+import pyproj
 import pytest
 import rasterio
 import shapely
-from rasterio.transform import Affine
+from fake_products import ADD, MULT, landsat_c2l2, sample_at_grid, sentinel2_safe, write_mtl, write_raster
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 from rasterio.windows import Window
 from scipy import ndimage
@@ -20,49 +21,26 @@ from dataset_builder.aux_bands import glacier_outline, proximity_m
 from dataset_builder.errors import OutlinesError
 from dataset_builder.outlines import read_outlines
 from dataset_builder.schema import BAND_NAMES, OPTICAL_BANDS
-from dataset_builder.synthetic import SyntheticConfig, generate
 from modeling.errors import SceneInputError
 from modeling.mapping import LANDSAT_BANDS, make_grid, open_scene, prepare_scene
 
-TINY = dataclasses.replace(SyntheticConfig.quick(), scenes_per_glacier=1, scene_size=132, n_labels=150)
-MULT, ADD = 2.75e-05, -0.2
-
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory) -> Path:
-    """A tiny synthetic benchmark: 6 glaciers, one 132 px scene each."""
-    out = tmp_path_factory.mktemp("bench") / "synthetic"
-    generate(out, TINY, progress=False)
-    return out
+def bench(tiny_benchmark) -> Path:
+    return tiny_benchmark
 
 
 def first_scene(bench: Path) -> Path:
     return sorted((bench / "scenes").glob("*.tif"))[0]
 
 
+def truth_of(bench: Path, scene: Path) -> np.ndarray:
+    return rasterio.open(bench / "truth" / "maps" / scene.name).read(1)
+
+
 def read_scene(path: Path) -> tuple[np.ndarray, dict, rasterio.Affine, rasterio.crs.CRS]:
     with rasterio.open(path) as src:
         return src.read(), src.tags(), src.transform, src.crs
-
-
-def write_tif(path: Path, array: np.ndarray, transform, crs, **extra) -> None:
-    """Write (bands, rows, cols) as a GeoTIFF; ``descriptions``/``tags``/``nodata`` in ``extra``."""
-    descriptions, tags = extra.pop("descriptions", None), extra.pop("tags", {})
-    profile = dict(
-        driver="GTiff",
-        width=array.shape[2],
-        height=array.shape[1],
-        count=array.shape[0],
-        dtype=array.dtype.name,
-        crs=crs,
-        transform=transform,
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(path, "w", **(profile | extra)) as dst:
-        dst.write(array)
-        if descriptions:
-            dst.descriptions = descriptions
-        dst.update_tags(**tags)
 
 
 def optical_tif(
@@ -71,7 +49,7 @@ def optical_tif(
     """A GeoTIFF with some optical bands of a synthetic scene (and some of its tags)."""
     data, all_tags, transform, crs = read_scene(scene)
     keep = [BAND_NAMES.index(b) for b in bands]
-    write_tif(
+    write_raster(
         path,
         data[keep],
         transform,
@@ -81,116 +59,6 @@ def optical_tif(
         nodata=float("nan"),
     )
     return path
-
-
-def landsat_folder(root: Path, scene: Path, family: str = "OLI", mtl: str = "json") -> Path:
-    """A fake Landsat Collection 2 Level-2 product: 30 m SR bands (the 10 m scene's block centres) and an MTL."""
-    data, tags, transform, crs = read_scene(scene)
-    prefix = "LC08" if family == "OLI" else "LT05"
-    product = f"{prefix}_L2SP_195028_{tags['DATE'].replace('-', '')}_20200101_02_T1"
-    folder = root / product
-    files = {}
-    for name, n in LANDSAT_BANDS[family].items():
-        refl = data[BAND_NAMES.index(name), 1::3, 1::3]
-        dn = np.clip(np.round((refl - ADD) / MULT), 1, 65535).astype(np.uint16)
-        dn[:2, :2] = 0  # a corner without data
-        files[n] = f"{product}_SR_B{n}.TIF"
-        write_tif(folder / files[n], dn[None], transform * Affine.scale(3), crs, nodata=0)
-    meta = {
-        "PRODUCT_CONTENTS": {"LANDSAT_PRODUCT_ID": product, **{f"FILE_NAME_BAND_{n}": f for n, f in files.items()}},
-        "IMAGE_ATTRIBUTES": {
-            "SPACECRAFT_ID": "LANDSAT_8" if family == "OLI" else "LANDSAT_5",
-            "SENSOR_ID": "OLI_TIRS" if family == "OLI" else "TM",
-            "DATE_ACQUIRED": tags["DATE"],
-            "SUN_AZIMUTH": tags["SUN_AZIMUTH"],
-            "SUN_ELEVATION": tags["SUN_ELEVATION"],
-        },
-        # Level-1 TOA factors also exist in a real MTL: they must not be used
-        "LEVEL1_RADIOMETRIC_RESCALING": {
-            **{f"REFLECTANCE_MULT_BAND_{n}": "2.0000E-05" for n in files},
-            **{f"REFLECTANCE_ADD_BAND_{n}": "-0.100000" for n in files},
-        },
-        "LEVEL2_SURFACE_REFLECTANCE_PARAMETERS": {
-            **{f"REFLECTANCE_MULT_BAND_{n}": "2.75e-05" for n in files},
-            **{f"REFLECTANCE_ADD_BAND_{n}": "-0.200000" for n in files},
-        },
-    }
-    if mtl == "json":
-        (folder / f"{product}_MTL.json").write_text(json.dumps({"LANDSAT_METADATA_FILE": meta}))
-    else:
-        lines = ["GROUP = LANDSAT_METADATA_FILE"]
-        for group, values in meta.items():
-            lines += [f"  GROUP = {group}"] + [
-                f'    {k} = "{v}"' if "FILE" in k or "ID" in k else f"    {k} = {v}" for k, v in values.items()
-            ]
-            lines.append(f"  END_GROUP = {group}")
-        (folder / f"{product}_MTL.txt").write_text(
-            "\n".join(lines + ["END_GROUP = LANDSAT_METADATA_FILE", "END"]) + "\n"
-        )
-    return folder
-
-
-S2_MTD = """<?xml version="1.0" encoding="UTF-8"?>
-<n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd">
-  <n1:General_Info><Product_Info>
-    <PRODUCT_START_TIME>{date}T10:20:31.024Z</PRODUCT_START_TIME>
-    <PROCESSING_BASELINE>{baseline}</PROCESSING_BASELINE>
-    <Datatake><SPACECRAFT_NAME>Sentinel-2A</SPACECRAFT_NAME></Datatake>
-  </Product_Info>
-  <Product_Image_Characteristics>
-    <QUANTIFICATION_VALUES_LIST>
-      <BOA_QUANTIFICATION_VALUE unit="none">10000</BOA_QUANTIFICATION_VALUE>
-      <AOT_QUANTIFICATION_VALUE unit="none">1000.0</AOT_QUANTIFICATION_VALUE>
-    </QUANTIFICATION_VALUES_LIST>
-    {offsets}
-  </Product_Image_Characteristics></n1:General_Info>
-</n1:Level-2A_User_Product>
-"""
-S2_TL = """<?xml version="1.0" encoding="UTF-8"?>
-<n1:Level-2A_Tile_ID xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/S2_PDI_Level-2A_Tile_Metadata.xsd">
-  <n1:Geometric_Info><Tile_Angles>
-    <Sun_Angles_Grid><Zenith><COL_STEP unit="m">5000</COL_STEP></Zenith><Azimuth><COL_STEP unit="m">5000</COL_STEP></Azimuth></Sun_Angles_Grid>
-    <Mean_Sun_Angle><ZENITH_ANGLE unit="deg">{zenith}</ZENITH_ANGLE><AZIMUTH_ANGLE unit="deg">{azimuth}</AZIMUTH_ANGLE></Mean_Sun_Angle>
-  </Tile_Angles></n1:Geometric_Info>
-</n1:Level-2A_Tile_ID>
-"""
-
-
-def sentinel2_folder(root: Path, scene: Path, baseline: str = "04.00", ext: str = ".jp2", offsets: bool = True) -> Path:
-    """A fake Sentinel-2 L2A SAFE folder: B02-B04, B08 at 10 m, B11, B12 at 20 m, lossless JPEG 2000 (or GeoTIFF)."""
-    data, tags, transform, crs = read_scene(scene)
-    stamp = tags["DATE"].replace("-", "")
-    folder = root / f"S2A_MSIL2A_{stamp}T102031_N0400_R065_T32TMS_{stamp}T130528.SAFE"
-    offset = 1000 if offsets and float(baseline) >= 4 else 0
-    images = folder / "GRANULE" / "L2A_T32TMS_A000001_20200101T000000" / "IMG_DATA"
-    bands = {"blue": "B02", "green": "B03", "red": "B04", "nir": "B08", "swir1": "B11", "swir2": "B12"}
-    for name, band in bands.items():
-        coarse = band in ("B11", "B12")
-        refl = data[BAND_NAMES.index(name)][::2, ::2] if coarse else data[BAND_NAMES.index(name)]
-        dn = np.clip(np.round(refl * 10000 + offset), 1, 65535).astype(np.uint16)
-        res = "20m" if coarse else "10m"
-        path = images / f"R{res}" / f"T32TMS_{stamp}T102031_{band}_{res}{ext}"
-        extra = dict(driver="JP2OpenJPEG", QUALITY=100, REVERSIBLE="YES") if ext == ".jp2" else {}
-        write_tif(path, dn[None], transform * Affine.scale(2 if coarse else 1), crs, **extra)
-    offset_xml = (
-        "<BOA_ADD_OFFSET_VALUES_LIST>"
-        + "".join(f'<BOA_ADD_OFFSET band_id="{i}">-1000</BOA_ADD_OFFSET>' for i in range(13))
-        + "</BOA_ADD_OFFSET_VALUES_LIST>"
-        if offset
-        else ""
-    )
-    (folder / "MTD_MSIL2A.xml").write_text(S2_MTD.format(date=tags["DATE"], baseline=baseline, offsets=offset_xml))
-    zenith = 90 - float(tags["SUN_ELEVATION"])
-    (images.parent / "MTD_TL.xml").write_text(S2_TL.format(zenith=zenith, azimuth=tags["SUN_AZIMUTH"]))
-    return folder
-
-
-def sample_at_grid(path: Path, grid, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Values of a raster's pixels under grid pixel centres (nearest)."""
-    x, y = grid.transform * (cols + 0.5, rows + 0.5)
-    with rasterio.open(path) as src:
-        c, r = ~src.transform * (x, y)
-        return src.read(1)[np.floor(r).astype(int), np.floor(c).astype(int)]
 
 
 # -- the synthetic benchmark: derived bands are the generator's -------------------------------------------
@@ -237,7 +105,7 @@ def test_a_dem_in_another_crs_and_resolution(bench, tmp_path):
             dst_nodata=-9999.0,
             resampling=Resampling.bilinear,
         )
-        write_tif(tmp_path / "dem_lonlat.tif", lonlat, transform, "EPSG:4326", nodata=-9999.0)
+        write_raster(tmp_path / "dem_lonlat.tif", lonlat, transform, "EPSG:4326", nodata=-9999.0)
     outlines = read_outlines(bench / "outlines.gpkg")
     native = prepare_scene(open_scene(scene), outlines, [bench / "dems"], ("elevation", "slope"), tmp_path / "a")
     other = prepare_scene(
@@ -251,12 +119,12 @@ def test_a_dem_in_another_crs_and_resolution(bench, tmp_path):
 # -- sensor products --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("family, mtl", [("OLI", "json"), ("TM", "txt")])
+@pytest.mark.parametrize("family, mtl", [("OLI", "json"), ("OLI", "xml"), ("TM", "txt")])
 def test_landsat_collection2_level2(bench, tmp_path, family, mtl):
     scene = first_scene(bench)
     tags = read_scene(scene)[1]
-    folder = landsat_folder(tmp_path, scene, family, mtl)
-    opened = open_scene(folder)
+    product = landsat_c2l2(tmp_path, scene, truth_of(bench, scene), family, mtl=(mtl,))
+    opened = open_scene(product.folder)
     assert (
         opened.kind == "landsat"
         and opened.sensor == ("L8" if family == "OLI" else "L5")
@@ -265,47 +133,161 @@ def test_landsat_collection2_level2(bench, tmp_path, family, mtl):
     assert (opened.sun_azimuth, opened.sun_elevation) == (float(tags["SUN_AZIMUTH"]), float(tags["SUN_ELEVATION"]))
     for name, n in LANDSAT_BANDS[family].items():
         assert (
-            opened.bands[name].path.name.endswith(f"_SR_B{n}.TIF")
+            Path(opened.bands[name].path).name.endswith(f"_SR_B{n}.TIF")
             and opened.bands[name].scale == MULT
             and opened.bands[name].offset == ADD
         )
+    assert [q.name for q in opened.quality] == ["QA_PIXEL", "QA_RADSAT"]
     prepared = prepare_scene(
         opened, read_outlines(bench / "outlines.gpkg"), [bench / "dems"], OPTICAL_BANDS, tmp_path / "work"
     )
     stack = prepared.read(Window(0, 0, prepared.grid.width, prepared.grid.height))
-    rows, cols = np.nonzero(prepared.glacier_index > 0)
+    rows, cols = np.nonzero(prepared.classify)
     for i, name in enumerate(OPTICAL_BANDS):
-        dn = sample_at_grid(opened.bands[name].path, prepared.grid, rows, cols).astype(np.float64)
+        dn = sample_at_grid(Path(opened.bands[name].path), prepared.grid, rows, cols).astype(np.float64)
         np.testing.assert_allclose(stack[i, rows, cols], dn * MULT + ADD, atol=1e-6, err_msg=name)
 
 
-@pytest.mark.parametrize("baseline, ext", [("04.00", ".jp2"), ("02.14", ".tif")])
-def test_sentinel2_l2a(bench, tmp_path, baseline, ext):
+def test_landsat_grid_is_aligned_to_the_odd_15_m_pixel_corners(bench, tmp_path):
     scene = first_scene(bench)
-    data, tags, _, _ = read_scene(scene)
-    opened = open_scene(sentinel2_folder(tmp_path, scene, baseline, ext))
+    product = landsat_c2l2(tmp_path, scene, truth_of(bench, scene))
+    x0, y0 = product.transform.c, product.transform.f
+    assert x0 % 30 == 15 and y0 % 30 == 15  # as USGS ships them
+    prepared = prepare_scene(open_scene(product.folder), read_outlines(bench / "outlines.gpkg"), [], ("red",), tmp_path)
+    grid = prepared.grid.transform
+    assert (grid.c - x0) % 10 == 0 and (y0 - grid.f) % 10 == 0 and prepared.grid.crs == rasterio.open(scene).crs
+    red = prepared.read(Window(0, 0, prepared.grid.width, prepared.grid.height), ("red",))[0]
+    # every 30 m pixel holds exactly 3 x 3 cells of one value: DN x MULT + ADD of that pixel
+    r0, c0 = round((y0 - grid.f) / 10), round((grid.c - x0) / 10)
+    dn = product.dn[LANDSAT_BANDS["OLI"]["red"]].astype(np.float64)
+    rows, cols = np.nonzero(prepared.glacier_index > 0)
+    expected = dn[(rows + r0) // 3, (cols + c0) // 3] * MULT + ADD
+    expected[dn[(rows + r0) // 3, (cols + c0) // 3] == 0] = np.nan
+    np.testing.assert_allclose(red[rows, cols], expected, atol=1e-6)
+
+
+def test_landsat_level_2_is_read_beside_level_1_and_ambiguity_is_refused(bench, tmp_path):
+    scene = first_scene(bench)
+    product = landsat_c2l2(tmp_path / "a", scene, truth_of(bench, scene), level1=True)
+    assert len(list(product.folder.glob("*_MTL.*"))) == 4  # json, txt, xml of Level-2 and the Level-1 txt
+    opened = open_scene(product.folder)
+    assert "L2SP" in opened.scene and opened.bands["red"].scale == MULT
+    assert all("_SR_B" in Path(b.path).name for b in opened.bands.values())
+    level1 = next(product.folder.glob("*L1TP*_MTL.txt"))
+    assert open_scene(next(product.folder.glob("*L2SP*_MTL.xml"))).scene == opened.scene  # an MTL file given
+    with pytest.raises(SceneInputError, match="a Level-1 MTL"):
+        open_scene(level1)
+    for path in product.folder.glob("*L2SP*_MTL.*"):
+        path.unlink()
+    with pytest.raises(SceneInputError, match="only Level-1 metadata .*L1TP") as err:
+        open_scene(product.folder)
+    assert "Landsat Collection 2 Level-2 product folder" in str(err.value)
+    other = landsat_c2l2(tmp_path / "b", scene, truth_of(bench, scene)).folder
+    for path in other.glob("*_MTL.json"):  # a second Level-2 product in the same folder
+        write_mtl(
+            other / path.name.replace("_20200101_", "_20210101_"), {"PRODUCT_CONTENTS": {"PROCESSING_LEVEL": "L2SP"}}
+        )
+    with pytest.raises(SceneInputError, match="2 Level-2 products"):
+        open_scene(other)
+
+
+@pytest.mark.parametrize("baseline, ext", [("02.14", ".jp2"), ("04.00", ".jp2"), ("05.00", ".tif"), ("05.09", ".jp2")])
+def test_sentinel2_l2a_baselines(bench, tmp_path, baseline, ext):
+    scene = first_scene(bench)
+    data, tags, transform, _ = read_scene(scene)
+    s2 = sentinel2_safe(tmp_path, scene, truth_of(bench, scene), baseline, ext)
+    opened = open_scene(s2.safe)
     assert opened.kind == "sentinel2" and opened.sensor == "S2" and opened.date == tags["DATE"]
     assert opened.sun_elevation == pytest.approx(float(tags["SUN_ELEVATION"])) and opened.sun_azimuth == pytest.approx(
         float(tags["SUN_AZIMUTH"])
     )
-    assert opened.bands["swir1"].path.parent.name == "R20m" and opened.bands["blue"].path.suffix == ext
+    assert Path(opened.bands["swir1"].path).parent.name == "R20m" and Path(opened.bands["blue"].path).suffix == ext
+    assert Path(opened.bands["blue"].path).parent.name == "R10m"  # not the 20 m or 60 m copies of B02
     offset = -0.1 if baseline >= "04.00" else 0.0
     assert opened.bands["nir"].offset == pytest.approx(offset) and opened.bands["nir"].scale == pytest.approx(1e-4)
+    assert opened.metadata["processing_baseline"] == baseline
     prepared = prepare_scene(opened, read_outlines(bench / "outlines.gpkg"), [], OPTICAL_BANDS, tmp_path / "work")
     stack = prepared.read(Window(0, 0, prepared.grid.width, prepared.grid.height))
-    rows, cols = np.nonzero(prepared.glacier_index > 0)
+    rows, cols = np.nonzero(prepared.classify)
     for i, name in enumerate(OPTICAL_BANDS):
-        dn = sample_at_grid(opened.bands[name].path, prepared.grid, rows, cols).astype(np.float64)
-        np.testing.assert_allclose(stack[i, rows, cols], dn / 1e4 + offset, atol=1e-6, err_msg=name)
+        dn = sample_at_grid(Path(opened.bands[name].path), prepared.grid, rows, cols).astype(np.float64)
+        np.testing.assert_allclose(stack[i, rows, cols], (dn + offset * 1e4) / 1e4, atol=1e-6, err_msg=name)
     # the 10 m bands reproduce the scene's reflectance (quantised to 1e-4)
-    col0, row0 = (~rasterio.open(scene).transform) * (prepared.grid.transform.c, prepared.grid.transform.f)
+    col0, row0 = (~transform) * (prepared.grid.transform.c, prepared.grid.transform.f)
     np.testing.assert_allclose(stack[0, rows, cols], data[0, rows + round(row0), cols + round(col0)], atol=6e-5)
 
 
 def test_sentinel2_baseline_4_without_offsets_is_an_error(bench, tmp_path):
-    folder = sentinel2_folder(tmp_path, first_scene(bench), "04.00", ".tif", offsets=False)
+    s2 = sentinel2_safe(tmp_path, first_scene(bench), truth_of(bench, first_scene(bench)), "04.00", ".tif")
+    mtd = s2.safe / "MTD_MSIL2A.xml"
+    text = mtd.read_text()
+    mtd.write_text(
+        text[: text.index("<BOA_ADD_OFFSET_VALUES_LIST>")] + text[text.index("</BOA_ADD_OFFSET_VALUES_LIST>") + 29 :]
+    )
     with pytest.raises(SceneInputError, match="BOA_ADD_OFFSET"):
-        open_scene(folder)
+        open_scene(s2.safe)
+
+
+def test_unknown_and_incomplete_layouts_are_named(bench, tmp_path):
+    scene = first_scene(bench)
+    s2 = sentinel2_safe(tmp_path / "s2", scene, truth_of(bench, scene), "05.09", ".tif")
+    bands = tmp_path / "bands"
+    bands.mkdir()
+    for file in (s2.safe / "GRANULE" / s2.granule / "IMG_DATA" / "R10m").iterdir():
+        (bands / file.name).write_bytes(file.read_bytes())
+    with pytest.raises(SceneInputError, match="folder of Sentinel-2 band files: the BOA offset is unknown"):
+        open_scene(bands)
+    with pytest.raises(SceneInputError, match=r"folder of Sentinel-2 band files: missing the swir1 band \(B11"):
+        open_scene(bands, boa_offset=-1000)
+    with pytest.raises(SceneInputError, match="not a scene layout this reader knows: it holds 2 entries .*Accepted"):
+        (tmp_path / "other").mkdir()
+        (tmp_path / "other" / "notes.txt").write_text("x")
+        (tmp_path / "other" / "readme.md").write_text("x")
+        open_scene(tmp_path / "other")
+    (tmp_path / "l1c").mkdir()
+    (tmp_path / "l1c" / "MTD_MSIL1C.xml").write_text("<x/>")
+    with pytest.raises(SceneInputError, match="Level-1C"):
+        open_scene(tmp_path / "l1c")
+
+
+def test_a_web_mercator_scene_is_mapped_on_the_utm_grid(bench, tmp_path):
+    """A GeoTIFF in EPSG:3857 with "10 m" pixels (6.9 m on the ground at 47 deg N): the grid is the UTM zone's,
+    and glacier areas are true ground areas."""
+    scene = first_scene(bench)
+    data, tags, transform, crs = read_scene(scene)
+    with rasterio.open(scene) as src:
+        merc, width, height = calculate_default_transform(
+            src.crs, "EPSG:3857", src.width, src.height, *src.bounds, resolution=10.0
+        )
+        out = np.full((6, height, width), np.nan, np.float32)
+        for i in range(6):
+            reproject(
+                data[i],
+                out[i],
+                src_transform=transform,
+                src_crs=crs,
+                dst_transform=merc,
+                dst_crs="EPSG:3857",
+                resampling=Resampling.nearest,
+                dst_nodata=np.nan,
+            )
+    write_raster(
+        tmp_path / "merc.tif",
+        out,
+        merc,
+        "EPSG:3857",
+        descriptions=OPTICAL_BANDS,
+        tags={k: tags[k] for k in ("DATE", "SENSOR")},
+        nodata=float("nan"),
+    )
+    outlines = read_outlines(bench / "outlines.gpkg")
+    prepared = prepare_scene(open_scene(tmp_path / "merc.tif"), outlines, [], OPTICAL_BANDS, tmp_path / "w")
+    assert prepared.grid.crs.to_epsg() == 32632 and "scale error of 4" in prepared.grid_reason
+    glacier = outlines.ids.index(tags["GLACIER"])
+    lon, lat = np.asarray(outlines.geometries[glacier].exterior.coords).T
+    true_m2 = abs(pyproj.Geod(ellps="WGS84").polygon_area_perimeter(lon, lat)[0])
+    mapped_m2 = (prepared.glacier_index > 0).sum() * 100.0
+    assert mapped_m2 == pytest.approx(true_m2, rel=0.02)  # on the 3857 grid: 2.1 x too large
 
 
 def test_geotiff_band_scales_are_applied(bench, tmp_path):
@@ -313,7 +295,7 @@ def test_geotiff_band_scales_are_applied(bench, tmp_path):
     data, tags, transform, crs = read_scene(scene)
     dn = np.round(data[:6] * 10000).astype(np.uint16)
     path = tmp_path / "scaled.tif"
-    write_tif(path, dn, transform, crs, descriptions=OPTICAL_BANDS, tags={k: tags[k] for k in ("DATE", "SENSOR")})
+    write_raster(path, dn, transform, crs, descriptions=OPTICAL_BANDS, tags={k: tags[k] for k in ("DATE", "SENSOR")})
     with rasterio.open(path, "r+") as dst:
         dst.scales = (1e-4,) * 6
     opened = open_scene(path)
@@ -332,7 +314,7 @@ def test_geotiff_band_scales_are_applied(bench, tmp_path):
 
 def test_missing_metadata_and_band_files(bench, tmp_path):
     scene = first_scene(bench)
-    folder = landsat_folder(tmp_path, scene, "OLI", "json")
+    folder = landsat_c2l2(tmp_path, scene, truth_of(bench, scene), mtl=("json",)).folder
     mtl = next(folder.glob("*_MTL.json"))
     meta = json.loads(mtl.read_text())
     del meta["LANDSAT_METADATA_FILE"]["IMAGE_ATTRIBUTES"]["SUN_ELEVATION"]
@@ -340,19 +322,22 @@ def test_missing_metadata_and_band_files(bench, tmp_path):
     with pytest.raises(SceneInputError, match="SUN_ELEVATION") as err:
         open_scene(folder)
     assert str(mtl) in str(err.value)
-    folder = landsat_folder(tmp_path / "b", scene, "OLI", "txt")
+    folder = landsat_c2l2(tmp_path / "b", scene, truth_of(bench, scene), mtl=("txt",)).folder
     next(folder.glob("*_SR_B7.TIF")).unlink()
     meta_txt = next(folder.glob("*_MTL.txt"))
     meta_txt.write_text(meta_txt.read_text().replace("FILE_NAME_BAND_7", "X_FILE_NAME"))
-    with pytest.raises(SceneInputError, match="swir2"):
+    with pytest.raises(SceneInputError, match="Landsat Collection 2 Level-2 product folder .*swir2"):
         open_scene(folder)
     with pytest.raises(SceneInputError, match="not a calendar date") as err:
         open_scene(scene, date="2020-02-30")
     assert str(scene) in str(err.value)
-    with pytest.raises(SceneInputError, match="Landsat"):
+    with pytest.raises(SceneInputError, match="not a scene layout"):
         open_scene(tmp_path)
     with pytest.raises(SceneInputError, match="no such scene"):
         open_scene(tmp_path / "nothing.tif")
+    folder = landsat_c2l2(tmp_path / "c", scene, truth_of(bench, scene), qa=False).folder
+    with pytest.warns(UserWarning, match="no QA_PIXEL or QA_RADSAT"):
+        assert open_scene(folder).quality == ()
 
 
 def test_a_model_whose_bands_the_scene_cannot_provide(bench, tmp_path):
@@ -387,7 +372,7 @@ def test_a_scene_that_does_not_cover_the_outlines(bench, tmp_path):
     # a scene whose pixels over the glacier are all nodata
     data, tags, transform, crs = read_scene(scenes[0])
     data[:6] = np.nan
-    write_tif(tmp_path / "empty.tif", data, transform, crs, descriptions=BAND_NAMES, tags=tags, nodata=float("nan"))
+    write_raster(tmp_path / "empty.tif", data, transform, crs, descriptions=BAND_NAMES, tags=tags, nodata=float("nan"))
     with pytest.raises(SceneInputError, match="no data over any"):
         prepare_scene(open_scene(tmp_path / "empty.tif"), outlines, [bench / "dems"], BAND_NAMES, tmp_path)
 

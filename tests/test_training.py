@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import runpy
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,6 @@ from dataset_builder.loading import load_facies
 from dataset_builder.predictions import read_predictions
 from dataset_builder.schema import SPLIT_NAMES, cv_split
 from dataset_builder.statistics import DatasetStatistics
-from dataset_builder.testing import write_fake_released
-from hub_cards.dataset_folder import build_dataset
 from modeling import FaciesCNN
 from modeling.errors import CheckpointError
 from modeling.evaluation import ResultsRecord
@@ -40,11 +37,8 @@ TINY = dict(epochs=3, batch_size=16, crop=9, threads=1, model={"filters": [8, 8]
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("training")
-    write_fake_released(root / "source", per_fold=16, seed=5, glaciers_per_fold=2)
-    build_dataset(root / "source", root / "ds", progress=False)
-    return root / "ds"
+def dataset(fake_dataset) -> Path:
+    return fake_dataset(per_fold=16, seed=5, glaciers_per_fold=2)
 
 
 # -- recipe pieces -----------------------------------------------------------------------------------------------
@@ -212,8 +206,8 @@ def test_resume_equals_an_uninterrupted_run(dataset, trained, tmp_path):
 
 
 @pytest.mark.slow
-def test_cross_validation_cli_writes_oof_predictions_of_every_sample(dataset, tmp_path):
-    train = runpy.run_path(str(ROOT / "scripts" / "train.py"))["main"]
+def test_cross_validation_cli_writes_oof_predictions_of_every_sample(dataset, tmp_path, script):
+    train = script("train").main
     argv = [
         str(dataset),
         str(tmp_path / "cv"),
@@ -244,9 +238,9 @@ def test_cross_validation_cli_writes_oof_predictions_of_every_sample(dataset, tm
     assert np.array_equal(read_predictions(tmp_path / "cv" / "oof_predictions.parquet").proba, oof.proba)
 
 
-def test_evaluating_the_model_folder_reproduces_the_run(dataset, trained, tmp_path):
+def test_evaluating_the_model_folder_reproduces_the_run(dataset, trained, tmp_path, script):
     out, _ = trained
-    evaluate = runpy.run_path(str(ROOT / "scripts" / "evaluate.py"))["main"]
+    evaluate = script("evaluate").main
     assert (
         evaluate([str(dataset), "--model", str(out / "model"), "--calibrate", "--out", str(tmp_path / "ev"), "--quiet"])
         == 0

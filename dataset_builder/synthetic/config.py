@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
 
 from dataset_builder.schema import NUM_FOLDS, PATCH_SIZE
 from dataset_builder.synthetic.sensors import sensors_of
@@ -32,6 +35,7 @@ class SyntheticConfig:
     aar0_sd: float = 0.06
     mb_noise: float = 300.0  # mm w.e., sd of the balance around the AAR relation
     years: tuple[int, int] = (1995, 2021)
+    exact_counts: bool = False  # label counts met exactly, see ``scene_budgets`` (the release profile's)
 
     def __post_init__(self) -> None:
         if self.n_glaciers < NUM_FOLDS:
@@ -50,6 +54,54 @@ class SyntheticConfig:
         """A small benchmark for tests and smoke runs: 6 glaciers x 3 scenes, a few seconds."""
         return cls(seed=seed, n_glaciers=6, scenes_per_glacier=3, scene_size=192, n_labels=900)
 
+    @classmethod
+    def release(cls) -> SyntheticConfig:
+        """The size of the released dataset: 31 glaciers in the four regions, 93 scenes (31 x 3; the release has
+        92) and 137,592 labels with the published fold sizes exactly (``REAL_FOLD_SIZES``), in 576 px (5.76 km)
+        scenes so that fold 5's 3,778 labels per scene still find each class's pixels."""
+        return cls(
+            n_glaciers=31, scenes_per_glacier=3, scene_size=576, n_labels=sum(REAL_FOLD_SIZES), exact_counts=True
+        )
+
+    def fold_targets(self) -> np.ndarray:
+        """Labels per fold: ``n_labels`` apportioned by ``fold_sizes`` (exact with ``exact_counts``)."""
+        return apportion(self.n_labels, self.fold_sizes)
+
+    def scene_budgets(self, glacier_folds: Sequence[int]) -> list[int]:
+        """Label budgets of the scenes, in plan order, of glaciers in ``glacier_folds`` (``scenes_per_glacier`` each).
+
+        With ``exact_counts`` each fold's :meth:`fold_targets` is shared evenly among its scenes (largest remainder),
+        so the budgets of a fold sum to its target; otherwise each scene gets ``n_labels`` x its fold's share /
+        the fold's scenes, rounded.
+        """
+        folds = np.repeat(np.asarray(glacier_folds, dtype=np.int64), self.scenes_per_glacier)
+        per_fold = np.bincount(folds, minlength=NUM_FOLDS)
+        if not self.exact_counts:
+            share = np.asarray(self.fold_sizes, float) / np.sum(self.fold_sizes)
+            return [int(round(self.n_labels * share[f] / per_fold[f])) for f in folds]
+        budgets = np.zeros(len(folds), dtype=np.int64)
+        for fold, target in enumerate(self.fold_targets()):
+            budgets[folds == fold] = apportion(int(target), np.ones(per_fold[fold]))
+        return budgets.tolist()
+
     def sensor_years(self) -> list[int]:
         """The years of ``years`` (both ends included) in which some sensor acquired scenes."""
         return [y for y in range(self.years[0], self.years[1] + 1) if sensors_of(y)]
+
+
+def apportion(total: int, weights: Sequence[float]) -> np.ndarray:
+    """``total`` split into non-negative integers in proportion to ``weights`` by largest remainder (ties to the
+    first); int64, summing to ``total``."""
+    w = np.asarray(weights, dtype=float)
+    exact = total * w / w.sum()
+    out = np.floor(exact).astype(np.int64)
+    out[np.argsort(out - exact, kind="stable")[: total - int(out.sum())]] += 1
+    return out
+
+
+#: Named sizes of the benchmark: the embedded default, the quick one of tests and smoke runs, the release's.
+SCALES: dict[str, Callable[[], SyntheticConfig]] = {
+    "default": SyntheticConfig,
+    "quick": SyntheticConfig.quick,
+    "release": SyntheticConfig.release,
+}

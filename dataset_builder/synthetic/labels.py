@@ -10,7 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from dataset_builder.schema import CLASS_NAMES, MAP_NODATA, PATCH_SIZE
-from dataset_builder.synthetic.config import SyntheticConfig
+from dataset_builder.synthetic.config import SyntheticConfig, apportion
 from dataset_builder.synthetic.facies import CODE
 from dataset_builder.synthetic.plan import ScenePlan
 
@@ -89,6 +89,26 @@ def _nearest_partner(label_map: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return best, partner
 
 
+def exact_quotas(n_labels: int, shares: np.ndarray, pixels: np.ndarray, minimum: int) -> np.ndarray:
+    """Labels per class summing to exactly ``n_labels`` (or to all ``pixels``, if fewer; more only when the
+    minimums alone exceed it): ``minimum`` of each class shown, the rest apportioned by ``shares``; a class short
+    of pixels takes them all and its shortfall goes to the classes with pixels to spare, again by ``shares``.
+
+    Args:
+        n_labels: the scene's label budget.
+        shares: ``(8,)`` class shares of the scene.
+        pixels: ``(8,)`` labellable pixels per class.
+        minimum: labels of each class the scene shows, at least.
+    """
+    quotas = np.minimum(pixels, minimum)
+    target = min(n_labels, int(pixels.sum()))
+    while quotas.sum() < target:
+        spare = pixels > quotas
+        weights = np.where(spare, shares, 0.0) if np.any(spare & (shares > 0)) else spare.astype(float)
+        quotas = np.minimum(pixels, quotas + apportion(target - int(quotas.sum()), weights))
+    return quotas
+
+
 def sample_labels(
     rng: np.random.Generator, label_map: np.ndarray, n_labels: int, shares: np.ndarray, config: SyntheticConfig
 ) -> SceneLabels:
@@ -103,7 +123,8 @@ def sample_labels(
 
     Labels lie at least ``PATCH_SIZE // 2`` pixels from the scene edge, one per pixel at most.
     Per class: ``n_labels * share`` (stochastically rounded, at least ``min_labels_per_class``
-    where the class shows, at most what it shows); ``boundary_share`` of each facies class is drawn
+    where the class shows, at most what it shows; with ``config.exact_counts``, :func:`exact_quotas`,
+    so the scene gets exactly ``n_labels``); ``boundary_share`` of each facies class is drawn
     within ``boundary_px`` of an ambiguous partner class (``AMBIGUOUS_PARTNERS``). Then
     ``noise_rate`` of the scene's facies labels (stochastically rounded) get the nearest partner
     class: near-boundary labels in random order first, then the closest others if there are too
@@ -115,11 +136,16 @@ def sample_labels(
     inner[half : n - half, half : n - half] = True
     distance, partner = _nearest_partner(label_map)
     near = distance <= config.boundary_px
-    quotas = _stochastic_round(rng, n_labels * shares)
+    shown = label_map[inner]
+    pixels = np.bincount(shown[shown < len(CLASS_NAMES)], minlength=len(CLASS_NAMES))
+    if config.exact_counts:
+        quotas = exact_quotas(n_labels, shares, pixels, config.min_labels_per_class)
+    else:
+        quotas = _stochastic_round(rng, n_labels * shares)
     picked: list[np.ndarray] = []
     for code, name in enumerate(CLASS_NAMES):
         where = inner & (label_map == code)
-        available = int(where.sum())
+        available = int(pixels[code])
         quota = min(available, max(quotas[code], config.min_labels_per_class if available else 0))
         if quota == 0:
             continue

@@ -122,8 +122,7 @@ def plan_benchmark(config: SyntheticConfig) -> tuple[list[GlacierPlan], list[Ter
         )
         terrains.append(terrain)
         scene_draws.append(rng)
-    fold_share = np.asarray(config.fold_sizes, float) / np.sum(config.fold_sizes)
-    per_fold = np.bincount([g.fold for g in glaciers], minlength=NUM_FOLDS) * config.scenes_per_glacier
+    budgets = iter(config.scene_budgets([g.fold for g in glaciers]))
     years = config.sensor_years()
     scenes = []
     for g, rng in zip(glaciers, scene_draws):
@@ -144,7 +143,7 @@ def plan_benchmark(config: SyntheticConfig) -> tuple[list[GlacierPlan], list[Ter
                     sun_elevation=round(elevation, 2),
                     snowline_m=round(snowline, 1),
                     cloud_cover=round(float(rng.uniform(0.03, 0.08) if cloudy else 0.0), 3),
-                    n_labels=int(round(config.n_labels * fold_share[g.fold] / per_fold[g.fold])),
+                    n_labels=next(budgets),
                 )
             )
     return glaciers, terrains, scenes

@@ -19,6 +19,8 @@ from dataset_builder.synthetic.reflectance import SIGNATURES
 from dataset_builder.synthetic.regions import REGIONS
 from dataset_builder.synthetic.scene import SceneArrays
 
+#: ``metadata.json``'s ``generator``: how a folder is recognised as a synthetic benchmark.
+GENERATOR = "dataset_builder.synthetic"
 #: Columns of ``truth/labels.parquet``.
 TRUTH_COLUMNS: tuple[str, ...] = (
     "sample_id",
@@ -114,7 +116,7 @@ class BenchmarkTables:
         """``metadata.json``: config, classes, bands, signatures, regions, glaciers, scenes, the mass-balance law,
         label counts per fold and class, and the label noise; ``labels`` from :meth:`labels`."""
         return {
-            "generator": "dataset_builder.synthetic",
+            "generator": GENERATOR,
             "config": asdict(config),
             "class_names": list(CLASS_NAMES),
             "band_names": list(BAND_NAMES),

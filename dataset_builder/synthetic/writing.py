@@ -18,14 +18,21 @@ import shapely
 from rasterio.crs import CRS
 from rasterio.transform import Affine, from_origin
 
-from dataset_builder.atomic import atomic_directory
+from dataset_builder.atomic import OutputKind, atomic_directory
 from dataset_builder.schema import BAND_NAMES, BANDS, CLASS_NAMES, MAP_NODATA, PATCH_SIZE, PIXEL_SIZE_M
 from dataset_builder.synthetic.config import SyntheticConfig
 from dataset_builder.synthetic.facies import CODE
 from dataset_builder.synthetic.plan import GlacierPlan
 from dataset_builder.synthetic.plausibility import PlausibilityReport
 from dataset_builder.synthetic.simulate import SimulatedScene, Simulation
-from dataset_builder.synthetic.tables import TRUTH_COLUMNS, BenchmarkTables, fold_counts, noise_rate, noisy_rows
+from dataset_builder.synthetic.tables import (
+    GENERATOR,
+    TRUTH_COLUMNS,
+    BenchmarkTables,
+    fold_counts,
+    noise_rate,
+    noisy_rows,
+)
 from dataset_builder.synthetic.terrain import Terrain
 
 
@@ -137,8 +144,21 @@ def _folder_sizes(root: Path) -> dict[str, int]:
     return sizes
 
 
+def is_benchmark_folder(folder: Path) -> bool:
+    """True for a folder this generator wrote: its ``metadata.json`` names it."""
+    try:
+        metadata = json.loads((folder / "metadata.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(metadata, dict) and metadata.get("generator") == GENERATOR
+
+
+#: What :func:`generate` replaces: only a folder of this kind, unless told to overwrite.
+BENCHMARK_FOLDER = OutputKind("a synthetic benchmark (with metadata.json)", is_benchmark_folder)
+
+
 def generate(
-    out_dir: str | Path, config: SyntheticConfig = SyntheticConfig(), progress: bool = True
+    out_dir: str | Path, config: SyntheticConfig = SyntheticConfig(), progress: bool = True, *, overwrite: bool = False
 ) -> SyntheticSummary:
     """Generate a synthetic benchmark into ``out_dir`` (replaced atomically when complete).
 
@@ -167,12 +187,14 @@ def generate(
         out_dir: the benchmark folder.
         config: generator parameters.
         progress: show a progress bar over scenes.
+        overwrite: replace ``out_dir`` even when it is a file or a folder that is not a synthetic benchmark (see
+            :func:`dataset_builder.atomic.atomic_directory` for what is always refused).
     """
     start = time.perf_counter()
     out_dir = Path(out_dir)
     simulation = Simulation.plan(config)
     tables = BenchmarkTables()
-    with atomic_directory(out_dir) as tmp:
+    with atomic_directory(out_dir, BENCHMARK_FOLDER, overwrite=overwrite) as tmp:
         for g, terrain in zip(simulation.glaciers, simulation.terrains):
             _write_raster(
                 tmp / "dems" / f"{g.glacier}.tif", terrain.dem[None], g.epsg, _transform(g), ("elevation",), ("m",)

@@ -1,9 +1,11 @@
 """Build the glacier facies Hugging Face dataset folder from a raw source.
 
-    glacier-facies build SOURCE OUT [--skip-invalid] [--edge pad|skip] [--layout auto|released|scenes]
+    glacier-facies build SOURCE OUT [--skip-invalid] [--edge pad|skip] [--layout auto|released|scenes] [--overwrite]
 
 SOURCE is a released-layout folder (one GeoTIFF per label, searched recursively) or a
 scenes-plus-points folder (points.gpkg|geojson|csv and scene GeoTIFFs under scenes/).
+OUT is replaced only when it is a dataset built before (or empty, or missing); anything else
+needs --overwrite. OUT is never SOURCE, inside it or around it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from modeling.cli.options import int_in
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", type=Path, help="raw source folder")
     parser.add_argument("out", type=Path, help="dataset folder to write (replaced atomically)")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace OUT even when it is not a dataset built before"
+    )
     parser.add_argument("--layout", choices=("auto", "released", "scenes"), default="auto")
     parser.add_argument(
         "--skip-invalid", action="store_true", help="skip invalid files/rows and count them in the report"
@@ -51,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         row_group_size=args.row_group_size,
         workers=args.workers,
         progress=not args.quiet,
+        overwrite=args.overwrite,
     )
     print(summary(args.out, report.seconds, report.skipped))
     return 0

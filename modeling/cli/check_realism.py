@@ -7,7 +7,7 @@ The authors' weights store, in every BatchNorm layer, the statistics the real tr
 them: the real data's mean (and, where the weights pin it, variance) of every normalised band, next to the
 dataset's; per BN layer, the distance of the statistics the dataset produces to the stored ones; and every
 published model's macro-F1, per-class F1 and confusion against the labels and, for a synthetic benchmark, against
-the true classes (found beside the dataset's source, or --truth). OUT (default DATASET/../realism) receives
+the true classes (--truth, e.g. a synthetic benchmark's truth/labels.parquet). OUT (default DATASET/../realism) receives
 realism.json and realism.png. See modeling.evaluation.realism.
 """
 

@@ -3,7 +3,9 @@
     glacier-facies convert WEIGHTS.h5 OUT_DIR [--bands B ...] [--stats DATASET_FOLDER]
     glacier-facies convert WEIGHTS_FOLDER OUT_ROOT [--stats DATASET_FOLDER]
 
-A folder converts every ``*.h5`` under it to ``OUT_ROOT/<relative folder>/<file stem>``.
+A folder converts every ``*.h5`` under it to ``OUT_ROOT/<relative folder>/<file stem>``. The authors' 18 published
+files are recognised by their sha256 (their config then records the registry entry); ``glacier-facies published``
+writes them by name as hub-ready folders.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from dataset_builder.atomic import atomic_write_text
 from dataset_builder.loading import CONFIGS
 from dataset_builder.predictions import read_predictions
 from dataset_builder.schema import NUM_FOLDS
+from hub_cards.markdown import escape
 from modeling.cli.options import UsageError, int_in
 from modeling.evaluation import (
     DatasetLabels,
@@ -38,7 +39,7 @@ from modeling.evaluation import (
     summary_table,
 )
 from modeling.network import FaciesCNN
-from modeling.training import RESULTS_FILE, SUMMARY_FILE, evaluate_model
+from modeling.training import DEVICES, RESULTS_FILE, SUMMARY_FILE, evaluate_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-bootstrap", type=int_in(0, 100_000), default=1000, help="bootstrap resamples")
     parser.add_argument(
         "--compile", action="store_true", help="--model: torch.compile the network (faster on large folds)"
+    )
+    parser.add_argument(
+        "--device", choices=DEVICES, default="auto", help="--model: auto (a GPU when there is one), cpu or cuda"
     )
     parser.add_argument("--quiet", action="store_true")
 
@@ -91,7 +95,7 @@ def evaluate_file(args: argparse.Namespace) -> ResultsRecord:
     )
     record.save(args.out / RESULTS_FILE)
     atomic_write_text(
-        args.out / SUMMARY_FILE, f"# {record.method}, test folds {record.folds}\n\n{summary_table(metrics)}\n"
+        args.out / SUMMARY_FILE, f"# {escape(record.method)}, test folds {record.folds}\n\n{summary_table(metrics)}\n"
     )
     return record
 
@@ -113,7 +117,7 @@ def evaluate_submission_folder(args: argparse.Namespace) -> ResultsRecord:
     record.save(args.out / RESULTS_FILE)
     atomic_write_text(
         args.out / SUMMARY_FILE,
-        f"# {record.method}, submission, test folds {record.folds}\n\n{summary_table(metrics)}\n",
+        f"# {escape(record.method)}, submission, test folds {record.folds}\n\n{summary_table(metrics)}\n",
     )
     return record
 
@@ -140,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
             n_bootstrap=args.n_bootstrap,
             progress=not args.quiet,
             compile=args.compile,
+            device=args.device,
         ).record
     print(f"{record.method}, test fold(s) {record.folds} -> {args.out}")
     print(summary_table(record.metrics))

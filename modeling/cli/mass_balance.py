@@ -1,7 +1,14 @@
-"""Regress accumulation-area ratios from facies maps against annual mass balances (WGMS-like table).
+"""Regress accumulation-area ratios from facies maps against annual mass balances (WGMS tables).
 
     glacier-facies mass-balance --benchmark SYNTH [--maps DIR] [--truth-band 2] --out DIR
     glacier-facies mass-balance --maps DIR_OR_FILES... --outlines OUTLINES.gpkg --mb mass_balance.csv --out DIR
+    glacier-facies mass-balance --maps maps/ --outlines rgi.shp --mb DOI-WGMS-FoG-2025-02/ [--links links.csv] --out DIR
+
+--maps takes the output folder of ``glacier-facies map`` as it is (its confidence maps and tables are passed
+over). --mb takes either WGMS table generation (or the unpacked FoG folder); glaciers are linked to its records by
+WGMS id (outlines' wgms_id column, or --links: the WGMS glacier table's RGI/GLIMS ids - found beside the table by
+default - or a two-column CSV of outline id and WGMS id), else by name; each link is printed and written to
+glacier_links.csv.
 
 --benchmark reads a synthetic benchmark folder: truth/maps (unless --maps), outlines.gpkg,
 mass_balance.csv and metadata.json (the generating law is reported beside the fits). Writes
@@ -20,6 +27,7 @@ from modeling.mass_balance import (
     ACCUMULATION_SETS,
     DEFAULT_PREDICTOR,
     SELECTION_RULES,
+    UNITS,
     MassBalanceWarning,
     SeasonRule,
     format_results,
@@ -40,8 +48,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--id-column", help="outline column holding the glacier ids of the maps (default: glacier, rgi_id, RGIId, ...)"
     )
-    parser.add_argument("--mb", type=Path, help="mass-balance table (CSV, WGMS layout)")
-    parser.add_argument("--units", choices=("mm", "m"), default="mm", help="units of ANNUAL_BALANCE (w.e.)")
+    parser.add_argument("--mb", type=Path, help="mass-balance table (CSV, either WGMS layout) or WGMS FoG folder")
+    parser.add_argument(
+        "--links",
+        type=Path,
+        help="outline id -> WGMS id link table: a WGMS glacier table (RGI/GLIMS id columns) or a two-column CSV "
+        "(default: the WGMS glacier table beside --mb, if any)",
+    )
+    parser.add_argument(
+        "--units",
+        choices=UNITS,
+        default="auto",
+        help="units of the annual balance (w.e.); auto: as the layout publishes them (upper-case mm, lower-case m)",
+    )
     parser.add_argument("--metadata", type=Path, help="synthetic metadata.json: report the generating law")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument(
@@ -93,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         outlines=args.outlines,
         id_column=args.id_column,
+        links=args.links,
         units=args.units,
         truth_band=args.truth_band,
         predictor=args.predictor,

@@ -2,10 +2,13 @@
 
     glacier-facies push FOLDER REPO_ID [--private] [--revision BRANCH] [--dry-run]
 
-The card is rendered first and the folder validated (the dataset loads with load_dataset and its
-shards match manifest.json; the model loads with from_pretrained; card YAML valid). --dry-run
-stops there and lists what would be uploaded. The token comes from HF_TOKEN or the cached login
-and is never printed.
+The folder is validated first, without changing it: a dataset's shards match manifest.json and the manifest lists
+every row statistics.json counts; the card a push would publish is rendered in memory, its YAML checked and both
+configs streamed with load_dataset through it; no file names a local path; a model loads with from_pretrained and
+holds no pickles. --dry-run stops there (nothing written, no network) and lists what would be uploaded and whether
+README.md would be re-rendered. A push writes that card, uploads the folder and deletes the repository's files
+under data/ that the folder no longer has (shards of an earlier build or prune). The token comes from HF_TOKEN or
+the cached login and is never printed.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--private", action="store_true", help="create the repository private")
     parser.add_argument("--revision", help="branch to push to (created when missing)")
     parser.add_argument("--message", help="commit message")
-    parser.add_argument("--dry-run", action="store_true", help="validate and list the upload; no network")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="validate and list the upload; nothing written, no network"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

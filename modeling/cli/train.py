@@ -4,6 +4,10 @@
     glacier-facies train DATASET OUT --all-folds [options]     six models + out-of-fold predictions
     torchrun --nproc-per-node N scripts/train.py ...                 the same, data-parallel over N processes
 
+``--device auto`` (default) trains on a GPU when CUDA has one (under torchrun, one GPU per process, NCCL between
+them), else on the CPU; ``cuda`` requires one. On a GPU the forward passes run under bf16 autocast (``--fp32``:
+not) in channels-last memory; CPU runs are plain float32.
+
 ``--method cnn`` (default) trains FaciesCNN with the published recipe (``--profile published``) or the
 short demo profile (``--profile demo``); every recipe value can be overridden. ``--method baseline``
 fits the gradient-boosted baseline and writes the same predictions and results files.
@@ -23,6 +27,7 @@ from dataset_builder.schema import NUM_FOLDS
 from modeling.cli.options import UsageError, comma_list, float_in, int_in
 from modeling.evaluation import summary_table
 from modeling.training import (
+    DEVICES,
     PROFILES,
     BaselineConfig,
     TrainConfig,
@@ -57,6 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dropout", type=float_in(0, 1), help="cnn dropout rate (default the architecture's 0.5)")
     parser.add_argument("--seed", type=int_in(0, 2**32 - 1), default=0)
     parser.add_argument("--threads", type=int_in(1, 1024), help="CPU threads (torch, or the baseline's OpenMP)")
+    parser.add_argument(
+        "--device", choices=DEVICES, default="auto", help="cnn: auto (a GPU when there is one), cpu or cuda"
+    )
+    parser.add_argument("--fp32", action="store_true", help="cnn on a GPU: no bf16 autocast")
     parser.add_argument("--no-augment", dest="augment", action="store_false", default=None)
     parser.add_argument("--no-calibration", dest="calibrate", action="store_false", default=True)
     parser.add_argument("--resume", action="store_true", help="continue from checkpoints (and skip finished folds)")
@@ -85,14 +94,20 @@ def make_config(args: argparse.Namespace) -> TrainConfig | BaselineConfig:
 def run(args: argparse.Namespace) -> int:
     config = make_config(args)
     progress = not args.quiet
+    runtime = init_runtime(config.threads, args.device, bf16=not args.fp32)
     if args.all_folds:
         record = cross_validate(
-            args.dataset, config, args.out, resume=args.resume, progress=progress, n_bootstrap=args.n_bootstrap
+            args.dataset,
+            config,
+            args.out,
+            resume=args.resume,
+            progress=progress,
+            n_bootstrap=args.n_bootstrap,
+            runtime=runtime,
         )
     elif args.method == "baseline":
         record = train_baseline_fold(args.dataset, args.fold, config, args.out, progress=progress).record
     else:
-        runtime = init_runtime(config.threads)
         done = train_fold(
             args.dataset, args.fold, config, args.out, resume=args.resume, progress=progress, runtime=runtime
         )

@@ -5,6 +5,7 @@ Layering inside the wing: ``metrics``, ``calibration``, ``ndsi_rules`` < ``plots
 ``evaluate`` < ``submissions``.
 """
 
+from dataset_builder.writer import dataset_revision
 from modeling.evaluation.calibration import (
     ReliabilityCurve,
     apply_temperature,
@@ -24,6 +25,7 @@ from modeling.evaluation.metrics import (
     confusion_matrix,
     glacier_scores,
     metrics_from_confusion,
+    paired_bootstrap,
 )
 from modeling.evaluation.ndsi_rules import NDSIRules
 from modeling.evaluation.plots import (
@@ -35,7 +37,7 @@ from modeling.evaluation.plots import (
     training_curves_figure,
 )
 from modeling.evaluation.realism import RealismReport, check_realism
-from modeling.evaluation.results import RESULTS_SCHEMA_VERSION, ResultsRecord, dataset_revision, summary_table
+from modeling.evaluation.results import RESULTS_SCHEMA_VERSION, ResultsRecord, summary_table
 from modeling.evaluation.submissions import (
     PUBLISHED,
     DatasetLabels,
@@ -81,6 +83,7 @@ __all__ = [
     "is_probability",
     "leaderboard_scores",
     "metrics_from_confusion",
+    "paired_bootstrap",
     "plot_confusion_matrix",
     "plot_reliability_diagram",
     "plot_training_curves",

@@ -37,7 +37,7 @@ from dataset_builder.quicklook import save_figure
 from dataset_builder.records import PatchBatch
 from dataset_builder.schema import CLASS_NAMES, PATCH_SIZE, canonical_class
 from dataset_builder.statistics import DatasetStatistics
-from dataset_builder.writer import iter_rows, read_manifest, read_report
+from dataset_builder.writer import iter_rows, read_manifest
 from modeling.evaluation.metrics import classification_report
 from modeling.network import FaciesCNN, load_keras_weights, normalize
 
@@ -310,15 +310,6 @@ def read_truth(path: str | Path) -> dict[str, int]:
     return {sid: CLASS_NAMES.index(canonical_class(c)) for sid, c in zip(table["sample_id"], table["true_class"])}
 
 
-def find_truth(dataset: str | Path) -> Path | None:
-    """The synthetic truth table of a dataset built from a synthetic benchmark's patches, or None."""
-    source = Path(read_report(dataset).source)
-    for folder in (source, source.parent):
-        if (folder / "truth" / "labels.parquet").is_file():
-            return folder / "truth" / "labels.parquet"
-    return None
-
-
 def sample_rows(dataset: str | Path, max_rows: int | None = None, seed: int = 0) -> PatchBatch:
     """The rows of a built dataset (both configs), or a uniform random ``max_rows`` of them, in dataset order; only
     the rows kept are held in memory."""
@@ -484,15 +475,14 @@ def check_realism(
     Args:
         dataset: a built dataset folder (``statistics.json`` gives each model its normalisation).
         weights: the published weights folder.
-        truth: a Parquet table of true classes (``sample_id``, ``true_class``); default: the synthetic
-            benchmark's ``truth/labels.parquet`` beside the dataset's source, where there is one.
+        truth: a Parquet table of true classes (``sample_id``, ``true_class``), e.g. a synthetic benchmark's
+            ``truth/labels.parquet`` (a built dataset records no local path, so it is never guessed).
         max_rows: run the models on a uniform random sample of this many rows (None: all).
         stages: the pruning stages of the models to run (``after`` and/or ``before``).
         batch_size: patches per forward pass.
         seed: seed of the row sample.
     """
     statistics = DatasetStatistics.load(dataset)
-    truth = truth if truth is not None else find_truth(dataset)
     published = load_published(weights, statistics)
     evidence = [
         band_evidence(band_set, [p.model for p in published if p.band_set == band_set], statistics)

@@ -10,19 +10,12 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from dataset_builder.atomic import atomic_write_text
-from dataset_builder.files import sha256_file
 from dataset_builder.schema import CLASS_NAMES
-from dataset_builder.writer import MANIFEST_FILE
 from hub_cards.markdown import table
 from modeling.evaluation.metrics import SUMMARY_METRICS
 from modeling.network import JsonOptions
 
 RESULTS_SCHEMA_VERSION = 1
-
-
-def dataset_revision(dataset_dir: str | Path) -> str:
-    """Revision of a built dataset: ``sha256:`` + the SHA-256 of its ``manifest.json``."""
-    return "sha256:" + sha256_file(Path(dataset_dir) / MANIFEST_FILE)
 
 
 def _now() -> str:

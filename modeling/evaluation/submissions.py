@@ -20,24 +20,27 @@ import numpy as np
 import pandas as pd
 
 from dataset_builder.atomic import atomic_path, atomic_write_text
+from dataset_builder.bounded import read_csv, read_json, read_parquet
 from dataset_builder.errors import SchemaError
 from dataset_builder.predictions import PROBA_COLUMNS, SUM_TOLERANCE
 from dataset_builder.schema import NUM_CLASSES, class_index
-from dataset_builder.writer import iter_rows
+from dataset_builder.writer import dataset_revision, iter_rows
 from hub_cards.common import DATASET_DOI
 from hub_cards.dataset_folder import refresh_card
-from hub_cards.leaderboard import LEADERBOARD_FILE, SCHEMA_VERSION, read_leaderboard
+from hub_cards.leaderboard import leaderboard_lock, read_leaderboard, write_leaderboard
+from hub_cards.markdown import MAX_URL_LENGTH, http_url
 from modeling.errors import SubmissionError
 from modeling.evaluation.calibration import calibration_summary, reliability_curve
 from modeling.evaluation.metrics import classification_report
 from modeling.evaluation.plots import plot_confusion_matrix, plot_reliability_diagram
-from modeling.evaluation.results import dataset_revision
 from modeling.network import JsonOptions
 
 MAX_PREDICTIONS_BYTES = 256 * 2**20
+#: Bytes a submission's wanted columns may take once decoded, per dataset row (a fair row needs about 120).
+MAX_DECODED_BYTES_PER_ROW = 1024
 MAX_METADATA_BYTES = 64 * 2**10
+MAX_METADATA_DEPTH = 4
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ,._+()/-]{0,79}$")
-URL = re.compile(r"^https?://[^\s<>\"']{1,500}$")
 METADATA_FIELDS = {
     "method": True,
     "authors": True,
@@ -102,12 +105,7 @@ def read_metadata(path: Path) -> dict[str, Any]:
     """Read and validate ``metadata.json`` (required fields, safe names, links, no scores)."""
     if not path.is_file():
         raise SubmissionError(f"{path}: missing; a submission needs metadata.json")
-    if path.stat().st_size > MAX_METADATA_BYTES:
-        raise SubmissionError(f"{path}: larger than {MAX_METADATA_BYTES} bytes")
-    try:
-        meta = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise SubmissionError(f"{path}: not valid JSON ({err})") from None
+    meta = read_json(path, max_bytes=MAX_METADATA_BYTES, max_depth=MAX_METADATA_DEPTH, error=SubmissionError)
     if not isinstance(meta, dict):
         raise SubmissionError(f"{path}: must hold a JSON object")
     unknown = sorted(set(meta) - set(METADATA_FIELDS))
@@ -126,8 +124,11 @@ def read_metadata(path: Path) -> dict[str, Any]:
     if meta["dataset_config"] not in ("pruned", "full"):
         raise SubmissionError(f"{path}: dataset_config must be 'pruned' or 'full', got {meta['dataset_config']!r}")
     for key in ("code", "paper"):
-        if meta.get(key) is not None and not (isinstance(meta[key], str) and URL.match(meta[key])):
-            raise SubmissionError(f"{path}: {key} must be an http(s) link, got {meta[key]!r}")
+        if meta.get(key) is not None and http_url(meta[key]) is None:
+            raise SubmissionError(
+                f"{path}: {key} must be an http(s) link to a host name, at most {MAX_URL_LENGTH} characters "
+                f"without spaces or credentials, got {meta[key]!r:.200}"
+            )
     n_params = meta.get("num_parameters")
     if n_params is not None and (not isinstance(n_params, int) or isinstance(n_params, bool) or n_params < 0):
         raise SubmissionError(f"{path}: num_parameters must be a non-negative integer")
@@ -140,7 +141,10 @@ def read_metadata(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _read_table(folder: Path) -> tuple[Path, pd.DataFrame]:
+def _read_table(folder: Path, max_rows: int) -> tuple[Path, pd.DataFrame]:
+    """The submission's predictions table, bounded before decoding: at most ``max_rows`` rows (Parquet and CSV)
+    and ``MAX_DECODED_BYTES_PER_ROW`` bytes a row once decoded (Parquet, from its footer; a CSV file decodes to
+    about its own size, at most ``MAX_PREDICTIONS_BYTES``). Only the columns a submission has are read."""
     found = [folder / n for n in ("predictions.parquet", "predictions.csv") if (folder / n).is_file()]
     if len(found) != 1:
         raise SubmissionError(
@@ -149,10 +153,12 @@ def _read_table(folder: Path) -> tuple[Path, pd.DataFrame]:
     path = found[0]
     if path.stat().st_size > MAX_PREDICTIONS_BYTES:
         raise SubmissionError(f"{path}: larger than {MAX_PREDICTIONS_BYTES // 2**20} MB")
-    try:
-        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path, dtype={"sample_id": str})
-    except Exception as err:  # pyarrow and pandas raise many kinds
-        raise SubmissionError(f"{path}: not a readable table ({err})") from None
+    columns = ("sample_id", "pred", *PROBA_COLUMNS)
+    if path.suffix == ".csv":
+        frame = read_csv(path, columns, max_rows=max_rows, dtype={"sample_id": str}, error=SubmissionError)
+    else:
+        max_bytes = MAX_DECODED_BYTES_PER_ROW * max_rows
+        frame = read_parquet(path, columns, max_rows=max_rows, max_bytes=max_bytes, error=SubmissionError).to_pandas()
     return path, frame
 
 
@@ -167,7 +173,7 @@ def read_submission(folder: str | Path, labels: DatasetLabels) -> Submission:
     if not folder.is_dir():
         raise SubmissionError(f"{folder}: no such submission folder")
     meta = read_metadata(folder / "metadata.json")
-    path, frame = _read_table(folder)
+    path, frame = _read_table(folder, max_rows=len(labels.sample_id))
     missing_cols = [c for c in ("sample_id", "pred") if c not in frame.columns]
     if missing_cols:
         raise SubmissionError(f"{path}: missing column(s) {missing_cols}")
@@ -319,14 +325,18 @@ def evaluate_submission(folder: str | Path, dataset: str | Path, *, n_bootstrap:
 
 
 def add_to_leaderboard(dataset: str | Path, entry: LeaderboardEntry | dict) -> dict:
-    """Add (or replace, by method name) an entry in ``leaderboard.json`` and re-render the card."""
-    dataset = Path(dataset)
-    board = read_leaderboard(dataset)
+    """Add (or replace, by method name) an entry in ``leaderboard.json`` and re-render the card.
+
+    The read, the change and both writes happen under the dataset's leaderboard lock
+    (:func:`hub_cards.leaderboard.leaderboard_lock`), so concurrent submissions never lose an entry and the card
+    always shows the file; each file is replaced atomically.
+    """
     row = entry.to_dict() if isinstance(entry, LeaderboardEntry) else dict(entry)
-    board["entries"] = [e for e in board["entries"] if e["method"] != row["method"]] + [row]
-    board["schema_version"] = SCHEMA_VERSION
-    atomic_write_text(dataset / LEADERBOARD_FILE, json.dumps(board, indent=2) + "\n")
-    refresh_card(dataset)
+    with leaderboard_lock(dataset):
+        board = read_leaderboard(dataset)
+        board["entries"] = [e for e in board["entries"] if e["method"] != row["method"]] + [row]
+        write_leaderboard(dataset, board)
+        refresh_card(dataset)
     return board
 
 

@@ -4,7 +4,9 @@ Each scene is one task (:func:`run_job`): the worker loads the model once per pr
 only, cached), maps the scene with :func:`modeling.mapping.scene.map_scene` and returns a small summary.
 Scenes whose outputs are already complete (:func:`modeling.mapping.products.is_complete`) are skipped
 without starting a cluster; failed tasks are retried (``retries``) and then reported with the scene
-and the error, the others go on. Tasks carry only paths and options (no data, no model weights).
+and the error, the others go on. Tasks carry only paths and options (no data, no model weights). At the end each
+output folder gets one combined area table of all its complete scenes (``areas.csv``, see
+:func:`modeling.mapping.products.combine_area_tables`).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from distributed import Client, LocalCluster, as_completed
 from dataset_builder.statistics import DatasetStatistics
 from modeling.errors import SceneInputError
 from modeling.mapping.options import MappingOptions
-from modeling.mapping.products import is_complete
-from modeling.mapping.readers import OpticalScene, open_scene
+from modeling.mapping.products import combine_area_tables, is_complete
+from modeling.mapping.readers import open_scene
 from modeling.mapping.scene import map_scene
+from modeling.mapping.sources import OpticalScene
 from modeling.network import FaciesCNN
 
 
@@ -49,6 +52,7 @@ class SceneJob:
     sensor: str | None = None
     sun_azimuth: float | None = None
     sun_elevation: float | None = None
+    boa_offset: float | None = None
 
     def open(self) -> OpticalScene:
         """The scene with this job's overrides (:func:`modeling.mapping.readers.open_scene`)."""
@@ -58,17 +62,21 @@ class SceneJob:
             sensor=self.sensor,
             sun_azimuth=self.sun_azimuth,
             sun_elevation=self.sun_elevation,
+            boa_offset=self.boa_offset,
         )
 
 
 @dataclass
 class BatchReport:
-    """Outcome of :func:`map_many`: scene name -> summary (done), skipped scene names, scene -> error (failed)."""
+    """Outcome of :func:`map_many`: scene name -> summary (done), skipped scene names, scene -> error (failed), the
+    combined area tables written and the scenes they leave out (area tables of an older layout)."""
 
     done: dict[str, dict] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    tables: list[str] = field(default_factory=list)
+    older_tables: list[str] = field(default_factory=list)
 
     def format(self) -> str:
         """A summary line, then one line per scene: done, skipped or failed (with the error)."""
@@ -81,6 +89,11 @@ class BatchReport:
         ]
         lines += [f"  skipped {s}" for s in self.skipped]
         lines += [f"  FAILED  {s}: {e}" for s, e in self.failed.items()]
+        lines += [f"  areas of all complete scenes: {t}" for t in self.tables]
+        if self.older_tables:
+            lines.append(
+                f"  left out of them (older area-table layout; map again with --overwrite): {', '.join(self.older_tables)}"
+            )
         return "\n".join(lines)
 
 
@@ -105,6 +118,7 @@ def run_job(job: SceneJob, spec: ModelSpec, threads: int | None = None) -> dict:
         dem=job.dem,
         options=job.options,
         id_column=job.id_column,
+        model_name=spec.model,
     )
     return {
         "scene": result.scene,
@@ -210,5 +224,9 @@ def map_many(
         finally:
             if cluster is not None:
                 cluster.close()
+    for out_dir in sorted({job.out_dir for job in jobs}):
+        table, older = combine_area_tables(out_dir)
+        report.tables += [str(table)] if table else []
+        report.older_tables += older
     report.seconds = time.perf_counter() - started
     return report

@@ -1,7 +1,8 @@
 """Classify a prepared scene tile by tile into the facies codes and their confidence (tiled GeoTIFFs).
 
-Codes are ``schema.CLASS_NAMES`` indices whatever the order of the model's classes, ``schema.MAP_NODATA``
-where nothing is classified; :func:`mode_filter` is the optional 3 x 3 smoothing of the published maps.
+Codes are ``schema.CLASS_NAMES`` indices whatever the order of the model's classes, ``schema.MAP_UNOBSERVED``
+on glacier pixels the product's quality flags hide, ``schema.MAP_NODATA`` elsewhere where nothing is classified;
+:func:`mode_filter` is the optional 3 x 3 smoothing of the published maps.
 """
 
 from __future__ import annotations
@@ -12,21 +13,22 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from dataset_builder.quicklook import facies_colours
-from dataset_builder.schema import CLASS_NAMES, MAP_NODATA
+from dataset_builder.schema import CLASS_NAMES, MAP_NODATA, MAP_UNOBSERVED
 from modeling.mapping.dense import predict_tiled
 from modeling.mapping.options import MappingOptions
 from modeling.mapping.prepare import PreparedScene
-from modeling.mapping.products import facies_tags
+from modeling.mapping.products import UNOBSERVED_LABEL, facies_colour_table, facies_tags
+from modeling.mapping.stages import PatchGeometry
 from modeling.mapping.tile_inputs import group_reader
-from modeling.mapping.tiles import grow, relative_slices, tile_windows, window_slices
+from modeling.mapping.tiles import fitted_windows, grow, relative_slices, window_slices
 from modeling.network import FaciesCNN
 
 
 def mode_filter(codes: np.ndarray, num_classes: int = len(CLASS_NAMES), nodata: int = MAP_NODATA) -> np.ndarray:
     """3 x 3 mode filter of a class map (h, w) uint8: each classified pixel takes the most frequent class of
-    the classified pixels around it (itself included; nodata and the outside do not vote); on a tie it keeps
-    its class if tied, else takes the lowest code. Nodata stays nodata."""
+    the classified pixels around it (itself included; codes from ``num_classes`` on - unobserved, nodata - and the
+    outside do not vote); on a tie it keeps its class if tied, else takes the lowest code. Codes from
+    ``num_classes`` on stay as they are."""
     h, w = codes.shape
     padded = np.pad(codes, 1, constant_values=nodata)
     votes = np.zeros((num_classes, h, w), dtype=np.uint8)
@@ -37,15 +39,16 @@ def mode_filter(codes: np.ndarray, num_classes: int = len(CLASS_NAMES), nodata: 
     best = votes.max(axis=0)
     own = np.take_along_axis(votes, np.minimum(codes, num_classes - 1)[None].astype(np.intp), axis=0)[0]
     out = np.where(own == best, codes, votes.argmax(axis=0)).astype(np.uint8)
-    return np.where(codes == nodata, np.uint8(nodata), out)
+    return np.where(codes >= num_classes, codes, out).astype(np.uint8)
 
 
 def classify_prepared(
     model: FaciesCNN, prepared: PreparedScene, facies_path: Path, confidence_path: Path, options: MappingOptions
 ) -> np.ndarray:
     """Classify a prepared scene tile by tile into two tiled GeoTIFFs on its grid: uint8 codes (with the colour
-    table, class names and :func:`modeling.mapping.products.facies_tags`) and float32 confidence (the calibrated
-    probability of the written class, NaN where there is none).
+    table, class names and :func:`modeling.mapping.products.facies_tags`; ``MAP_UNOBSERVED`` where the product's
+    quality flags hide the glacier) and float32 confidence (the calibrated probability of the written class, NaN
+    where there is none).
 
     Returns:
         (glaciers, len(CLASS_NAMES)) int64 pixel counts per glacier and class code.
@@ -67,7 +70,9 @@ def classify_prepared(
         BIGTIFF="IF_SAFER",
     )
     counts = np.zeros((len(prepared.glacier_ids) + 1, num_codes), dtype=np.int64)
-    cores = tile_windows(grid.shape, options.tile_size)
+    # tiles fitted to the glaciers; GDAL fills the blocks never written with nodata on closing
+    halo = PatchGeometry.from_config(model.config).halo(options.mode)
+    cores = fitted_windows(prepared.classify, options.tile_size, halo)
     context = 1 if options.smooth else 0  # the mode filter needs one pixel of context
     windows = [grow(w, context, grid.shape) for w in cores]
     with (
@@ -92,25 +97,31 @@ def classify_prepared(
         for core, (window, proba) in zip(cores, predictions):
             labelled = np.isfinite(proba[0])
             codes = np.where(labelled, to_code[np.nan_to_num(proba).argmax(axis=0)], MAP_NODATA).astype(np.uint8)
+            codes[prepared.hidden[window_slices(window)] & ~labelled] = MAP_UNOBSERVED
             if options.smooth:
                 codes = mode_filter(codes, num_codes)
             in_window = relative_slices(core, window)
             codes, proba = codes[in_window], proba[(slice(None), *in_window)]
             conf = np.take_along_axis(proba, to_index[codes][None], axis=0)[0]
-            conf[codes == MAP_NODATA] = np.nan
+            conf[codes >= num_codes] = np.nan
             facies.write(codes, 1, window=core)
             confidence.write(conf.astype(np.float32), 1, window=core)
             index = prepared.glacier_index[window_slices(core)]
-            done = codes != MAP_NODATA
+            done = codes < num_codes
             counts += np.bincount(
                 index[done].astype(np.int64) * num_codes + codes[done], minlength=counts.size
             ).reshape(counts.shape)
-        facies.write_colormap(1, {code: (*rgb, 255) for code, rgb in enumerate(facies_colours())})
+        facies.write_colormap(1, facies_colour_table())
         facies.set_band_description(1, "facies")
         tags = facies_tags(prepared, options)
         facies.update_tags(**tags)
-        facies.update_tags(1, **{f"CLASS_{code}": name for code, name in enumerate(CLASS_NAMES)})
+        facies.update_tags(
+            1,
+            **{f"CLASS_{code}": name for code, name in enumerate(CLASS_NAMES)},
+            **{f"CLASS_{MAP_UNOBSERVED}": UNOBSERVED_LABEL},
+        )
         confidence.set_band_description(1, "confidence")
-        identity = {k: v for k, v in tags.items() if k not in ("CLASS_NAMES", "CLASS_CODES", "NODATA", "COVERAGE")}
+        legend = ("CLASS_NAMES", "CLASS_CODES", "NODATA", "UNOBSERVED", "COVERAGE")
+        identity = {k: v for k, v in tags.items() if k not in legend}
         confidence.update_tags(**identity, CALIBRATION=json.dumps(model.config.calibration))
     return counts[1:]

@@ -1,5 +1,12 @@
 """The model grid and the rasters warped onto it: a north-up 10 m grid over the glaciers, DEM files and blocks.
 
+The grid's CRS (:func:`choose_grid`) is the scene's when that is projected in metres that are true ground metres
+at the glaciers (scale error within :data:`GROUND_SCALE_TOLERANCE` along meridians and parallels); else (a
+geographic CRS, Web Mercator, a UTM zone far from the glaciers, a polar stereographic grid away from its true-scale
+latitude, ...) the grid is reprojected to the UTM zone of the glaciers' centre. In the scene's own CRS the grid is
+aligned to the scene's pixel corners (Landsat corners lie at odd multiples of 15 m: each 30 m pixel then holds
+exactly 3 x 3 grid cells); reprojected, it is snapped to multiples of the pixel size.
+
 :func:`warp_into` mosaics raster bands (the optical bands, nearest; the DEM, bilinear, any CRS and
 resolution, several files) onto a window of the grid; :func:`dem_block` reads a block's DEM with the
 halo its terrain bands need.
@@ -15,20 +22,22 @@ from typing import Sequence
 import numpy as np
 import rasterio
 import shapely
-from pyproj import CRS
+from pyproj import CRS, Proj
 from rasterio.errors import RasterioIOError
 from rasterio.transform import Affine, array_bounds
 from rasterio.warp import Resampling, reproject, transform_bounds
 from rasterio.windows import Window
 
-from dataset_builder.outlines import Outlines
 from dataset_builder.schema import PIXEL_SIZE_M
 from modeling.errors import SceneInputError
-from modeling.mapping.readers import RASTER_SUFFIXES, OpticalScene
+from modeling.mapping.sources import RASTER_SUFFIXES, OpticalScene
 from modeling.mapping.tiles import grow, relative_slices
 
 #: Pixels of grid around the glaciers' extent (more than the dense receptive half-width, 28 px).
 GRID_MARGIN_PX = 32
+#: Largest |scale factor - 1| of a CRS at the glaciers (along meridians or parallels) that still counts as ground
+#: metres: 0.5 % (areas within 1 %); UTM inside its zone and the next is within it, Web Mercator is not (1.44 at 46 deg).
+GROUND_SCALE_TOLERANCE = 0.005
 
 
 @dataclass(frozen=True)
@@ -67,25 +76,75 @@ def utm_crs(lon: float, lat: float) -> CRS:
     return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
-def grid_crs(scene: OpticalScene, outlines: Outlines) -> CRS:
-    """The scene's CRS when it is projected in metres, else the UTM zone of the outlines' centre."""
-    with rasterio.open(next(iter(scene.bands.values())).path) as src:
-        crs = CRS.from_user_input(src.crs)
-    if crs.is_projected and crs.axis_info and all(a.unit_name in ("metre", "meter") for a in crs.axis_info):
-        return crs
-    lon, lat = shapely.centroid(shapely.union_all(outlines.to_crs(CRS.from_epsg(4326)))).coords[0]
-    return utm_crs(lon, lat)
+def scale_error(crs: CRS, lon: np.ndarray, lat: np.ndarray) -> float:
+    """Largest |scale factor - 1| along meridians and parallels of a CRS at points (degrees); inf unless the CRS is
+    projected with metre axes."""
+    if not (crs.is_projected and crs.axis_info and all(a.unit_name in ("metre", "meter") for a in crs.axis_info)):
+        return math.inf
+    factors = Proj(crs).get_factors(np.asarray(lon, float), np.asarray(lat, float))
+    scales = np.concatenate([np.atleast_1d(factors.meridional_scale), np.atleast_1d(factors.parallel_scale)])
+    return float(np.max(np.abs(scales - 1.0))) if np.isfinite(scales).all() else math.inf
+
+
+@dataclass(frozen=True)
+class GridChoice:
+    """The grid's CRS, the origin its lines pass through (None: multiples of the pixel size) and why."""
+
+    crs: CRS
+    origin: tuple[float, float] | None
+    reason: str
+
+
+def scene_crs(scene: OpticalScene) -> tuple[CRS, Affine]:
+    """CRS and transform of the scene's finest band."""
+    best = None
+    for band in scene.bands.values():
+        try:
+            with rasterio.open(band.path) as src:
+                found = (abs(src.transform.a), CRS.from_user_input(src.crs) if src.crs else None, src.transform)
+        except RasterioIOError as err:
+            raise SceneInputError(band.path, f"not a readable raster ({err})") from None
+        if found[1] is None:
+            raise SceneInputError(band.path, "no CRS; the raster is not georeferenced")
+        best = found if best is None or found[0] < best[0] else best
+    return best[1], best[2]
+
+
+def choose_grid(scene: OpticalScene, glaciers_lonlat: np.ndarray) -> GridChoice:
+    """The grid's CRS and alignment for glaciers ((N,) geometries in EPSG:4326); see the module docstring."""
+    crs, transform = scene_crs(scene)
+    x0, y0, x1, y1 = shapely.total_bounds(glaciers_lonlat)
+    lon, lat = np.array([x0, x1, x0, x1, (x0 + x1) / 2]), np.array([y0, y0, y1, y1, (y0 + y1) / 2])
+    error = scale_error(crs, lon, lat)
+    if error <= GROUND_SCALE_TOLERANCE:
+        north_up = transform.b == 0 and transform.d == 0
+        return GridChoice(crs, (transform.c, transform.f) if north_up else None, f"the scene's CRS {crs.to_string()}")
+    utm = utm_crs(float(lon[-1]), float(lat[-1]))
+    why = "is not projected in metres" if math.isinf(error) else f"has a scale error of {error:.1%} at the glaciers"
+    return GridChoice(utm, None, f"{utm.to_string()} (UTM): the scene's CRS {crs.to_string()} {why}")
 
 
 def make_grid(
-    bounds: Sequence[float], crs: CRS, pixel_size: float = PIXEL_SIZE_M, margin_px: int = GRID_MARGIN_PX
+    bounds: Sequence[float],
+    crs: CRS,
+    pixel_size: float = PIXEL_SIZE_M,
+    margin_px: int = GRID_MARGIN_PX,
+    origin: tuple[float, float] | None = None,
 ) -> Grid:
-    """A grid of ``pixel_size`` covering ``bounds`` (left, bottom, right, top) plus a margin, snapped to
-    multiples of the pixel size (so that 10, 20 and 30 m products align with it)."""
+    """A grid of ``pixel_size`` covering ``bounds`` (left, bottom, right, top) plus a margin, its lines through
+    ``origin`` (a scene's pixel corner) or, without one, on multiples of the pixel size (so that 10, 20 and 30 m
+    products on the usual grids align with it)."""
     left, bottom, right, top = bounds
+    ox, oy = origin or (0.0, 0.0)
     pad = margin_px * pixel_size
-    x0, y1 = math.floor((left - pad) / pixel_size) * pixel_size, math.ceil((top + pad) / pixel_size) * pixel_size
-    x1, y0 = math.ceil((right + pad) / pixel_size) * pixel_size, math.floor((bottom - pad) / pixel_size) * pixel_size
+
+    def down(v: float, o: float) -> float:
+        return o + math.floor((v - o) / pixel_size) * pixel_size
+
+    def up(v: float, o: float) -> float:
+        return o + math.ceil((v - o) / pixel_size) * pixel_size
+
+    x0, y1, x1, y0 = down(left - pad, ox), up(top + pad, oy), up(right + pad, ox), down(bottom - pad, oy)
     return Grid(
         crs,
         Affine(pixel_size, 0.0, x0, 0.0, -pixel_size, y1),

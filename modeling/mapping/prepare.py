@@ -3,8 +3,9 @@
 :func:`prepare_scene` builds, on a grid of ``pixel_size`` (10 m) over the selected glaciers' extent (plus a
 margin): the optical bands reprojected (nearest, as the training patches repeat coarse pixels), the DEM
 reprojected (bilinear, any CRS and resolution, several files mosaicked), the auxiliary bands from
-:mod:`dataset_builder.aux_bands` (the code the synthetic generator uses), the glacier index raster and the
-per-glacier elevation ranges. It works in blocks, so memory is bounded on large grids, and writes the inputs
+:mod:`dataset_builder.aux_bands` (the code the synthetic generator uses), the glacier index raster, the
+per-glacier elevation ranges and the product's quality flags (:class:`~modeling.mapping.sources.QualityRaster`,
+saturated values): glacier pixels they hide are *unobserved*, left out of the classification. It works in blocks, so memory is bounded on large grids, and writes the inputs
 to a float32 GeoTIFF in a work folder, which :meth:`PreparedScene.read` serves by window.
 """
 
@@ -28,8 +29,18 @@ from dataset_builder.aux_bands import cast_shadow_mask, hillshade, proximity_m, 
 from dataset_builder.outlines import Outlines
 from dataset_builder.schema import OPTICAL_BANDS, PIXEL_SIZE_M, check_bands
 from modeling.errors import SceneInputError
-from modeling.mapping.grid import GRID_MARGIN_PX, Grid, dem_block, dem_files, footprint, grid_crs, make_grid, warp_into
-from modeling.mapping.readers import OpticalScene
+from modeling.mapping.grid import (
+    GRID_MARGIN_PX,
+    Grid,
+    choose_grid,
+    dem_block,
+    dem_files,
+    footprint,
+    make_grid,
+    scene_crs,
+    warp_into,
+)
+from modeling.mapping.sources import OpticalScene
 from modeling.mapping.tiles import clip, decimated_shape, relative_slices, tile_windows, window_slices
 
 #: Bands derived from the DEM, and those of them that also need the sun.
@@ -50,12 +61,14 @@ class PreparedScene:
         grid: the 10 m grid over the selected glaciers.
         glacier_ids: glacier id of each glacier index (index 1 is ``glacier_ids[0]``).
         glacier_index: (H, W) unsigned ints, 0 outside the glaciers.
-        classify: (H, W) bool, glacier pixels with data in every band the model reads.
+        classify: (H, W) bool, glacier pixels with data in every band the model reads that no quality flag hides.
+        hidden: (H, W) bool, glacier pixels with data that the product's quality flags hide (unobserved).
         elevation_ranges: glacier index -> (min, max) DEM elevation in metres on its pixels.
         bands: the bands of the input stack, in order (the model's, then the quick-look's missing ones).
         stack_path: float32 GeoTIFF of those bands on the grid (NaN = no data), in the work folder.
         coverage: glacier id -> share of its pixels that can be classified.
         dem: the DEM files used.
+        grid_reason: why the grid has its CRS (:class:`~modeling.mapping.grid.GridChoice`).
     """
 
     scene: OpticalScene
@@ -63,11 +76,13 @@ class PreparedScene:
     glacier_ids: tuple[str, ...]
     glacier_index: np.ndarray
     classify: np.ndarray
+    hidden: np.ndarray
     elevation_ranges: dict[int, tuple[float, float]]
     bands: tuple[str, ...]
     stack_path: Path
     coverage: dict[str, float]
     dem: tuple[Path, ...] = ()
+    grid_reason: str = ""
 
     def read(self, window: Window, bands: Sequence[str] | None = None) -> np.ndarray:
         """Raw values (len(bands), h, w) float32 of a window that may reach beyond the grid (NaN there)."""
@@ -83,6 +98,26 @@ class PreparedScene:
     def observed(self) -> list[str]:
         """The glaciers with at least one pixel that can be classified, in outline order."""
         return [g for g in self.glacier_ids if self.coverage[g] > 0]
+
+    def seen(self) -> list[str]:
+        """The glaciers the scene has data over (classifiable or hidden by quality flags), in outline order."""
+        index = np.bincount(self.glacier_index[self.classify | self.hidden], minlength=len(self.glacier_ids) + 1)
+        return [g for g, n in zip(self.glacier_ids, index[1:]) if n > 0]
+
+    def pixel_counts(self) -> dict[str, np.ndarray]:
+        """Per glacier (``glacier_ids`` order), (glaciers,) int64: ``pixels`` in the outline, ``classified``,
+        ``unobserved`` (hidden by quality flags) and ``no_data`` (the rest)."""
+        n = len(self.glacier_ids) + 1
+        pixels, classified, unobserved = (
+            np.bincount(self.glacier_index[m], minlength=n)[1:].astype(np.int64)
+            for m in (self.glacier_index > 0, self.classify, self.hidden)
+        )
+        return {
+            "pixels": pixels,
+            "classified": classified,
+            "unobserved": unobserved,
+            "no_data": pixels - classified - unobserved,
+        }
 
     def quicklook_bands(self, max_size: int) -> np.ndarray | None:
         """Blue, green, red reflectance decimated to at most ``max_size`` px a side, (3, h, w); None without them."""
@@ -121,8 +156,9 @@ def check_model_inputs(scene: OpticalScene, bands: Sequence[str], has_dem: bool)
 
 def select_glaciers(
     scene: OpticalScene, outlines: Outlines, crs: CRS, glaciers: Sequence[str] | None = None
-) -> tuple[list[int], np.ndarray]:
-    """Rows of ``outlines`` (optionally only ``glaciers``) that the scene's footprint touches, and their geometries in ``crs``."""
+) -> list[int]:
+    """Rows of ``outlines`` (optionally only ``glaciers``) that the scene's footprint touches, tested in ``crs``
+    (the scene's)."""
     geometries = outlines.to_crs(crs)
     rows = np.arange(len(outlines.ids))
     if glaciers:
@@ -136,7 +172,38 @@ def select_glaciers(
         raise SceneInputError(
             scene.path, f"the scene covers none of the {len(outlines.ids)} glacier outline(s) of {outlines.path}"
         )
-    return rows.tolist(), geometries[rows]
+    return rows.tolist()
+
+
+def _read_optical(
+    scene: OpticalScene, names: Sequence[str], model_bands: Sequence[str], grid: Grid, block: Window
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Reflectance (h, w) float32 of optical bands on a grid block (NaN = no data), and (h, w) bool where a band the
+    model reads holds the product's saturated value (that band is NaN there)."""
+    values, saturated = {}, np.zeros((block.height, block.width), dtype=bool)
+    for name in names:
+        source = scene.bands[name]
+        raw = warp_into([(source.path, source.index, source.nodata)], grid, block, Resampling.nearest)
+        if source.saturated is not None:
+            hit = raw == np.float32(source.saturated)
+            raw[hit] = np.nan
+            if name in model_bands:
+                saturated |= hit
+        values[name] = raw * np.float32(source.scale) + np.float32(source.offset)
+    return values, saturated
+
+
+def quality_flags(scene: OpticalScene, grid: Grid, block: Window, clouds: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(no data, hidden) (h, w) bool on a grid block from the product's quality rasters (see
+    :meth:`~modeling.mapping.sources.QualityRaster.flags`; ``clouds``: apply their cloud/shadow/cirrus flags)."""
+    fill = np.zeros((block.height, block.width), dtype=bool)
+    hidden = fill.copy()
+    for raster in scene.quality:
+        values = warp_into([(raster.path, 1, None)], grid, block, Resampling.nearest)
+        no_data, hides = raster.flags(values, clouds=clouds)
+        fill |= no_data
+        hidden |= hides
+    return fill, hidden
 
 
 def _terrain(name: str, dem: np.ndarray, pixel_size: float, scene: OpticalScene) -> np.ndarray:
@@ -161,6 +228,7 @@ def prepare_scene(
     block_size: int = 1024,
     shadow_reach_m: float = 5000.0,
     margin_px: int = GRID_MARGIN_PX,
+    clouds: bool = True,
 ) -> PreparedScene:
     """Put a scene, its DEM and its glaciers on the model grid (see the module docstring).
 
@@ -178,6 +246,8 @@ def prepare_scene(
         margin_px: context around the glaciers (at least the model's receptive half-width): the grid
             extends this far beyond them, and inputs are computed only this close to a glacier (the
             rest of the stack stays NaN: no classified pixel sees it).
+        clouds: apply the product's cloud, cloud shadow and cirrus flags (saturated and defective pixels are
+            always unobserved).
 
     Raises:
         SceneInputError: naming the file: missing bands, metadata or sun, a DEM that does not cover the
@@ -186,10 +256,12 @@ def prepare_scene(
     bands = check_bands(bands)
     files = dem_files(dem) if dem else []
     check_model_inputs(scene, bands, bool(files))
-    crs = grid_crs(scene, outlines)
-    rows, geometries = select_glaciers(scene, outlines, crs, glaciers)
+    rows = select_glaciers(scene, outlines, scene_crs(scene)[0], glaciers)
+    choice = choose_grid(scene, outlines.to_crs(CRS.from_epsg(4326))[rows])
+    crs = choice.crs
+    geometries = outlines.to_crs(crs)[rows]
     ids = tuple(outlines.ids[r] for r in rows)
-    grid = make_grid(shapely.total_bounds(geometries), crs, pixel_size, margin_px)
+    grid = make_grid(shapely.total_bounds(geometries), crs, pixel_size, margin_px, choice.origin)
     dtype = np.uint8 if len(ids) < 255 else np.uint16 if len(ids) < 65535 else np.uint32
     index = rasterio.features.rasterize(
         zip(geometries, range(1, len(ids) + 1)), out_shape=grid.shape, transform=grid.transform, fill=0, dtype=dtype
@@ -210,6 +282,7 @@ def prepare_scene(
                 ", ".join(map(str, dem_files(dem))), f"no DEM covers the glaciers of scene {scene.scene}"
             )
     classify = np.zeros(grid.shape, dtype=bool)
+    hidden = np.zeros(grid.shape, dtype=bool)
     lows = np.full(len(ids) + 1, np.inf)
     highs = np.full(len(ids) + 1, -np.inf)
     holes = 0
@@ -230,22 +303,20 @@ def prepare_scene(
         BIGTIFF="IF_SAFER",
         SPARSE_OK=True,  # blocks never written (far from any glacier) read as nodata
     )
+    optical = [b for b in stack_bands if b in OPTICAL_BANDS]
     with rasterio.open(stack_path, "w", **profile) as dst:
         dst.descriptions = stack_bands
         for block in tile_windows(grid.shape, block_size):
             rr, cc = window_slices(block)
             if not near[rr, cc].any():
                 continue
-            values = {
-                b: warp_into([(s.path, s.index, s.nodata)], grid, block, Resampling.nearest) * np.float32(s.scale)
-                + np.float32(s.offset)
-                for b, s in ((b, scene.bands[b]) for b in stack_bands if b in OPTICAL_BANDS)
-            }
+            values, saturated = _read_optical(scene, optical, bands, grid, block)
+            fill, flagged = quality_flags(scene, grid, block, clouds)
             on_glacier = index[rr, cc] > 0
-            ok = on_glacier.copy()
+            ok = on_glacier & ~fill
             for b in bands:
                 if b in OPTICAL_BANDS:
-                    ok &= np.isfinite(values[b])
+                    ok &= np.isfinite(values[b]) | saturated
             if uses_dem:
                 dem, dem_window = dem_block(
                     files, grid, block, shadow_reach_m if "shadow_mask" in terrain else pixel_size, scene.sun_elevation
@@ -262,7 +333,8 @@ def prepare_scene(
                 np.maximum.at(highs, labels, core[on_glacier & ~hole])
             if proximity is not None:
                 values["proximity"] = proximity[rr, cc]
-            classify[rr, cc] = ok
+            hidden[rr, cc] = ok & (flagged | saturated)
+            classify[rr, cc] = ok & ~hidden[rr, cc]
             dst.write(np.stack([values[b] for b in stack_bands]).astype(np.float32), window=block)
     if holes:
         raise SceneInputError(
@@ -271,10 +343,23 @@ def prepare_scene(
         )
     counts = np.bincount(index.ravel(), minlength=len(ids) + 1)[1:]
     covered = np.bincount(index[classify], minlength=len(ids) + 1)[1:]
-    if not covered.any():
+    if not (classify | hidden).any():
         raise SceneInputError(
             scene.path, f"no data over any of its glaciers ({', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''})"
         )
     coverage = {g: float(c / n) if n else 0.0 for g, c, n in zip(ids, covered, counts)}
     ranges = {i: (float(lows[i]), float(highs[i])) for i in range(1, len(ids) + 1) if highs[i] > lows[i]}
-    return PreparedScene(scene, grid, ids, index, classify, ranges, stack_bands, stack_path, coverage, tuple(files))
+    return PreparedScene(
+        scene,
+        grid,
+        ids,
+        index,
+        classify,
+        hidden,
+        ranges,
+        stack_bands,
+        stack_path,
+        coverage,
+        tuple(files),
+        choice.reason,
+    )

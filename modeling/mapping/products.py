@@ -2,18 +2,24 @@
 
 Outputs in ``out_dir`` for a scene named ``{scene}`` (:data:`OUTPUTS`):
 
-- ``{scene}_facies.tif``: uint8 class codes (``schema.CLASS_NAMES`` order), nodata ``schema.MAP_NODATA``
-  (255) outside the glaciers (and on glacier pixels without data), an embedded colour table
-  (``quicklook.FACIES_COLOURS``), class names in the tags (``CLASS_NAMES``, ``CLASS_CODES``, band tags
-  ``CLASS_k``), tags GLACIER (or GLACIERS, comma-separated: the glaciers with data in the scene), COVERAGE
-  (JSON: each one's share of pixels with data), DATE (YYYY-MM-DD), SENSOR, SCENE, MODE, SMOOTHING; a
-  Cloud-Optimised GeoTIFF (deflate, 512 px tiles, mode overviews);
+- ``{scene}_facies.tif``: uint8 class codes (``schema.CLASS_NAMES`` order), ``schema.MAP_UNOBSERVED`` (254) on
+  glacier pixels the product's quality flags hide (cloud, cloud shadow, cirrus, saturated or defective; see
+  :mod:`~modeling.mapping.readers`), nodata ``schema.MAP_NODATA`` (255) outside the glaciers and on glacier
+  pixels without data; an embedded colour table (``quicklook.FACIES_COLOURS``, unobserved
+  :data:`UNOBSERVED_COLOUR`), class names in the tags (``CLASS_NAMES``, ``CLASS_CODES``, band tags ``CLASS_k``),
+  tags GLACIER (or GLACIERS, comma-separated: the glaciers the scene has data over), COVERAGE (JSON: each one's
+  share of classified pixels), DATE (YYYY-MM-DD), SENSOR, SCENE, MODE, SMOOTHING, CLOUD_MASK (``product``: the
+  product's cloud flags applied; ``model``: the model's own cloud/shadow classes kept), QUALITY (the quality
+  rasters read), UNOBSERVED (254); a Cloud-Optimised GeoTIFF (deflate, 512 px tiles, mode overviews);
 - ``{scene}_facies.qml``: QGIS layer style (paletted: class names and colours), loaded with the map;
 - ``{scene}_confidence.tif``: float32 calibrated probability (temperature of the model's config) of
-  the written class, 0-1, NaN where there is no class; a COG;
+  the written class, 0-1, NaN where there is no class; a COG (tags GLACIER/GLACIERS and DATE too: it is not a
+  class map);
 - ``{scene}_quicklook.png``: true colour beside the facies map, with a legend;
-- ``{scene}_areas.csv``: per glacier (those of the tags) and class: glacier, class, pixels, area_km2,
-  share (of the glacier's classified pixels);
+- ``{scene}_areas.csv``: :data:`AREA_COLUMNS`, one row per glacier (those of the tags) and class, then its
+  ``unobserved`` and ``no data`` pixels: scene, date, sensor, model, glacier, class, pixels, area_km2, share
+  (of the glacier's classified pixels; empty for unobserved and no data), outline_share (of the outline's
+  pixels); tables of many scenes concatenate (:func:`combine_area_tables` writes ``areas.csv``);
 - ``{scene}_mapping.json``: what was done (inputs, grid, model, mode, coverage, timings) and the list
   of outputs with their sizes; written last, so a scene counts as finished (:func:`is_complete`)
   only when everything is there.
@@ -25,7 +31,7 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 from xml.sax.saxutils import quoteattr
 
 import numpy as np
@@ -34,8 +40,9 @@ import rasterio.shutil
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from dataset_builder.quicklook import FACIES_COLOURS, colour_class_map, true_colour
-from dataset_builder.schema import CLASS_NAMES, MAP_NODATA
+from dataset_builder.atomic import atomic_write_text
+from dataset_builder.quicklook import FACIES_COLOURS, colour_class_map, facies_colours, true_colour
+from dataset_builder.schema import CLASS_NAMES, MAP_NODATA, MAP_UNOBSERVED
 from modeling.mapping.options import MappingOptions
 from modeling.mapping.prepare import PreparedScene
 from modeling.mapping.tiles import decimated_shape
@@ -49,7 +56,25 @@ OUTPUTS: dict[str, str] = {
     "areas": "_areas.csv",
     "manifest": "_mapping.json",
 }
-AREA_COLUMNS = ("glacier", "class", "pixels", "area_km2", "share")
+AREA_COLUMNS = (
+    "scene",
+    "date",
+    "sensor",
+    "model",
+    "glacier",
+    "class",
+    "pixels",
+    "area_km2",
+    "share",
+    "outline_share",
+)
+#: Names of the area rows of glacier pixels without a class, and of the unobserved code in the map's legend.
+UNOBSERVED_LABEL = "unobserved"
+NODATA_LABEL = "no data"
+#: Colour of unobserved (masked) pixels in the facies map and quick-look.
+UNOBSERVED_COLOUR: tuple[int, int, int] = (255, 0, 255)
+#: The combined area table of an output folder (no ``{scene}_areas.csv`` can be named so).
+COMBINED_AREAS = "areas.csv"
 
 
 def output_paths(out_dir: str | Path, scene: str) -> dict[str, Path]:
@@ -72,7 +97,7 @@ def is_complete(out_dir: str | Path, scene: str) -> bool:
 
 def facies_tags(prepared: PreparedScene, options: MappingOptions) -> dict[str, str]:
     """The dataset tags of the facies GeoTIFF (see the module docstring)."""
-    ids = prepared.observed()
+    ids = prepared.seen()
     tags = {"GLACIER": ids[0]} if len(ids) == 1 else {"GLACIERS": ",".join(ids)}
     return tags | {
         "COVERAGE": json.dumps({g: round(prepared.coverage[g], 4) for g in ids}),
@@ -81,10 +106,19 @@ def facies_tags(prepared: PreparedScene, options: MappingOptions) -> dict[str, s
         "SCENE": prepared.scene.scene,
         "MODE": options.mode,
         "SMOOTHING": "mode 3x3" if options.smooth else "none",
+        "CLOUD_MASK": options.cloud_mask,
+        "QUALITY": ", ".join(q.name for q in prepared.scene.quality) or "none",
         "CLASS_NAMES": ",".join(CLASS_NAMES),
         "CLASS_CODES": json.dumps({name: i for i, name in enumerate(CLASS_NAMES)}),
+        "UNOBSERVED": str(MAP_UNOBSERVED),
         "NODATA": str(MAP_NODATA),
     }
+
+
+def facies_colour_table() -> dict[int, tuple[int, int, int, int]]:
+    """The facies GeoTIFF's colour table: class code -> RGBA, the unobserved code included."""
+    table = {code: (*map(int, rgb), 255) for code, rgb in enumerate(facies_colours())}
+    return table | {MAP_UNOBSERVED: (*UNOBSERVED_COLOUR, 255)}
 
 
 def write_cog(source: Path, target: Path, resampling: str) -> None:
@@ -96,9 +130,10 @@ def write_cog(source: Path, target: Path, resampling: str) -> None:
 
 def qgis_style() -> str:
     """A QGIS layer style (``.qml``): a paletted renderer of band 1 with the class names and colours."""
+    legend = [(code, name, FACIES_COLOURS[name]) for code, name in enumerate(CLASS_NAMES)]
     entries = "\n".join(
-        f'        <paletteEntry value="{code}" label={quoteattr(name)} alpha="255" color="#{"".join(f"{v:02x}" for v in FACIES_COLOURS[name])}"/>'
-        for code, name in enumerate(CLASS_NAMES)
+        f'        <paletteEntry value="{code}" label={quoteattr(name)} alpha="255" color="#{"".join(f"{v:02x}" for v in rgb)}"/>'
+        for code, name, rgb in legend + [(MAP_UNOBSERVED, UNOBSERVED_LABEL, UNOBSERVED_COLOUR)]
     )
     return f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
 <qgis version="3.28.0" styleCategories="AllStyleCategories">
@@ -121,20 +156,66 @@ def qgis_style() -> str:
 """
 
 
-def area_table(counts: np.ndarray, glacier_ids: Sequence[str], pixel_size: float) -> str:
-    """CSV text of :data:`AREA_COLUMNS`: one row per glacier and class from counts (glaciers, classes) in
-    ``schema.CLASS_NAMES`` order; pixel_size in metres.
+def area_table(
+    counts: np.ndarray,
+    pixels: Mapping[str, np.ndarray],
+    glacier_ids: Sequence[str],
+    pixel_size: float,
+    identity: Mapping[str, str],
+) -> str:
+    """CSV text of :data:`AREA_COLUMNS` (see the module docstring).
 
-    ``share`` is the class's share of the glacier's classified pixels (empty when none is classified)."""
+    Args:
+        counts: (glaciers, classes) classified pixels per glacier and class, ``schema.CLASS_NAMES`` order.
+        pixels: (glaciers,) ``pixels`` in each outline, ``unobserved`` and ``no_data`` pixels
+            (:meth:`~modeling.mapping.prepare.PreparedScene.pixel_counts`, the same glaciers).
+        glacier_ids: the glaciers of the rows.
+        pixel_size: grid pixel in metres.
+        identity: scene, date, sensor and model of every row.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(AREA_COLUMNS)
-    for glacier, row in zip(glacier_ids, counts):
-        total = int(row.sum())
-        for name, n in zip(CLASS_NAMES, row):
-            share = f"{n / total:.6f}" if total else ""
-            writer.writerow([glacier, name, int(n), f"{n * pixel_size**2 / 1e6:.6f}", share])
+    ids = [identity[k] for k in AREA_COLUMNS[:4]]
+    for g, (glacier, row) in enumerate(zip(glacier_ids, counts)):
+        classified, outline = int(row.sum()), int(pixels["pixels"][g])
+        named = list(zip(CLASS_NAMES, row)) + [
+            (UNOBSERVED_LABEL, pixels["unobserved"][g]),
+            (NODATA_LABEL, pixels["no_data"][g]),
+        ]
+        for k, (name, n) in enumerate(named):
+            share = f"{n / classified:.6f}" if classified and k < len(CLASS_NAMES) else ""
+            of_outline = f"{n / outline:.6f}" if outline else ""
+            writer.writerow([*ids, glacier, name, int(n), f"{n * pixel_size**2 / 1e6:.6f}", share, of_outline])
     return buffer.getvalue()
+
+
+def combine_area_tables(out_dir: str | Path) -> tuple[Path | None, list[str]]:
+    """Concatenate the area tables of the complete scenes of ``out_dir`` into :data:`COMBINED_AREAS` (atomically).
+
+    Returns:
+        The combined table (None when no scene is complete) and the scenes left out because their table has
+        another layout (mapped by an older version: map them again with ``overwrite``).
+    """
+    out_dir = Path(out_dir)
+    suffix = OUTPUTS["manifest"]
+    rows, older = [], []
+    for manifest in sorted(out_dir.glob(f"*{suffix}")):
+        scene = manifest.name[: -len(suffix)]
+        if not is_complete(out_dir, scene):
+            continue
+        with open(output_paths(out_dir, scene)["areas"], newline="", encoding="utf-8") as fh:
+            table = list(csv.reader(fh))
+        if not table or tuple(table[0]) != AREA_COLUMNS:
+            older.append(scene)
+            continue
+        rows.extend(table[1:])
+    if not rows and not older:
+        return None, older
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([AREA_COLUMNS, *rows])
+    atomic_write_text(out_dir / COMBINED_AREAS, buffer.getvalue())
+    return out_dir / COMBINED_AREAS, older
 
 
 def quicklook_figure(prepared: PreparedScene, facies_path: Path, options: MappingOptions) -> Figure:
@@ -149,13 +230,18 @@ def quicklook_figure(prepared: PreparedScene, facies_path: Path, options: Mappin
     if rgb is not None:
         axes[0].imshow(true_colour(rgb), interpolation="nearest")
         axes[0].set_title("true colour (2-98 % stretch)")
-    axes[-1].imshow(colour_class_map(codes), interpolation="nearest")
+    rgb = colour_class_map(codes)
+    rgb[codes == MAP_UNOBSERVED] = UNOBSERVED_COLOUR
+    axes[-1].imshow(rgb, interpolation="nearest")
     axes[-1].set_title(f"facies ({options.mode}{', mode filter' if options.smooth else ''})")
     for ax in axes:
         ax.set_axis_off()
     present = [CLASS_NAMES[c] for c in np.unique(codes) if c < len(CLASS_NAMES)]
-    handles = [Patch(facecolor=np.array(FACIES_COLOURS[c]) / 255, edgecolor="0.3", label=c) for c in present]
+    colours = [FACIES_COLOURS[c] for c in present]
+    if (codes == MAP_UNOBSERVED).any():
+        present, colours = present + [UNOBSERVED_LABEL], colours + [UNOBSERVED_COLOUR]
+    handles = [Patch(facecolor=np.array(rgb) / 255, edgecolor="0.3", label=c) for c, rgb in zip(present, colours)]
     axes[-1].legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
-    scene, ids = prepared.scene, prepared.observed()
+    scene, ids = prepared.scene, prepared.seen()
     fig.suptitle(f"{scene.scene}  {scene.date}  {scene.sensor}  ({', '.join(ids[:3])}{' ...' if len(ids) > 3 else ''})")
     return fig

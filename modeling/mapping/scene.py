@@ -3,7 +3,8 @@
 :func:`map_scene` opens the scene, prepares its inputs on the model grid (:func:`modeling.mapping.prepare.prepare_scene`),
 classifies them tile by tile (:func:`modeling.mapping.classify.classify_prepared`) and writes the products.
 Everything is written in a temporary folder beside the outputs and renamed into place at the end:
-an error leaves no partial file behind (and an older complete set intact).
+an error leaves no partial file behind (and an older complete set intact). Files get the usual modes (0644
+with the default umask), as the folder is meant to be shared.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from modeling.mapping.grid import GRID_MARGIN_PX
 from modeling.mapping.options import MappingOptions
 from modeling.mapping.prepare import PreparedScene, prepare_scene
 from modeling.mapping.products import OUTPUTS, area_table, output_paths, qgis_style, quicklook_figure, write_cog
-from modeling.mapping.readers import OpticalScene, open_scene
+from modeling.mapping.readers import open_scene
+from modeling.mapping.sources import OpticalScene
 from modeling.network import FaciesCNN
 
 
@@ -55,18 +57,21 @@ def map_scene(
     dem: Sequence[str | Path] = (),
     options: MappingOptions = MappingOptions(),
     id_column: str | None = None,
+    model_name: str | None = None,
 ) -> MappingResult:
     """Classify every glacier pixel of a scene and write the products (:data:`modeling.mapping.products.OUTPUTS`).
 
     Args:
-        scene: a scene path (GeoTIFF, Landsat C2 L2 or Sentinel-2 L2A folder) or an opened scene
-            (:func:`modeling.mapping.readers.open_scene`, which also takes date/sensor/sun overrides).
+        scene: a scene path (any layout of :mod:`modeling.mapping.readers`) or an opened scene
+            (:func:`modeling.mapping.readers.open_scene`, which also takes date/sensor/sun/BOA-offset overrides).
         model: the network, with normalisation in its config (``with_statistics`` for converted weights).
         out_dir: output folder.
         outlines: glacier outlines (file or :class:`Outlines`).
         dem: DEM files or folders (needed by models with DEM bands).
         options: see :class:`MappingOptions`.
         id_column: the outlines' glacier id column (default: the first of ``dataset_builder.outlines.ID_COLUMNS``).
+        model_name: the model's name in the area table and manifest (default: its provenance's source file, or
+            ``FaciesCNN``).
 
     Raises:
         SceneInputError: for bad inputs (the message names the file); nothing is written then.
@@ -106,6 +111,7 @@ def map_scene(
             block_size=options.block_size,
             shadow_reach_m=options.shadow_reach_m,
             margin_px=max(GRID_MARGIN_PX, PatchGeometry.from_config(model.config).halo(options.mode)),
+            clouds=options.cloud_mask == "product",
         )
         seconds["prepare"] = time.perf_counter() - started
         staged = {kind: work / path.name for kind, path in final.items()}
@@ -117,33 +123,39 @@ def map_scene(
         write_cog(tiles["facies"], staged["facies"], "MODE")
         write_cog(tiles["confidence"], staged["confidence"], "AVERAGE")
         staged["style"].write_text(qgis_style())
-        seen = [prepared.glacier_ids.index(g) for g in prepared.observed()]
-        staged["areas"].write_text(area_table(counts[seen], prepared.observed(), options.pixel_size))
+        seen = [prepared.glacier_ids.index(g) for g in prepared.seen()]
+        pixels = {k: v[seen] for k, v in prepared.pixel_counts().items()}
+        name = model_name or (model.config.provenance or {}).get("source_file") or "FaciesCNN"
+        identity = {"scene": scene.scene, "date": scene.date, "sensor": scene.sensor, "model": name}
+        staged["areas"].write_text(area_table(counts[seen], pixels, prepared.seen(), options.pixel_size, identity))
         save_figure(quicklook_figure(prepared, tiles["facies"], options), staged["quicklook"])
         seconds["write"] = time.perf_counter() - tick
         seconds["total"] = time.perf_counter() - started
-        manifest = _manifest(prepared, model, options, counts, staged, seconds)
+        manifest = _manifest(prepared, model, name, options, counts, staged, seconds)
         final["manifest"].unlink(missing_ok=True)  # an older set is incomplete from here on
         for kind, path in staged.items():
             if kind != "manifest":
                 os.replace(path, final[kind])
         atomic_write_text(final["manifest"], json.dumps(manifest, indent=1) + "\n")
-    return MappingResult(scene.scene, final, tuple(prepared.observed()), int(counts.sum()), seconds)
+    return MappingResult(scene.scene, final, tuple(prepared.seen()), int(counts.sum()), seconds)
 
 
 def _manifest(
     prepared: PreparedScene,
     model: FaciesCNN,
+    model_name: str,
     options: MappingOptions,
     counts: np.ndarray,
     staged: dict[str, Path],
     seconds: dict[str, float],
 ) -> dict:
     scene, grid = prepared.scene, prepared.grid
+    pixels = prepared.pixel_counts()
     return {
         "scene": scene.scene,
         "source": str(scene.path),
         "kind": scene.kind,
+        "layout": scene.layout,
         "sensor": scene.sensor,
         "date": scene.date,
         "sun": {"azimuth": scene.sun_azimuth, "elevation": scene.sun_elevation},
@@ -154,16 +166,21 @@ def _manifest(
             "transform": list(grid.transform)[:6],
             "height": grid.height,
             "width": grid.width,
+            "crs_choice": prepared.grid_reason,
         },
+        "quality": [q.name for q in scene.quality],
         "glaciers": {
             g: {
-                "pixels": int((prepared.glacier_index == i + 1).sum()),
+                "pixels": int(pixels["pixels"][i]),
                 "classified": int(counts[i].sum()),
+                "unobserved": int(pixels["unobserved"][i]),
+                "no_data": int(pixels["no_data"][i]),
                 "coverage": round(prepared.coverage[g], 6),
             }
             for i, g in enumerate(prepared.glacier_ids)
         },
         "model": {
+            "name": model_name,
             "bands": list(model.config.bands),
             "patch_size": model.config.patch_size,
             "per_glacier_elevation_scaling": model.config.per_glacier_elevation_scaling,

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 from rasterio.windows import Window
+from scipy import ndimage
 
 from modeling.errors import DenseInferenceError
 
@@ -27,6 +28,40 @@ def tile_windows(shape: tuple[int, int], tile_size: int = DEFAULT_TILE) -> list[
         for r in range(0, rows, tile_size)
         for c in range(0, cols, tile_size)
     ]
+
+
+def fitted_windows(mask: np.ndarray, tile_size: int = DEFAULT_TILE, gap: int = 1) -> list[Window]:
+    """Windows of at most ``tile_size`` px fitted to the True pixels of a (rows, cols) mask, covering each once.
+
+    Pixels are grouped on a grid of ``gap`` px cells: cells holding some touch their neighbours', and each group
+    of touching cells (e.g. a glacier, or glaciers less than ~``gap`` px apart, whose tile halos overlap) gets
+    the box of its pixels, split evenly into tiles where wider than ``tile_size``. A scene's few small glaciers
+    thus cost a few small tiles, each with one halo, instead of a tile grid over the scene; ordered row by row.
+    """
+    if tile_size < 1 or gap < 1:
+        raise DenseInferenceError(f"tile_size and gap must be positive, got {tile_size} and {gap}")
+    occupied = np.flatnonzero(mask.any(axis=1))  # one pass over the mask; then only its rows with pixels
+    r, c = np.nonzero(mask[occupied])
+    r = occupied[r]
+    cells = np.zeros((math.ceil(mask.shape[0] / gap), math.ceil(mask.shape[1] / gap)), dtype=bool)
+    cells[r // gap, c // gap] = True
+    groups, _ = ndimage.label(cells, structure=np.ones((3, 3), dtype=bool))
+    group = groups[r // gap, c // gap]
+    order = np.argsort(group, kind="stable")
+    starts = np.flatnonzero(np.diff(group[order], prepend=0))
+    windows = []
+    for top, bottom, left, right in zip(
+        *(f.reduceat(v[order], starts) for v in (r, c) for f in (np.minimum, np.maximum))
+    ):
+        height, width = bottom - top + 1, right - left + 1
+        row_edges = top + np.linspace(0, height, math.ceil(height / tile_size) + 1).round().astype(int)
+        col_edges = left + np.linspace(0, width, math.ceil(width / tile_size) + 1).round().astype(int)
+        windows += [
+            Window(int(c0), int(r0), int(c1 - c0), int(r1 - r0))
+            for r0, r1 in zip(row_edges[:-1], row_edges[1:])
+            for c0, c1 in zip(col_edges[:-1], col_edges[1:])
+        ]
+    return sorted(windows, key=lambda w: (w.row_off, w.col_off))
 
 
 def window_slices(window: Window) -> tuple[slice, slice]:

@@ -8,9 +8,12 @@ and writes the outputs):
    counted over the *observed* glacier area (not cloud, shadow or nodata), with the unobserved share
    beside them; :func:`select_end_of_season` drops scenes outside the ablation season (see
    :class:`SeasonRule`) or seen too poorly, and keeps one scene per glacier and balance year.
-2. :mod:`~modeling.mass_balance.records` - :func:`read_mb_table` / :func:`match_records`: a WGMS-like
-   table (glacier id and/or name, year, annual balance in mm w.e.), matched to the glaciers by WGMS id,
-   name or glacier id and balance year.
+2. :mod:`~modeling.mass_balance.records` - :func:`read_mb_table`: a WGMS mass-balance table of either
+   generation (upper-case ``WGMS_ID, YEAR, ANNUAL_BALANCE`` in mm w.e.; lower-case ``glacier_id, year,
+   annual_balance`` in m w.e.) or a FoG folder; :mod:`~modeling.mass_balance.links` - :func:`link_records`:
+   each record's glacier, by WGMS id (outlines' ``wgms_id`` column, or a link table: the WGMS glacier table's
+   RGI/GLIMS ids or a two-column CSV) or by name, each link reported; :func:`match_records` joins them to the
+   selected scenes by glacier and balance year.
 3. :mod:`~modeling.mass_balance.regression` - :func:`fit_pooled`, :func:`fit_glacier_specific` (one line
    per glacier, or a shared slope with glacier offsets) and :func:`cross_validation` (leave one glacier
    out for the pooled fit, leave one year out for glacier-specific ones), scored by :func:`score`.
@@ -27,6 +30,7 @@ declared) raise :class:`MassBalanceInputError`.
 
 from modeling.errors import MassBalanceInputError
 from modeling.mass_balance.job import format_results, run, write_results
+from modeling.mass_balance.links import link_records, link_report, normal_name, read_link_table
 from modeling.mass_balance.maps import (
     ACCUMULATION_SETS,
     DEFAULT_PREDICTOR,
@@ -39,7 +43,7 @@ from modeling.mass_balance.maps import (
 )
 from modeling.mass_balance.notes import MassBalanceWarning
 from modeling.mass_balance.plots import plot_scatter, plot_timeseries
-from modeling.mass_balance.records import match_records, read_mb_table
+from modeling.mass_balance.records import LAYOUT_UNITS, UNITS, find_link_table, match_records, read_mb_table
 from modeling.mass_balance.regression import (
     ALL_GLACIERS,
     MODELS,
@@ -59,6 +63,7 @@ __all__ = [
     "ACCUMULATION_SETS",
     "ALL_GLACIERS",
     "DEFAULT_PREDICTOR",
+    "LAYOUT_UNITS",
     "MODELS",
     "SELECTION_RULES",
     "CrossValidation",
@@ -69,15 +74,21 @@ __all__ = [
     "MassBalanceWarning",
     "Score",
     "SeasonRule",
+    "UNITS",
     "aar_from_maps",
     "cross_validation",
+    "find_link_table",
     "find_maps",
     "fit",
     "fit_glacier_specific",
     "fit_pooled",
+    "link_records",
+    "link_report",
     "match_records",
+    "normal_name",
     "plot_scatter",
     "plot_timeseries",
+    "read_link_table",
     "read_mb_table",
     "regress",
     "format_results",

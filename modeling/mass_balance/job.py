@@ -16,6 +16,7 @@ from dataset_builder.atomic import atomic_path, atomic_write_text
 from dataset_builder.outlines import read_outlines
 from dataset_builder.quicklook import save_figure
 from modeling.errors import MassBalanceInputError
+from modeling.mass_balance.links import link_records, link_report
 from modeling.mass_balance.maps import (
     ACCUMULATION_SETS,
     DEFAULT_PREDICTOR,
@@ -25,7 +26,7 @@ from modeling.mass_balance.maps import (
 )
 from modeling.mass_balance.notes import MassBalanceWarning
 from modeling.mass_balance.plots import plot_scatter, plot_timeseries
-from modeling.mass_balance.records import match_records, read_mb_table
+from modeling.mass_balance.records import find_link_table, match_records, read_mb_table
 from modeling.mass_balance.regression import ALL_GLACIERS, MODELS, compare_with_generating, regress
 
 RESULTS_SCHEMA_VERSION = 1
@@ -55,7 +56,8 @@ def run(
     *,
     outlines: str | Path | None = None,
     id_column: str | None = None,
-    units: str = "mm",
+    links: str | Path | None = None,
+    units: str = "auto",
     truth_band: int = 1,
     class_sets: Mapping[str, Sequence[str]] = ACCUMULATION_SETS,
     predictor: str = DEFAULT_PREDICTOR,
@@ -71,14 +73,18 @@ def run(
 
     Writes into ``out_dir`` (each file atomically): ``mass_balance_results.json``, ``aar_scenes.csv``
     (every glacier-scene with its AARs and status), ``glacier_years.csv`` (the matched table),
-    ``scatter.png`` and ``timeseries.png`` (for ``predictor``). Warnings about left-out input are
-    collected into the results' ``notes`` instead of being emitted.
+    ``glacier_links.csv`` (which glacier each WGMS record was linked to, and how), ``scatter.png`` and
+    ``timeseries.png`` (for ``predictor``). Warnings about left-out input are collected into the results'
+    ``notes`` instead of being emitted.
 
     Args:
         maps, truth_band, class_sets, season: see :func:`~modeling.mass_balance.maps.aar_from_maps`.
         outlines, id_column: the glacier outlines (any vector format and CRS) and their glacier id column
-            (default: the first of :data:`dataset_builder.outlines.ID_COLUMNS` present).
-        mb_table, units: see :func:`~modeling.mass_balance.records.read_mb_table`.
+            (default: the first of :data:`dataset_builder.outlines.ID_COLUMNS` present: RGI 7 ``rgi_id``, RGI 6
+            ``RGIId`` ...).
+        links: link table of outline ids to WGMS ids (a WGMS glacier table or a two-column CSV; see
+            :mod:`~modeling.mass_balance.links`); default: the WGMS glacier table beside ``mb_table``, if any.
+        mb_table, units: see :func:`~modeling.mass_balance.records.read_mb_table` (a CSV or a FoG folder).
         predictor: the class set plotted and compared with the generating model.
         max_unobserved, selection: see :func:`~modeling.mass_balance.maps.select_end_of_season`.
         min_years, confidence: see :func:`~modeling.mass_balance.regression.fit_glacier_specific`.
@@ -90,11 +96,16 @@ def run(
     """
     if predictor not in class_sets:
         raise ValueError(f"predictor {predictor!r} is not one of the class sets {', '.join(class_sets)}")
+    if links is not None and outlines is None:
+        raise MassBalanceInputError(f"{links}: a link table links outline ids to WGMS ids: give the outlines too")
     out_dir = Path(out_dir)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MassBalanceWarning)
         registry = read_outlines(outlines, id_column=id_column) if outlines else None
         records = read_mb_table(mb_table, units=units)
+        table_info = dict(records.attrs)
+        if links is None and registry is not None and not isinstance(mb_table, pd.DataFrame):
+            links = find_link_table(mb_table)
         scenes = select_end_of_season(
             aar_from_maps(
                 maps, outlines=registry, class_sets=class_sets, truth_band=truth_band, season=season, progress=progress
@@ -102,6 +113,7 @@ def run(
             max_unobserved=max_unobserved,
             rule=selection,
         )
+        records = link_records(records, registry, links, glacier_ids=sorted(set(scenes["glacier"])))
         table = match_records(scenes, records, outlines=registry)
         if table.empty:
             raise MassBalanceInputError(
@@ -129,7 +141,9 @@ def run(
             "season": asdict(season),
             "min_years": min_years,
             "confidence": confidence,
-            "input_units": units,
+            "input_units": table_info["units"],
+            "table_layout": table_info["layout"],
+            "link_table": str(links) if links is not None else None,
         },
         "data": {
             "glacier_scenes": len(scenes),
@@ -140,6 +154,7 @@ def run(
             "map_kinds": sorted(set(scenes["kind"])),
         },
         "notes": notes,
+        "links": link_report(records).to_dict("records"),
         "regressions": regressions,
         "generating_model": generating,
         "recovery": {name: compare_with_generating(summary, generating) for name, summary in regressions.items()}
@@ -152,14 +167,17 @@ def run(
             (scenes["status"] == "selected") & used["matched"].isna().to_numpy(), "no record", scenes["status"]
         )
     )
+    figures = {}  # drawn before anything is written, so a failure leaves no partial set of outputs
+    if "pooled" in regressions[predictor]:
+        figures["scatter.png"] = plot_scatter(
+            table, regressions[predictor], predictions[predictor], predictor=predictor
+        )
+        figures["timeseries.png"] = plot_timeseries(predictions[predictor])
     _write_csv(scenes, out_dir / "aar_scenes.csv")
     _write_csv(table, out_dir / "glacier_years.csv")
-    if "pooled" in regressions[predictor]:
-        save_figure(
-            plot_scatter(table, regressions[predictor], predictions[predictor], predictor=predictor),
-            out_dir / "scatter.png",
-        )
-        save_figure(plot_timeseries(predictions[predictor]), out_dir / "timeseries.png")
+    _write_csv(link_report(records), out_dir / "glacier_links.csv")
+    for name, figure in figures.items():
+        save_figure(figure, out_dir / name)
     write_results(results, out_dir / "mass_balance_results.json")
     return results
 
@@ -198,6 +216,11 @@ def format_results(results: Mapping[str, Any]) -> str:
     """A text summary: notes, then r / RMSE / slope per class set and model, in-sample and cross-validated."""
     data = results["data"]
     lines = [f"note: {n}" for n in results["notes"]]
+    lines += [
+        f"link: {k['glacier']} <- {'WGMS ' + str(k['wgms_id']) if k['wgms_id'] is not None else 'record'}"
+        f"{' ' + k['name'] if k['name'] else ''} by {k['linked_by']} ({k['records']} record(s))"
+        for k in results.get("links", [])
+    ]
     lines.append(
         f"{data['glacier_years']} glacier-years of {data['glaciers']} glaciers ({data['glacier_scenes']} glacier-scenes read, "
         f"{data['records']} records); balances and RMSE in m w.e., slopes in m w.e. per unit AAR"

@@ -22,8 +22,9 @@ import rasterio
 from tqdm.auto import tqdm
 
 from dataset_builder.outlines import Outlines
-from dataset_builder.schema import CLASS_NAMES, MAP_NODATA, canonical_class
+from dataset_builder.schema import CLASS_NAMES, MAP_NODATA, MAP_UNOBSERVED, canonical_class
 from modeling.errors import MassBalanceInputError
+from modeling.mapping.products import OUTPUTS
 from modeling.mass_balance.notes import warn
 
 #: Accumulation-area-like class sets: name -> classes counted as accumulation area.
@@ -34,8 +35,11 @@ ACCUMULATION_SETS: dict[str, tuple[str, ...]] = {
 }
 #: The class set of the synthetic benchmark's generating model (and the default predictor).
 DEFAULT_PREDICTOR = "snow_firn_refrozen"
-#: Classes that hide the surface: their pixels count as unobserved glacier area.
+#: Classes that hide the surface: their pixels count as unobserved glacier area (as do the product-masked code
+#: ``schema.MAP_UNOBSERVED`` and nodata).
 HIDING_CLASSES: tuple[str, ...] = ("shadow", "cloud")
+#: Files ``map_scene`` writes beside a facies map that carry its tags but are no class map (confidence ...).
+COMPANIONS: tuple[str, ...] = tuple(suffix for kind, suffix in OUTPUTS.items() if kind != "facies")
 #: Scene selection rules per glacier and balance year.
 SELECTION_RULES: tuple[str, ...] = ("latest", "best_observed")
 _TRUTH_NAME = re.compile(r"^(?P<glacier>.+)_(?P<date>\d{8})$")
@@ -92,9 +96,10 @@ class MapFile:
 def find_maps(sources: str | Path | Iterable[str | Path], *, truth_band: int = 1) -> list[MapFile]:
     """Identify the maps in folders (``*.tif`` inside) and/or files; other files are warned about and skipped.
 
-    A file with a GLACIER or GLACIERS tag is a facies map (band 1, DATE tag required); one without
-    such tags named ``{glacier}_{YYYYMMDD}.tif`` is a truth map, read at ``truth_band`` (1 = the
-    label class with shadow and cloud, 2 = the surface facies under them).
+    A file with a GLACIER or GLACIERS tag and integer class codes in band 1 is a facies map (DATE tag required);
+    one without such tags named ``{glacier}_{YYYYMMDD}.tif`` is a truth map, read at ``truth_band`` (1 = the
+    label class with shadow and cloud, 2 = the surface facies under them). The other outputs of ``map_scene``
+    beside a facies map (``_confidence.tif``: float, same tags) are passed over silently.
     """
     if truth_band not in (1, 2):
         raise ValueError(f"truth_band must be 1 (label class) or 2 (surface facies), got {truth_band}")
@@ -102,7 +107,7 @@ def find_maps(sources: str | Path | Iterable[str | Path], *, truth_band: int = 1
     paths: list[Path] = []
     for source in map(Path, sources):
         if source.is_dir():
-            paths.extend(sorted(source.glob("*.tif")))
+            paths.extend(p for p in sorted(source.glob("*.tif")) if not p.name.endswith(COMPANIONS))
         elif source.is_file():
             paths.append(source)
         else:
@@ -116,11 +121,14 @@ def find_maps(sources: str | Path | Iterable[str | Path], *, truth_band: int = 1
 def _identify(path: Path, truth_band: int) -> MapFile | None:
     try:
         with rasterio.open(path) as src:
-            tags, count = src.tags(), src.count
+            tags, count, dtype = src.tags(), src.count, np.dtype(src.dtypes[0])
     except rasterio.errors.RasterioIOError as err:
         warn(f"{path}: not a readable raster, skipped ({err})")
         return None
     glaciers = tags.get("GLACIERS") or tags.get("GLACIER")
+    if glaciers and dtype.kind not in "ui":
+        warn(f"{path}: tagged GLACIER/GLACIERS but holds {dtype} values, not class codes (a confidence map?), skipped")
+        return None
     if glaciers:
         try:
             date = dt.date.fromisoformat(tags.get("DATE", ""))
@@ -175,9 +183,9 @@ def aar_from_maps(
     """Observed accumulation-area ratios per glacier and scene.
 
     The glacier area is the rasterised outline (pixel centres inside) when ``outlines`` are given,
-    else the map's pixels holding a class other than water. Observed area = glacier pixels whose
-    class is neither shadow, cloud nor nodata (``MAP_NODATA``). ``aar_{set}`` = accumulation pixels / observed
-    pixels (NaN when nothing is observed).
+    else the map's pixels holding a class other than water (or unobserved). Observed area = glacier pixels whose
+    class is neither shadow, cloud, unobserved (``MAP_UNOBSERVED``: masked by the product's quality flags) nor
+    nodata (``MAP_NODATA``). ``aar_{set}`` = accumulation pixels / observed pixels (NaN when nothing is observed).
 
     Args:
         maps: folders, files, or :class:`MapFile` items from :func:`find_maps`.
@@ -192,7 +200,7 @@ def aar_from_maps(
         sensor, kind, path, glacier_px, observed_px, unobserved_share (0-1), ``aar_{set}`` (0-1).
     """
     set_codes = _check_class_sets(class_sets)
-    hiding = _class_codes(HIDING_CLASSES) + [MAP_NODATA]
+    hiding = _class_codes(HIDING_CLASSES) + [MAP_UNOBSERVED, MAP_NODATA]
     maps = [maps] if isinstance(maps, (str, Path)) else list(maps)
     items = maps if all(isinstance(m, MapFile) for m in maps) else find_maps(maps, truth_band=truth_band)
     known = set(outlines.ids) if outlines else None

@@ -1,16 +1,28 @@
-"""Mass-balance records: WGMS-like tables read into m w.e., and matched to the glaciers and their selected scenes."""
+"""Mass-balance records: WGMS tables of both generations read into m w.e., and matched to the glaciers and their
+selected scenes.
+
+Layouts of the WGMS Fluctuations of Glaciers (FoG) database's mass-balance table (:data:`LAYOUT_UNITS`):
+
+- upper-case (FoG releases up to 2024-01, e.g. ``data/mass_balance.csv`` or ``WGMS-FoG-2021-05-EE-MASS-BALANCE.csv``):
+  ``WGMS_ID``, ``NAME``, ``YEAR``, ``LOWER_BOUND``/``UPPER_BOUND`` (9999: the whole glacier; other rows are
+  elevation bands) and ``ANNUAL_BALANCE`` in mm w.e. (WGMS's documentation of FoG 2023-09, table MASS_BALANCE);
+- lower-case (FoG 2025-02 on): ``glacier_id`` (the WGMS id), ``glacier_name``, ``year``, ``annual_balance`` in
+  m w.e.; elevation bands are in a table of their own.
+
+A folder (the unpacked FoG download, or its ``data`` folder) gives its mass-balance table, and its glacier table
+becomes the link table (:func:`find_link_table`, :mod:`~modeling.mass_balance.links`).
+"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from dataset_builder.outlines import Outlines
 from modeling.errors import MassBalanceInputError
+from modeling.mass_balance.links import link_records, normal_name
 from modeling.mass_balance.notes import warn
 
 #: Accepted spellings of the mass-balance table columns (case-insensitive), first match wins.
@@ -22,37 +34,68 @@ MB_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 #: WGMS code of the whole-glacier row in LOWER_BOUND / UPPER_BOUND (other rows are elevation bands).
 WGMS_WHOLE_GLACIER = 9999
+#: Units of the annual balance as each table generation publishes it; ``units="auto"`` takes them from here.
+LAYOUT_UNITS: dict[str, str] = {"upper-case": "mm", "lower-case": "m"}
+UNITS: tuple[str, ...] = ("auto", "mm", "m")
+#: File names of the mass-balance table and of the glacier tables that link WGMS ids to RGI/GLIMS ids.
+MB_FILES: tuple[str, ...] = ("mass_balance.csv", "*EE-MASS-BALANCE.csv")
+LINK_FILES: tuple[str, ...] = ("glacier.csv", "glacier_id_lut.csv", "*AA-GLACIER-ID-LUT.csv")
 
 
-def _normal_name(name: Any) -> str:
-    return re.sub(r"[^0-9a-z]+", " ", str(name).casefold()).strip()
+def _wgms_folder(folder: Path) -> Path:
+    return folder / "data" if (folder / "data").is_dir() else folder
 
 
-def read_mb_table(source: str | Path | pd.DataFrame, *, units: str = "mm") -> pd.DataFrame:
-    """Read a mass-balance table in the layout of the WGMS public tables.
+def _first(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
+    return [p for pattern in patterns for p in sorted(folder.glob(pattern))]
 
-    Columns (case-insensitive; others ignored): WGMS_ID and/or NAME, YEAR, ANNUAL_BALANCE. When
-    LOWER_BOUND and UPPER_BOUND are present only whole-glacier rows (9999) are kept. Identical
-    duplicates (same glacier and year) are collapsed; conflicting ones are dropped, with a warning.
+
+def find_link_table(source: str | Path) -> Path | None:
+    """The WGMS glacier table beside a mass-balance table (or in a FoG folder) that holds RGI/GLIMS ids, or None."""
+    source = Path(source)
+    folder = _wgms_folder(source) if source.is_dir() else source.parent
+    for path in _first(folder, LINK_FILES):
+        try:
+            header = {str(c).lower() for c in pd.read_csv(path, nrows=0).columns}
+        except (OSError, pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError):
+            continue
+        if header & {"rgi50_ids", "rgi60_ids", "rgi70_ids", "rgi60_id", "rgi50_id", "rgi70_id", "glims_id"}:
+            return path
+    return None
+
+
+def read_mb_table(source: str | Path | pd.DataFrame, *, units: str = "auto") -> pd.DataFrame:
+    """Read a WGMS mass-balance table of either generation (see the module docstring), or a folder holding one.
+
+    Other columns are ignored. Identical duplicates (same glacier and year) are collapsed; conflicting ones are
+    dropped, with a warning.
 
     Args:
-        source: CSV path or a DataFrame.
-        units: ``"mm"`` (WGMS: mm w.e.) or ``"m"`` for m w.e.; a table whose values do not look
-            like the declared unit (median |balance| below 10 means m w.e.) is refused.
+        source: CSV path, FoG folder or a DataFrame.
+        units: ``"auto"`` (the layout's published unit: mm w.e. upper-case, m w.e. lower-case), ``"mm"`` or
+            ``"m"`` (w.e.); a table whose values do not look like the unit (median |balance| below 10 means m
+            w.e.) is refused.
 
     Returns:
-        Columns wgms_id (Int64, missing where absent), name, key (the glacier key used for
-        duplicates), year (int), balance (float, m w.e.).
+        Columns wgms_id (Int64, missing where absent), name, key (the glacier key used for duplicates), year
+        (int), balance (float, m w.e.); ``attrs``: layout, units (as read) and source.
     """
-    if units not in ("mm", "m"):
-        raise ValueError(f"units must be 'mm' or 'm', got {units!r}")
+    if units not in UNITS:
+        raise ValueError(f"units must be one of {', '.join(UNITS)}, got {units!r}")
     if isinstance(source, pd.DataFrame):
-        raw = source
+        raw, where = source, "mass-balance table"
     else:
+        path = Path(source)
+        if path.is_dir():
+            found = _first(_wgms_folder(path), MB_FILES)
+            if not found:
+                raise MassBalanceInputError(f"{path}: no {' or '.join(MB_FILES)} in this folder (or its data folder)")
+            path = found[0]
+        where = str(path)
         try:
-            raw = pd.read_csv(source)
+            raw = pd.read_csv(path)
         except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
-            raise MassBalanceInputError(f"{source}: not a readable CSV table ({err})") from None
+            raise MassBalanceInputError(f"{path}: not a readable CSV table ({err})") from None
     upper = {str(c).upper(): c for c in raw.columns}
     found = {key: next((upper[a] for a in aliases if a in upper), None) for key, aliases in MB_COLUMNS.items()}
     missing = [MB_COLUMNS[k][0] for k in ("year", "balance") if found[k] is None]
@@ -60,8 +103,11 @@ def read_mb_table(source: str | Path | pd.DataFrame, *, units: str = "mm") -> pd
         missing.append("WGMS_ID or NAME")
     if missing:
         raise MassBalanceInputError(
-            f"mass-balance table lacks column(s) {', '.join(missing)}; columns are {', '.join(map(str, raw.columns))}"
+            f"{where}: mass-balance table lacks column(s) {', '.join(missing)} (or their lower-case spellings); "
+            f"columns are {', '.join(map(str, raw.columns))}"
         )
+    layout = "lower-case" if str(found["balance"]).islower() else "upper-case"
+    units = LAYOUT_UNITS[layout] if units == "auto" else units
     if {"LOWER_BOUND", "UPPER_BOUND"} <= set(upper):
         whole = (pd.to_numeric(raw[upper["LOWER_BOUND"]], errors="coerce") == WGMS_WHOLE_GLACIER) & (
             pd.to_numeric(raw[upper["UPPER_BOUND"]], errors="coerce") == WGMS_WHOLE_GLACIER
@@ -81,6 +127,10 @@ def read_mb_table(source: str | Path | pd.DataFrame, *, units: str = "mm") -> pd
             "balance": pd.to_numeric(raw[found["balance"]], errors="coerce"),
         }
     )
+    infinite = ~np.isfinite(table["balance"].to_numpy(dtype=float)) & table["balance"].notna().to_numpy()
+    if infinite.any():
+        rows = ", ".join(str(r + 2) for r in np.flatnonzero(infinite)[:10])  # + header, 1-based
+        raise MassBalanceInputError(f"{where}: non-finite annual balance in row(s) {rows}; fix or remove them")
     bad = (
         table["year"].isna()
         | table["balance"].isna()
@@ -88,29 +138,62 @@ def read_mb_table(source: str | Path | pd.DataFrame, *, units: str = "mm") -> pd
         | (table["wgms_id"].isna() & (table["name"] == ""))
     ).to_numpy()
     if bad.any():
-        warn(f"{int(bad.sum())} record(s) without a valid glacier id or name, YEAR or ANNUAL_BALANCE ignored")
+        rows = ", ".join(str(r + 2) for r in np.flatnonzero(bad)[:10])  # + header, 1-based
+        warn(
+            f"{where}: {int(bad.sum())} record(s) without a valid glacier id or name, year or annual balance "
+            f"ignored (rows {rows}{' ...' if bad.sum() > 10 else ''})"
+        )
         table = table[~bad]
     if table.empty:
-        raise MassBalanceInputError("mass-balance table holds no usable record")
-    _check_units(table["balance"].to_numpy(), units)
+        raise MassBalanceInputError(f"{where}: mass-balance table holds no usable record")
+    _check_units(table["balance"].to_numpy(), units, str(found["balance"]), layout)
+    _note_outliers(table["balance"], units, where)
     table["year"] = table["year"].astype(int)
     table["balance"] = table["balance"] / (1000.0 if units == "mm" else 1.0)
     table["key"] = [
-        f"wgms {w}" if pd.notna(w) else f"name {_normal_name(n)}" for w, n in zip(table["wgms_id"], table["name"])
+        f"wgms {w}" if pd.notna(w) else f"name {normal_name(n)}" for w, n in zip(table["wgms_id"], table["name"])
     ]
-    return _drop_duplicates(table).reset_index(drop=True)
+    out = _drop_duplicates(table).reset_index(drop=True)
+    out.attrs = {"layout": layout, "units": units, "source": where}
+    return out
 
 
-def _check_units(balance: np.ndarray, units: str) -> None:
+#: Robust z-score (median and scaled MAD) above which a balance is reported as an outlier.
+OUTLIER_Z = 5.0
+
+
+def _note_outliers(balance: pd.Series, units: str, where: str) -> None:
+    """Warn about balances far from the others (robust z-score above :data:`OUTLIER_Z`) and about values a
+    thousand times smaller than typical, the mark of a value in m w.e. among mm w.e.; they are still used."""
+    values = balance.to_numpy(dtype=float)
+    rows = balance.index.to_numpy() + 2  # + header, 1-based
+    centre = float(np.median(values))
+    spread = 1.4826 * float(np.median(np.abs(values - centre)))
+    if spread > 0:
+        z = np.abs(values - centre) / spread
+        for row, value, score in zip(rows[z > OUTLIER_Z], values[z > OUTLIER_Z], z[z > OUTLIER_Z]):
+            warn(f"{where}: row {row}: annual balance {value:g} {units} w.e. is an outlier (robust z {score:.1f})")
+    typical = float(np.median(np.abs(values)))
+    if units == "mm" and typical >= 100:
+        tiny = (np.abs(values) < typical / 100) & (values != np.round(values))
+        for row, value in zip(rows[tiny], values[tiny]):
+            warn(
+                f"{where}: row {row}: annual balance {value:g} mm w.e. looks like m w.e. (typical |balance| {typical:g})"
+            )
+
+
+def _check_units(balance: np.ndarray, units: str, column: str, layout: str) -> None:
     median = float(np.median(np.abs(balance)))
+    declared = f"the {layout} WGMS layout gives" if units == LAYOUT_UNITS[layout] else "declared"
     if units == "mm" and median < 10:
         raise MassBalanceInputError(
-            f"ANNUAL_BALANCE looks like m w.e. (median |balance| {median:.3g}); WGMS tables give mm w.e. "
+            f"{column} looks like m w.e. (median |balance| {median:.3g}) but {declared} mm w.e. "
             "- convert the table, or declare m w.e. (units='m', --units m)"
         )
     if units == "m" and median >= 10:
         raise MassBalanceInputError(
-            f"ANNUAL_BALANCE declared m w.e. but looks like mm w.e. (median |balance| {median:.3g})"
+            f"{column} looks like mm w.e. (median |balance| {median:.3g}) but {declared} m w.e. "
+            "- declare mm w.e. (units='mm', --units mm)"
         )
 
 
@@ -137,34 +220,33 @@ def _drop_duplicates(table: pd.DataFrame) -> pd.DataFrame:
     return table[spread == 1].drop_duplicates(["key", "year"])
 
 
-def match_records(selected: pd.DataFrame, records: pd.DataFrame, *, outlines: Outlines | None = None) -> pd.DataFrame:
+def match_records(
+    selected: pd.DataFrame,
+    records: pd.DataFrame,
+    *,
+    outlines: Outlines | None = None,
+    links: str | Path | None = None,
+) -> pd.DataFrame:
     """Join the selected scenes to the mass-balance records by glacier and balance year.
 
-    A record's glacier is found by its WGMS id, then its name, in the outlines (``wgms_id``,
-    ``name`` columns), then by its name equal to a glacier id. Records of unknown glaciers,
-    records of years without a selected scene, selected scenes without a record and records that
-    reach the same glacier-year by different keys (checked as in :func:`read_mb_table`) are warned
-    about and left out.
+    Records are linked to glaciers by :func:`~modeling.mass_balance.links.link_records` (unless ``records``
+    already carries its ``glacier`` column): by WGMS id through the outlines' ``wgms_id`` column or the link table
+    ``links``, else by name. Records of unknown glaciers, records of years without a selected scene, selected
+    scenes without a record and records that reach the same glacier-year by different keys (checked as in
+    :func:`read_mb_table`) are warned about and left out.
 
     Args:
         selected: :func:`select_end_of_season` output (rows with status ``"selected"`` are used).
-        records: :func:`read_mb_table` output.
+        records: :func:`read_mb_table` output (or :func:`~modeling.mass_balance.links.link_records`'s).
         outlines: the glacier registry; without it names are matched to the map glacier ids.
+        links: a link table (WGMS glacier table or two-column CSV), used with outlines.
 
     Returns:
         One row per glacier-year: the selected scene's columns, ``year`` and ``balance`` (m w.e.).
     """
     scenes = selected[selected["status"] == "selected"]
-    ids = outlines.ids if outlines else tuple(sorted(set(selected["glacier"])))
-    by_wgms = {w: g for w, g in zip(outlines.wgms_ids, ids) if w >= 0} if outlines else {}
-    by_name = {_normal_name(g): g for g in ids}
-    if outlines:
-        by_name.update({_normal_name(n): g for n, g in zip(outlines.names, ids) if n})
-    glacier = [
-        by_wgms.get(int(w)) if pd.notna(w) and int(w) in by_wgms else by_name.get(_normal_name(n))
-        for w, n in zip(records["wgms_id"], records["name"])
-    ]
-    records = records.assign(glacier=glacier)
+    if "glacier" not in records:
+        records = link_records(records, outlines, links, glacier_ids=sorted(set(selected["glacier"])))
     unknown = records[records["glacier"].isna()]
     if len(unknown):
         warn(f"{len(unknown)} record(s) of unknown glaciers ignored: {', '.join(sorted(set(unknown['key'])))}")

@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Mapping, Self, get_args, get_origin, get_type_hints
 
 from dataset_builder.errors import SchemaError
@@ -17,6 +19,13 @@ from modeling.errors import ConfigError
 
 #: Keys of ``FaciesCNNConfig.calibration`` that ``predict`` knows how to apply.
 CALIBRATION_KEYS = ("temperature",)
+#: Upper bounds of the architecture fields, checked before anything is built: configs come from hub repos.
+#: They leave room for models ~100 times the published one (200,072 parameters), no more.
+ARCHITECTURE_LIMITS = {"filters": 1024, "depths": 16, "dense_units": 4096, "patch_size": 256}
+MAX_DENSE_LAYERS = 8
+MAX_PARAMETERS = 20_000_000
+#: A ``config.json`` is read only up to this size (the published ones have ~3 kB).
+MAX_CONFIG_BYTES = 1 << 20
 
 
 class JsonOptions:
@@ -63,15 +72,21 @@ def _tuple_fields(cls: type) -> set[str]:
     }
 
 
-def _positive_ints(name: str, values: Any, length: int | None = None) -> tuple[int, ...]:
+def _positive_ints(name: str, values: Any, limit: int, length: int | None = None) -> tuple[int, ...]:
+    """``values`` as a tuple of integers in [1, ``limit``]; ``length`` entries when given."""
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise ConfigError(f"config field {name!r} must be a list of integers, got {values!r}")
     out = tuple(values)
-    if not out or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in out):
-        raise ConfigError(f"config field {name!r} must hold positive integers, got {list(out)}")
+    if not out or any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= limit for v in out):
+        raise ConfigError(f"config field {name!r} must hold integers from 1 to {limit}, got {_shorten(out)}")
     if length is not None and len(out) != length:
         raise ConfigError(f"config field {name!r} must have {length} entries (one per scale), got {len(out)}")
     return out
+
+
+def _shorten(values: tuple, keep: int = 8) -> str:
+    """``values`` as a list for a message, at most ``keep`` entries shown."""
+    return str(list(values)) if len(values) <= keep else f"{list(values[:keep])} ... ({len(values)} entries)"
 
 
 def mapping_geometry_problem(patch_size: int, pool_size: int) -> str | None:
@@ -101,7 +116,10 @@ class FaciesCNNConfig(JsonOptions):
         depths: number of conv-BN-ELU blocks of scale 1 and scale 2.
         dense_units: units of the hidden dense layers of the head.
         dropout: dropout rate before every dense layer.
-        pool_size: side and stride of the max-pool between the scales ("valid" padding).
+        pool_size: side and stride of the max-pool between the scales ("valid" padding), at most ``patch_size``.
+
+    The architecture fields are bounded (``ARCHITECTURE_LIMITS``, ``MAX_DENSE_LAYERS``) and so is the parameter
+    count they make (``MAX_PARAMETERS``), so that a config from anywhere is refused before anything is allocated.
         normalization: ``{"min": [...], "max": [...]}`` per band (raw units), or None when unknown.
             ``predict`` maps each band to ``(x - min) / (max - min)``.
         per_glacier_elevation_scaling: the elevation band must first be min-max scaled per glacier
@@ -139,11 +157,21 @@ class FaciesCNNConfig(JsonOptions):
         if not self.bands:
             raise ConfigError("config field 'bands' is empty")
         set_("class_names", self._check_classes(self.class_names))
-        set_("filters", _positive_ints("filters", self.filters, 2))
-        set_("depths", _positive_ints("depths", self.depths, 2))
-        set_("dense_units", _positive_ints("dense_units", self.dense_units))
-        set_("patch_size", _positive_ints("patch_size", [self.patch_size])[0])
-        set_("pool_size", _positive_ints("pool_size", [self.pool_size])[0])
+        limits = ARCHITECTURE_LIMITS
+        set_("filters", _positive_ints("filters", self.filters, limits["filters"], 2))
+        set_("depths", _positive_ints("depths", self.depths, limits["depths"], 2))
+        set_("dense_units", _positive_ints("dense_units", self.dense_units, limits["dense_units"]))
+        if len(self.dense_units) > MAX_DENSE_LAYERS:
+            raise ConfigError(
+                f"config field 'dense_units' has {len(self.dense_units)} layers; at most {MAX_DENSE_LAYERS} are allowed"
+            )
+        set_("patch_size", _positive_ints("patch_size", [self.patch_size], limits["patch_size"])[0])
+        set_("pool_size", _positive_ints("pool_size", [self.pool_size], self.patch_size)[0])
+        if self.parameter_count > MAX_PARAMETERS:
+            raise ConfigError(
+                f"config fields 'filters', 'depths' and 'dense_units' make {self.parameter_count:,} parameters; "
+                f"at most {MAX_PARAMETERS:,} are allowed"
+            )
         if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ConfigError(f"config field 'dropout' must be a number in [0, 1), got {self.dropout!r}")
         set_("dropout", float(self.dropout))
@@ -218,6 +246,15 @@ class FaciesCNNConfig(JsonOptions):
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def parameter_count(self) -> int:
+        """Parameters of the network this config builds, counted as Keras does (with the BatchNorm moving
+        statistics: 4 per channel), from the fields alone; 200,072 for the published 11-band model."""
+        f1, f2 = self.filters
+        convs = [(self.num_bands, f1), *[(f1, f1)] * (self.depths[0] - 1), (f1, f2), *[(f2, f2)] * (self.depths[1] - 1)]
+        widths = (f1 + 2 * f2, *self.dense_units, self.num_classes)
+        return sum(9 * a * b + 5 * b for a, b in convs) + sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+
     def replace(self, **changes: Any) -> "FaciesCNNConfig":
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
@@ -226,3 +263,26 @@ class FaciesCNNConfig(JsonOptions):
         """A copy whose normalisation is the global per-band min/max of a built dataset's statistics."""
         lo, hi = statistics.minmax(self.bands)
         return self.replace(normalization={"min": lo, "max": hi})
+
+
+def read_config(path: str | Path) -> FaciesCNNConfig:
+    """Strictly read a model's ``config.json``: at most ``MAX_CONFIG_BYTES`` of UTF-8 JSON holding one object
+    whose keys are config fields, every value checked by :class:`FaciesCNNConfig`.
+
+    Raises:
+        ConfigError: naming the file and what is wrong with it.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: {size:,} bytes; a FaciesCNN config is at most {MAX_CONFIG_BYTES:,} bytes")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (ValueError, RecursionError) as err:  # not UTF-8, not JSON, too deep, or an integer too long
+        raise ConfigError(f"{path}: not a JSON file ({err})") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must hold a JSON object of config fields, not a JSON {type(data).__name__}")
+    try:
+        return FaciesCNNConfig.from_dict(data)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from err

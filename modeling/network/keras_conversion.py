@@ -1,4 +1,5 @@
-"""Convert the authors' Keras HDF5 weight files (``model.save_weights``) to FaciesCNN, with h5py only.
+"""Reading the authors' Keras HDF5 weight files (``model.save_weights``) with h5py only, and mapping them onto a
+FaciesCNN's tensors (:meth:`modeling.network.FaciesCNN.from_keras` builds the model).
 
 A Keras weight file lists its layers in creation order (root attribute ``layer_names``); each layer group
 lists its tensors (attribute ``weight_names``), stored at ``{layer}/{weight_name}``. The published model
@@ -21,41 +22,32 @@ import numpy as np
 import torch
 from torch import nn
 
-from dataset_builder.files import sha256_file
-from dataset_builder.schema import BAND_NAMES, OPTICAL_BANDS, cv_split
-from dataset_builder.statistics import DatasetStatistics
-from hub_cards.common import DATASET_DOI
 from modeling.errors import WeightsError
-from modeling.network.config import FaciesCNNConfig
-from modeling.network.facies_cnn import FaciesCNN
+from modeling.network.config import MAX_PARAMETERS
 
-#: File names of the published weights: ``{fold}_cnn_{before,after}confidentlearning_weights.h5``.
-PUBLISHED_NAME = re.compile(r"^(?P<fold>\d+)_cnn_(?P<stage>before|after)confidentlearning_weights\.h5$")
-#: Default band selection per input channel count of a weight file.
-DEFAULT_BANDS: dict[int, tuple[str, ...]] = {len(BAND_NAMES): BAND_NAMES, len(OPTICAL_BANDS): OPTICAL_BANDS}
-#: The authors' training recipe (published), recorded in converted models' config and card.
-PUBLISHED_RECIPE: dict[str, Any] = {
-    "framework": "Keras (TensorFlow)",
-    "epochs": 1000,
-    "batch_size": 512,
-    "optimizer": "Adam, cosine decay from 1e-3",
-    "loss": "focal loss (gamma 2) with label smoothing 0.1",
-    "sample_weight": "(N / N_class) * (N / N_scene), scene = (glacier, date)",
-    "augmentation": "random flips, rot90, contrast x[0.95, 1.05], brightness +-0.01",
-    "model_selection": "epoch with the best validation mean IoU",
+#: One weighted layer of a Keras file: (layer name, layer type, {tensor kind: array}).
+KerasLayer = tuple[str, str, dict[str, np.ndarray]]
+#: Tensors of each Keras layer type of the published architecture, with their number of dimensions.
+KERAS_TENSORS = {
+    "conv2d": {"kernel": 4, "bias": 1},
+    "batch_normalization": {"gamma": 1, "beta": 1, "moving_mean": 1, "moving_variance": 1},
+    "dense": {"kernel": 2, "bias": 1},
 }
-_KERAS_TENSORS = {
-    "conv2d": ("kernel", "bias"),
-    "batch_normalization": ("gamma", "beta", "moving_mean", "moving_variance"),
-    "dense": ("kernel", "bias"),
+#: The module type each Keras layer type maps onto.
+MODULE_TYPES: dict[str, type[nn.Module]] = {
+    "conv2d": nn.Conv2d,
+    "batch_normalization": nn.BatchNorm2d,
+    "dense": nn.Linear,
 }
+#: More layers than any FaciesCNN within the config limits has: a bound on what a file may list.
+MAX_KERAS_LAYERS = 512
 
 
 def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def read_keras_layers(path: str | Path) -> tuple[list[tuple[str, str, dict[str, np.ndarray]]], dict[str, str]]:
+def read_keras_layers(path: str | Path) -> tuple[list[KerasLayer], dict[str, str]]:
     """The weighted layers of a Keras ``save_weights`` HDF5 file, in creation order.
 
     Returns:
@@ -63,35 +55,67 @@ def read_keras_layers(path: str | Path) -> tuple[list[tuple[str, str, dict[str, 
         ``_N`` suffix, ``tensor_kind`` e.g. ``kernel``) and the file's ``keras_version`` / ``backend``.
 
     Raises:
-        WeightsError: for a file that is not such a weight file, or holds layers of unknown types.
+        WeightsError: naming the file, for a file that is not HDF5, not such a weight file, or holds layers
+            of other types or missing tensors.
     """
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(2, "no such weight file", str(path))
+    try:
+        with h5py.File(path, "r") as h5:
+            return _read_layers(h5, path)
+    except WeightsError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as err:  # h5py's errors for files that are not HDF5 or broken
+        raise WeightsError(f"{path}: not a readable Keras HDF5 weight file ({err})") from err
+
+
+def _read_layers(h5: h5py.File, path: Path) -> tuple[list[KerasLayer], dict[str, str]]:
+    if "layer_names" not in h5.attrs:
+        raise WeightsError(f"{path}: not a Keras save_weights HDF5 file (no 'layer_names' attribute)")
+    meta = {k: _text(h5.attrs[k]) for k in ("keras_version", "backend") if k in h5.attrs}
+    names = [_text(n) for n in h5.attrs["layer_names"]]
+    if len(names) > MAX_KERAS_LAYERS:
+        raise WeightsError(f"{path}: lists {len(names)} layers; the FaciesCNN architecture has far fewer")
     layers = []
-    with h5py.File(path, "r") as h5:
-        if "layer_names" not in h5.attrs:
-            raise WeightsError(f"{path}: not a Keras save_weights HDF5 file (no 'layer_names' attribute)")
-        meta = {k: _text(h5.attrs[k]) for k in ("keras_version", "backend") if k in h5.attrs}
-        for layer in map(_text, h5.attrs["layer_names"]):
-            names = [_text(n) for n in h5[layer].attrs.get("weight_names", [])]
-            if not names:
-                continue
-            kind = re.sub(r"_\d+$", "", layer)
-            tensors = {n.split("/")[-1].split(":")[0]: np.asarray(h5[layer][n]) for n in names}
-            if kind not in _KERAS_TENSORS or sorted(tensors) != sorted(_KERAS_TENSORS[kind]):
+    for layer in names:
+        weight_names = [_text(n) for n in h5[layer].attrs.get("weight_names", [])]
+        if not weight_names:
+            continue
+        kind = re.sub(r"_\d+$", "", layer)
+        datasets = {n.split("/")[-1].split(":")[0]: h5[layer][n] for n in weight_names}
+        expected = KERAS_TENSORS.get(kind, {})
+        if sorted(datasets) != sorted(expected):
+            raise WeightsError(
+                f"{path}: layer {layer!r} with tensors {sorted(datasets)} is not part of the published architecture"
+            )
+        for name, data in datasets.items():
+            if data.ndim != expected[name] or data.size > MAX_PARAMETERS or data.dtype.kind != "f":
                 raise WeightsError(
-                    f"{path}: layer {layer!r} with tensors {sorted(tensors)} is not part of the published architecture"
+                    f"{path}: {layer}/{name} is a {data.dtype} array of shape {data.shape}; "
+                    f"expected a float array of {expected[name]} dimension(s)"
                 )
-            layers.append((layer, kind, tensors))
+        layers.append((layer, kind, {name: np.asarray(data) for name, data in datasets.items()}))
     return layers, meta
 
 
-def keras_state_dict(
-    layers: Sequence[tuple[str, str, dict[str, np.ndarray]]], model: FaciesCNN, source: str
-) -> dict[str, torch.Tensor]:
-    """Map Keras layers (from :func:`read_keras_layers`) onto ``model``'s state-dict names, in order."""
+def keras_input_channels(layers: Sequence[KerasLayer], source: str) -> int:
+    """Input channels of the first convolution (its kernel is (kh, kw, in, out))."""
+    kernel = next((t["kernel"] for _, kind, t in layers if kind == "conv2d"), None)
+    if kernel is None:
+        raise WeightsError(f"{source}: no conv2d layer")
+    return int(kernel.shape[2])
+
+
+def keras_state_dict(layers: Sequence[KerasLayer], model: nn.Module, source: str) -> dict[str, torch.Tensor]:
+    """Map Keras layers (from :func:`read_keras_layers`) onto ``model``'s state-dict names, in order.
+
+    Raises:
+        WeightsError: naming ``source`` when the file has another number of layers of a type than the model.
+    """
     targets = {
         kind: [name for name, m in model.named_modules() if isinstance(m, module_type)]
-        for kind, module_type in (("conv2d", nn.Conv2d), ("batch_normalization", nn.BatchNorm2d), ("dense", nn.Linear))
+        for kind, module_type in MODULE_TYPES.items()
     }
     for kind, names in targets.items():
         found = [layer for layer, k, _ in layers if k == kind]
@@ -114,97 +138,3 @@ def keras_state_dict(
             state[f"{prefix}.running_var"] = t["moving_variance"]
             state[f"{prefix}.num_batches_tracked"] = np.zeros((), dtype=np.int64)
     return {k: torch.tensor(v) for k, v in state.items()}
-
-
-def _published_training(fold: int, stage: str) -> dict[str, Any]:
-    split = cv_split(fold)
-    return {
-        "dataset": f"pan-European glacier facies benchmark (doi:{DATASET_DOI})",
-        "labels": "confident-learning pruned labels" if stage == "after" else "all expert labels (before pruning)",
-        "test_fold": split.test,
-        "validation_fold": split.validation,
-        "train_folds": list(split.train),
-        **PUBLISHED_RECIPE,
-    }
-
-
-def load_keras_weights(
-    path: str | Path,
-    *,
-    bands: Sequence[str] | None = None,
-    statistics: DatasetStatistics | None = None,
-    per_glacier_elevation_scaling: bool = False,
-) -> FaciesCNN:
-    """A FaciesCNN (eval mode) holding the weights of a Keras HDF5 file, with provenance in its config.
-
-    Args:
-        path: the ``.h5`` weight file.
-        bands: input band names; default: all 11 bands for 11 input channels, the 6 optical ones for 6.
-            Must have as many bands as the file has input channels.
-        statistics: a built dataset's statistics, to fill the config's normalisation (else None).
-        per_glacier_elevation_scaling: record that elevation must be scaled per glacier first.
-
-    Raises:
-        WeightsError: naming the file, for a band count that does not fit or tensors that do not map.
-    """
-    path = Path(path)
-    layers, meta = read_keras_layers(path)
-    first_kernel = next((t["kernel"] for _, kind, t in layers if kind == "conv2d"), None)
-    if first_kernel is None:
-        raise WeightsError(f"{path}: no conv2d layer")
-    channels = int(first_kernel.shape[2])
-    if bands is None:
-        if channels not in DEFAULT_BANDS:
-            raise WeightsError(f"{path}: {channels} input channels; name them with bands=[...] (--bands)")
-        bands = DEFAULT_BANDS[channels]
-    elif len(bands) != channels:
-        raise WeightsError(f"{path} has {channels} input channels, but {len(bands)} bands were given: {list(bands)}")
-    match = PUBLISHED_NAME.match(path.name)
-    fold, stage = (int(match["fold"]), match["stage"]) if match else (None, None)
-    config = FaciesCNNConfig(
-        bands=tuple(bands),
-        per_glacier_elevation_scaling=per_glacier_elevation_scaling,
-        provenance={
-            "format": "keras-hdf5",
-            "source_file": path.name,
-            "sha256": sha256_file(path),
-            "fold": fold,
-            "confident_learning": stage,
-            **meta,
-        },
-        training=_published_training(fold, stage) if match else None,
-    )
-    if statistics is not None:
-        config = config.with_statistics(statistics)
-    model = FaciesCNN(config)
-    model.load_weights(keras_state_dict(layers, model, str(path)), source=str(path))
-    return model.eval()
-
-
-def convert_keras_weights(path: str | Path, out_dir: str | Path, **kwargs: Any) -> FaciesCNN:
-    """Convert one Keras weight file into a ``from_pretrained`` folder (weights, config, card).
-
-    ``kwargs`` go to :func:`load_keras_weights`.
-    """
-    model = load_keras_weights(path, **kwargs)
-    model.save_pretrained(out_dir)
-    return model
-
-
-def convert_folder(folder: str | Path, out_root: str | Path, **kwargs: Any) -> list[Path]:
-    """Convert every ``*.h5`` under ``folder`` (recursively) to ``out_root/<relative folder>/<file stem>``.
-
-    Returns:
-        The output folders, in sorted order of the source files.
-    """
-    folder, out_root = Path(folder), Path(out_root)
-    sources = sorted(folder.rglob("*.h5"))
-    if not sources:
-        raise FileNotFoundError(f"{folder}: no .h5 weight files")
-    outputs = []
-    for source in sources:
-        rel = source.relative_to(folder)
-        out = out_root / rel.parent / rel.stem
-        convert_keras_weights(source, out, **kwargs)
-        outputs.append(out)
-    return outputs

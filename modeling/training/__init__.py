@@ -11,6 +11,8 @@ with the best validation mean IoU kept. ``TrainConfig.demo()`` is the short prof
 Modules, each importing only those above it:
 
 - ``config``: :class:`TrainConfig` (JSON round trip) and the named ``PROFILES``.
+- ``device``: ``--device auto|cpu|cuda``, the process-group backend, and a GPU's bf16 autocast, channels-last
+  memory and pinned, non-blocking copies.
 - ``distributed``: the ``torchrun`` process group, per-rank reductions, BatchNorm pooled over ranks.
 - ``recipe``: sample weights, focal loss, augmentation, learning-rate schedule, seeded epoch batches.
 - ``data``: one fold's split views, weights and statistics (:func:`load_fold`), centre crops, network inputs.
@@ -28,6 +30,7 @@ from modeling.training.cnn import train_fold
 from modeling.training.config import PROFILES, TrainConfig
 from modeling.training.cross_validation import FOLD_TRAINERS, OOF_PREDICTIONS, cross_validate
 from modeling.training.data import FoldData, centre_crop, load_fold, model_config, model_inputs, raw_inputs
+from modeling.training.device import DEVICES, resolve_device
 from modeling.training.distributed import Runtime, init_runtime
 from modeling.training.folds import RESULTS_FILE, SUMMARY_FILE, FoldResult, evaluate_model, finish_fold, predict_view
 from modeling.training.recipe import Augmentation, epoch_batches, focal_loss, sample_weights
@@ -37,6 +40,7 @@ from modeling.training.two_rounds import TwoRoundResult, run_two_rounds
 __all__ = [
     "Augmentation",
     "BaselineConfig",
+    "DEVICES",
     "FOLD_TRAINERS",
     "FoldData",
     "FoldResult",
@@ -62,6 +66,7 @@ __all__ = [
     "patch_features",
     "predict_view",
     "raw_inputs",
+    "resolve_device",
     "run_two_rounds",
     "sample_weights",
     "train_baseline_fold",

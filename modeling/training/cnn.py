@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable
 
-from huggingface_hub import EvalResult
 from tqdm.auto import tqdm
 
-from dataset_builder.schema import SPLIT_NAMES
-from modeling.evaluation import ResultsRecord
+from hub_cards.model_card import eval_results_from_record
 from modeling.network import FaciesCNN
 from modeling.training.checkpoints import CHECKPOINT_DIR, load_checkpoint
 from modeling.training.config import TrainConfig
@@ -25,46 +23,6 @@ from modeling.training.data import load_fold
 from modeling.training.distributed import Runtime, barrier, init_runtime
 from modeling.training.folds import MODEL_DIR, FoldResult, finish_fold, predict_view
 from modeling.training.trainer import Trainer
-
-
-def card_eval_results(record: ResultsRecord, validation: Mapping[str, float]) -> list[EvalResult]:
-    """Hub ``EvalResult`` entries of a fold: validation scores and test scores on each label config."""
-    ds = record.dataset
-    fold = record.folds[0]
-    val_fold = record.details["split"]["validation"]
-
-    def entry(split: str, config: str, metric: str, value: float, name: str) -> EvalResult:
-        return EvalResult(
-            task_type="image-classification",
-            dataset_type="glacier-facies",
-            dataset_name="glacier-facies",
-            dataset_config=config,
-            dataset_split=split,
-            dataset_revision=ds["revision"],
-            metric_type=metric,
-            metric_value=round(float(value), 4),
-            metric_name=name,
-        )
-
-    out = [
-        entry(
-            SPLIT_NAMES[val_fold], ds["config"], "f1", validation["val_macro_f1"], "validation macro-F1 (best epoch)"
-        ),
-        entry(
-            SPLIT_NAMES[val_fold],
-            ds["config"],
-            "mean_iou",
-            validation["val_mean_iou"],
-            "validation mean IoU (best epoch)",
-        ),
-    ]
-    for config, m in record.metrics.items():
-        out += [
-            entry(SPLIT_NAMES[fold], config, "f1", m["macro_f1"], f"test macro-F1 ({config} labels)"),
-            entry(SPLIT_NAMES[fold], config, "accuracy", m["accuracy"], f"test overall accuracy ({config} labels)"),
-            entry(SPLIT_NAMES[fold], config, "mean_iou", m["mean_iou"], f"test mean IoU ({config} labels)"),
-        ]
-    return out
 
 
 def train_fold(
@@ -125,6 +83,8 @@ def train_fold(
         "train_folds": list(data.split.train),
         "best_epoch": state.best_epoch,
         "world_size": runtime.world,
+        "device": runtime.device.type,
+        "bf16_autocast": runtime.bf16,
         "recipe": config.to_dict(),
     }
     result = finish_fold(
@@ -137,19 +97,19 @@ def train_fold(
         seed=config.seed,
         details={**training, "validation": best, "train_seconds_this_run": time.perf_counter() - started},
     )
-    revision = result.record.dataset["revision"]
     calibration = {"temperature": result.temperature} if config.calibrate else None
     final = FaciesCNN(
         model.config.replace(
             calibration=calibration,
             training=training,
-            provenance={"trained_with": "glacier-facies modeling.training", "dataset_revision": revision},
+            provenance={
+                "trained_with": "glacier-facies modeling.training",
+                "dataset_manifest": result.record.dataset["revision"],
+            },
         )
     )
     final.load_weights(model.state_dict(), source="the best epoch")
-    final.save_pretrained(
-        out_dir / MODEL_DIR,
-        model_card_kwargs={"eval_results": card_eval_results(result.record, best)},
-    )
+    eval_results = eval_results_from_record(result.record.to_dict(), validation=best)
+    final.save_pretrained(out_dir / MODEL_DIR, model_card_kwargs={"eval_results": eval_results})
     barrier(runtime)
     return result

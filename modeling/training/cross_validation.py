@@ -66,6 +66,7 @@ def cross_validate(
     resume: bool = False,
     progress: bool = True,
     n_bootstrap: int = 1000,
+    runtime: Runtime | None = None,
 ) -> ResultsRecord | None:
     """Train one model per test fold (``out_dir/fold_{t}``), pool their test predictions and evaluate.
 
@@ -73,6 +74,7 @@ def cross_validate(
         config: a :class:`TrainConfig` (CNN) or a :class:`BaselineConfig`; its type picks the fold trainer.
         folds: test folds to run (all six for out-of-fold predictions of every sample).
         resume: skip folds whose ``results.json`` exists and resume interrupted ones.
+        runtime: rank/world/device; default from the environment (:func:`init_runtime`).
 
     Writes ``oof_predictions.parquet`` (every row of the folds, calibrated per fold), ``results.json`` (pooled),
     ``summary.md`` and the pooled confusion-matrix and reliability PNGs. Returns the record on rank 0.
@@ -81,7 +83,7 @@ def cross_validate(
     if train is None:
         raise TypeError(f"no fold trainer for {type(config).__name__}; known: {[t.__name__ for t in FOLD_TRAINERS]}")
     out_dir = Path(out_dir)
-    runtime = init_runtime(config.threads)
+    runtime = runtime or init_runtime(config.threads)
     results: dict[int, ResultsRecord] = {}
     for t in folds:
         fold_dir = out_dir / f"fold_{t}"

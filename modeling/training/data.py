@@ -11,10 +11,14 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from datasets.exceptions import DatasetGenerationError
 
-from dataset_builder.loading import TorchPatches, dataset_bands, load_cv_split, load_facies
+from dataset_builder.errors import FileFormatError
+from dataset_builder.files import sha256_file
+from dataset_builder.loading import TorchPatches, consistent_read, dataset_bands, load_cv_split, load_facies
 from dataset_builder.schema import PATCH_SIZE, SPLIT_NAMES, CVSplit, check_bands, cv_split
 from dataset_builder.statistics import DatasetStatistics
+from dataset_builder.writer import read_manifest
 from modeling.network import FaciesCNNConfig, normalize
 from modeling.training.config import TrainConfig
 from modeling.training.recipe import sample_weights
@@ -61,6 +65,11 @@ class SplitInputs:
     def __len__(self) -> int:
         return len(self.rows)
 
+    @property
+    def in_memory(self) -> bool:
+        """The normalised inputs are held in memory (else read from the Arrow files per batch)."""
+        return self._cache is not None
+
     def inputs(self, positions: np.ndarray) -> np.ndarray:
         """Normalised inputs of the split's rows at ``positions`` (indices into ``rows``)."""
         if self._cache is not None:
@@ -85,6 +94,7 @@ class FoldData:
         test_ids: (N_test,) sample ids of ``test``.
         weights: (N_train,) float32 sample weights (all 1 without class/scene weighting).
         statistics: band statistics of the training folds only (the normalisation source).
+        revision: the dataset revision every part was read from (``dataset_builder.writer.dataset_revision``).
     """
 
     dataset_dir: Path
@@ -97,6 +107,20 @@ class FoldData:
     test_ids: np.ndarray
     weights: np.ndarray
     statistics: DatasetStatistics
+    revision: str
+
+
+def unreadable_dataset_error(dataset_dir: Path, error: Exception) -> FileFormatError:
+    """The error of a built dataset that ``datasets`` could not read: naming the first shard that is missing or whose
+    sha256 differs from ``manifest.json`` (found only now, on this error path), else the folder and the cause."""
+    for shard in read_manifest(dataset_dir)["shards"]:
+        path = dataset_dir / shard["path"]
+        if not path.is_file() or sha256_file(path) != shard["sha256"]:
+            return FileFormatError(
+                f"{path}: missing or corrupted (sha256 differs from manifest.json); rebuild the dataset"
+            )
+    cause = error.__cause__ or error
+    return FileFormatError(f"{dataset_dir}: a shard could not be read ({type(cause).__name__}: {cause})")
 
 
 def load_fold(
@@ -107,13 +131,19 @@ def load_fold(
     bands: Sequence[str] | None = None,
     class_scene_weights: bool = True,
 ) -> FoldData:
-    """Views of the fold's splits (``bands``, default all the dataset holds) and the training folds' statistics."""
+    """Views of the fold's splits (``bands``, default all the dataset holds) and the training folds' statistics,
+    all of one dataset revision (``DatasetChangedError`` when a prune or rebuild replaced the folder meanwhile)."""
     dataset_dir = Path(dataset_dir)
     split = cv_split(test_fold)
-    held = dataset_bands(dataset_dir)
+    with consistent_read(dataset_dir) as revision:
+        held = dataset_bands(dataset_dir)
+        try:
+            parts = load_cv_split(dataset_dir, split.test, dataset_config, revision=revision)
+            test = load_facies(dataset_dir, "full", revision=revision)[SPLIT_NAMES[split.test]]
+        except DatasetGenerationError as err:
+            raise unreadable_dataset_error(dataset_dir, err) from err
+        statistics = DatasetStatistics.load(dataset_dir).for_splits(split.split_names["train"])
     bands = check_bands(bands) if bands else held
-    parts = load_cv_split(dataset_dir, split.test, dataset_config)
-    test = load_facies(dataset_dir, "full")[SPLIT_NAMES[split.test]]
     meta = parts["train"].select_columns(["label", "scene"]).data
     labels = meta.column("label").to_numpy()
     weights = (
@@ -131,7 +161,8 @@ def load_fold(
         test=TorchPatches(test, bands, dataset_bands=held),
         test_ids=np.asarray(test.select_columns(["sample_id"]).data.column("sample_id").to_pylist(), dtype=object),
         weights=weights,
-        statistics=DatasetStatistics.load(dataset_dir).for_splits(split.split_names["train"]),
+        statistics=statistics,
+        revision=revision,
     )
 
 

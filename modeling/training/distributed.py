@@ -17,14 +17,18 @@ import torch.distributed as dist
 from torch import nn
 from torch.distributed.nn.functional import all_reduce
 
+from modeling.training.device import bf16_supported, process_group_backend, resolve_device
+
 
 @dataclass(frozen=True)
 class Runtime:
-    """Where this process trains: its rank among ``world`` processes and its device."""
+    """Where this process trains: its rank among ``world`` processes, its device, and whether the forward passes
+    of training run under bf16 autocast (GPUs only, see :mod:`modeling.training.device`)."""
 
     rank: int = 0
     world: int = 1
     device: torch.device = torch.device("cpu")
+    bf16: bool = False
 
     @property
     def distributed(self) -> bool:
@@ -37,25 +41,26 @@ class Runtime:
         return self.rank == 0
 
 
-def init_runtime(threads: int | None = None) -> Runtime:
-    """Join the process group when started by ``torchrun`` (NCCL with GPUs, else gloo) and pick the device.
+def init_runtime(threads: int | None = None, device: str = "auto", bf16: bool = True) -> Runtime:
+    """Pick the device (:func:`~modeling.training.device.resolve_device`; under ``torchrun`` the local rank's GPU)
+    and join the process group when started by ``torchrun`` (NCCL between GPUs, gloo on the CPU).
 
-    Sets torch's CPU threads to ``threads``, or under torchrun on the CPU to the cores per local rank.
+    Sets torch's CPU threads to ``threads``, or under torchrun on the CPU to the cores per local rank. ``bf16``:
+    autocast training's forward passes to bf16 where the device supports it (GPUs only).
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    cuda = torch.cuda.is_available()
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    target = resolve_device(device, local_rank)
+    if target.type == "cuda":
+        torch.cuda.set_device(target)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group(process_group_backend(target))
     rank = dist.get_rank() if dist.is_initialized() else 0
     world = dist.get_world_size() if dist.is_initialized() else 1
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if cuda:
-        torch.cuda.set_device(local_rank)
-    if threads is None and world > 1 and not cuda:
+    if threads is None and world > 1 and target.type == "cpu":
         threads = max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world)))
     if threads:
         torch.set_num_threads(threads)
-    return Runtime(rank, world, torch.device("cuda", local_rank) if cuda else torch.device("cpu"))
+    return Runtime(rank, world, target, bf16=bf16 and bf16_supported(target))
 
 
 def all_sum(values: np.ndarray, runtime: Runtime) -> np.ndarray:

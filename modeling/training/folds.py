@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from dataset_builder.atomic import atomic_write_text
 from dataset_builder.loading import TorchPatches
 from dataset_builder.predictions import write_predictions
+from dataset_builder.writer import check_revision
 from modeling.evaluation import (
     SUMMARY_METRICS,
     ResultsRecord,
@@ -30,6 +31,7 @@ from modeling.evaluation import (
 )
 from modeling.network import FaciesCNN
 from modeling.training.data import FoldData, load_fold, raw_inputs
+from modeling.training.device import resolve_device
 
 MODEL_DIR = "model"
 TEST_PREDICTIONS = "predictions_test.parquet"
@@ -91,6 +93,7 @@ def finish_fold(
     calibrated = temperature != 1.0
     test_cal = apply_temperature(test_proba, temperature)
     predictions = write_predictions(out_dir / TEST_PREDICTIONS, data.test_ids, data.split.test, test_cal)
+    check_revision(data.dataset_dir, data.revision, when="since the fold's data was read")  # labels must match it
     temperatures = {data.split.test: temperature} if calibrated else None
     metrics = evaluate_predictions(
         data.dataset_dir, predictions, temperatures=temperatures, n_bootstrap=n_bootstrap, seed=seed, plot_dir=out_dir
@@ -103,7 +106,7 @@ def finish_fold(
     }
     record = ResultsRecord(
         method=method,
-        dataset=dataset_info(data.dataset_dir, data.dataset_config),
+        dataset=dataset_info(data.dataset_dir, data.dataset_config, data.revision),
         folds=[data.split.test],
         seeds=[seed],
         metrics=metrics,
@@ -121,9 +124,9 @@ def finish_fold(
     return FoldResult(record, temperature)
 
 
-def dataset_info(dataset_dir: Path, config: str) -> dict[str, str]:
-    """The ``dataset`` entry of a results record: folder, label config and revision."""
-    return {"path": str(dataset_dir), "config": config, "revision": dataset_revision(dataset_dir)}
+def dataset_info(dataset_dir: Path, config: str, revision: str | None = None) -> dict[str, str]:
+    """The ``dataset`` entry of a results record: folder, label config and revision (default: the current one)."""
+    return {"path": str(dataset_dir), "config": config, "revision": revision or dataset_revision(dataset_dir)}
 
 
 def evaluate_model(
@@ -138,21 +141,24 @@ def evaluate_model(
     n_bootstrap: int = 1000,
     progress: bool = True,
     compile: bool = False,
+    device: str = "auto",
 ) -> FoldResult:
     """Evaluate a trained (or converted) model on test fold ``test_fold`` like a training run does.
-    ``compile``: run the network through ``torch.compile`` (faster on large folds).
+    ``compile``: run the network through ``torch.compile`` (faster on large folds); ``device``: where it runs
+    (:func:`~modeling.training.device.resolve_device`; never autocast).
 
     The model's own temperature is used, or with ``calibrate`` a new one is fitted on the validation fold
     (t-1, ``dataset_config`` labels) and the calibrated model is saved to ``out_dir/model``.
     Patches are centre-cropped to ``model.config.patch_size``.
     """
     out_dir = Path(out_dir)
+    target = resolve_device(device)
     data = load_fold(
         dataset_dir, test_fold, dataset_config=dataset_config, bands=model.config.bands, class_scene_weights=False
     )
     raw = FaciesCNN(model.config.replace(calibration=None))
     raw.load_weights(model.state_dict(), source="the model")
-    raw.eval()
+    raw.to(target).eval()
     own = model.config.calibration["temperature"] if model.config.calibration else 1.0
     val_proba = predict_view(raw, data.validation, progress=progress, desc="validation", compile=compile)
     test_proba = predict_view(raw, data.test, progress=progress, desc="test", compile=compile)

@@ -22,6 +22,7 @@ from modeling.network import FaciesCNN
 from modeling.training.checkpoints import TrainState, save_checkpoint
 from modeling.training.config import TrainConfig
 from modeling.training.data import FoldData, SplitInputs, input_bytes, model_config
+from modeling.training.device import autocast, memory_format, to_device
 from modeling.training.distributed import Runtime, all_sum, barrier, pool_batchnorm
 from modeling.training.recipe import Augmentation, cosine_lr, epoch_batches, epoch_seed, focal_loss, steps_per_epoch
 
@@ -52,6 +53,10 @@ def write_log(directory: Path, history: Sequence[Mapping[str, float]]) -> None:
 class Trainer:
     """The training loop of one fold on this rank: batches, augmentation, steps, validation, checkpoints.
 
+    On a GPU the network and its inputs are channels-last, batches are augmented there after a non-blocking copy
+    from pinned memory, and forward passes run under bf16 autocast when ``runtime.bf16`` is set
+    (:mod:`modeling.training.device`); on the CPU everything is plain float32.
+
     Args:
         data: the fold (see :func:`load_fold`).
         config: the training options.
@@ -68,7 +73,8 @@ class Trainer:
             data.validation, mc, np.arange(runtime.rank, len(data.validation), runtime.world), cache
         )
         torch.manual_seed(config.seed)
-        self.model = FaciesCNN(mc).to(runtime.device)
+        self.layout = memory_format(runtime.device)
+        self.model = FaciesCNN(mc).to(runtime.device, memory_format=self.layout)
         pool_batchnorm(self.model, runtime)
         self.network: nn.Module = self.model
         if runtime.distributed:
@@ -82,6 +88,10 @@ class Trainer:
     def _weights(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
 
+    def _on_device(self, inputs: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """A batch of network inputs on this rank's device, in the network's memory layout."""
+        return to_device(inputs, self.runtime.device).contiguous(memory_format=self.layout)
+
     # one step and one epoch
 
     def step(self, x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, global_batch: int) -> float:
@@ -89,7 +99,9 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = cosine_lr(self.config.learning_rate, self.state.step, self.total_steps)
         self.network.train()
-        losses = focal_loss(self.network(x), y, self.config.focal_gamma, self.config.label_smoothing)
+        with autocast(self.runtime.bf16):
+            logits = self.network(x)
+        losses = focal_loss(logits, y, self.config.focal_gamma, self.config.label_smoothing)
         total = (losses * w).sum()
         # DDP averages gradients over ranks; scaling by world / global batch makes that the global weighted mean
         (total * (self.runtime.world / global_batch)).backward()
@@ -99,18 +111,18 @@ class Trainer:
         return float(total.detach())
 
     def batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]]:
-        """This rank's (inputs, labels, weights, global batch size) per step of ``epoch``; augmented."""
+        """This rank's (inputs, labels, weights, global batch size) per step of ``epoch``, on its device; augmented."""
         rt, device = self.runtime, self.runtime.device
         for k, batch in enumerate(epoch_batches(len(self.train_inputs), self.config, epoch, rt.world)):
             mine = np.arange(rt.rank, len(batch), rt.world)
             local = batch[mine]
-            x = torch.from_numpy(self.train_inputs.inputs(local))
+            x = to_device(self.train_inputs.inputs(local), device)
             if self.config.augment:
                 rng = np.random.default_rng([self.config.seed, epoch, k])
                 x = Augmentation.draw(rng, len(batch), self.config).take(mine).apply(x)
-            y = torch.from_numpy(self.train_inputs.labels[local])
-            w = torch.from_numpy(self.data.weights[local])
-            yield x.to(device), y.to(device), w.to(device), len(batch)
+            y = to_device(self.train_inputs.labels[local], device)
+            w = to_device(self.data.weights[local], device)
+            yield x.contiguous(memory_format=self.layout), y, w, len(batch)
 
     def train_epoch(self, epoch: int, bar: tqdm | None = None) -> tuple[float, int]:
         """Train one epoch; returns (mean weighted loss over all ranks' samples, samples seen by all ranks)."""
@@ -140,7 +152,8 @@ class Trainer:
         self.model.train()
         for batch in epoch_batches(len(self.train_inputs), config, epoch, self.runtime.world):
             local = batch[self.runtime.rank :: self.runtime.world]
-            self.model(torch.from_numpy(self.train_inputs.inputs(local)).to(self.runtime.device))
+            with autocast(self.runtime.bf16):
+                self.model(self._on_device(self.train_inputs.inputs(local)))
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
 
@@ -153,9 +166,10 @@ class Trainer:
         step = self.config.eval_batch_size
         for start in range(0, len(self.val_inputs), step):
             positions = np.arange(start, min(start + step, len(self.val_inputs)))
-            x = torch.from_numpy(self.val_inputs.inputs(positions)).to(self.runtime.device)
-            y = torch.from_numpy(self.val_inputs.labels[positions]).to(self.runtime.device)
-            logits = self.model(x)
+            x = self._on_device(self.val_inputs.inputs(positions))
+            y = to_device(self.val_inputs.labels[positions], self.runtime.device)
+            with autocast(self.runtime.bf16):
+                logits = self.model(x)
             loss += float(focal_loss(logits, y, self.config.focal_gamma, self.config.label_smoothing).sum())
             pred = logits.argmax(dim=1).cpu().numpy()
             np.add.at(cm, (self.val_inputs.labels[positions], pred), 1)
