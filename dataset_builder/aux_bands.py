@@ -1,7 +1,14 @@
-"""The auxiliary bands of the benchmark, computed from a DEM and a glacier mask.
+"""The auxiliary bands of the benchmark, computed from a DEM and a glacier mask, in the released data's conventions.
 
-One home for elevation, slope, shadow_mask, hillshade and proximity: the synthetic generator
-uses these functions, and so does whole-scene mapping on real DEMs.
+One home for elevation, slope, shadow_mask, hillshade and proximity: the synthetic generator uses these functions,
+and so does whole-scene mapping on real DEMs. The conventions (see ``dataset_builder.schema.BANDS`` and the README's
+"Band conventions"), inferred from the authors' inference code and the BatchNorm statistics of their weights:
+
+- ``elevation``: min-max scaled per glacier over its outline (:func:`glacier_scaled_elevation`);
+- ``slope``: degrees (:func:`slope_degrees`);
+- ``shadow_mask``: 1 sunlit, 0 in cast terrain shadow (:func:`cast_shadow_mask`);
+- ``hillshade``: combined shading, 1 on flat ground, darker with slope and incidence angle (:func:`hillshade`);
+- ``proximity``: distance to the outline divided by its maximum over the raster (:func:`scaled_proximity`).
 
 Conventions for every function here: arrays are ``(rows, cols)`` on a north-up grid (row 0 is
 the northern edge, column 0 the western edge) with square pixels of ``pixel_size`` metres;
@@ -11,10 +18,12 @@ seen in), ``sun_elevation`` in degrees above the horizon.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 from scipy import ndimage
 
-from dataset_builder.schema import BAND_NAMES
+from dataset_builder.schema import BAND_NAMES, CAST_SHADOW, SUNLIT
 
 #: The auxiliary bands, in schema order (the bands after the six reflectances).
 AUX_BAND_NAMES: tuple[str, ...] = BAND_NAMES[6:]
@@ -46,8 +55,8 @@ def sun_vector(sun_azimuth: float, sun_elevation: float) -> np.ndarray:
     return np.array([np.sin(az) * np.cos(el), np.cos(az) * np.cos(el), np.sin(el)])
 
 
-def hillshade(dem: np.ndarray, pixel_size: float, sun_azimuth: float, sun_elevation: float) -> np.ndarray:
-    """Cosine of the solar incidence angle on the terrain, clipped at 0 (the schema's hillshade).
+def incidence_cosine(dem: np.ndarray, pixel_size: float, sun_azimuth: float, sun_elevation: float) -> np.ndarray:
+    """Cosine of the solar incidence angle on the terrain (negative on slopes turned away from the sun).
 
     Args:
         dem: ``(rows, cols)`` elevation in metres.
@@ -56,18 +65,37 @@ def hillshade(dem: np.ndarray, pixel_size: float, sun_azimuth: float, sun_elevat
         sun_elevation: degrees above the horizon.
 
     Returns:
-        ``(rows, cols)`` float32 in 0-1: ``sin(sun_elevation)`` on flat ground, 1 on a slope facing
-        the sun squarely, 0 on slopes turned away from it. Cast shadows are not included here (see
-        :func:`cast_shadow_mask`).
+        ``(rows, cols)`` float64 in -1..1: ``sin(sun_elevation)`` on flat ground, 1 on a slope facing the sun
+        squarely. Cast shadows are not included (see :func:`cast_shadow_mask`).
     """
     dzdx, dzdy = _gradients(dem, pixel_size)
     sx, sy, sz = sun_vector(sun_azimuth, sun_elevation)
-    cos_i = (sz - dzdx * sx - dzdy * sy) / np.sqrt(1.0 + dzdx**2 + dzdy**2)
-    return np.clip(cos_i, 0.0, 1.0).astype(np.float32)
+    return (sz - dzdx * sx - dzdy * sy) / np.sqrt(1.0 + dzdx**2 + dzdy**2)
 
 
-def cast_shadow_mask(dem: np.ndarray, pixel_size: float, sun_azimuth: float, sun_elevation: float) -> np.ndarray:
-    """Pixels in the terrain's cast shadow (1) or sunlit (0).
+def hillshade(dem: np.ndarray, pixel_size: float, sun_azimuth: float, sun_elevation: float) -> np.ndarray:
+    """The schema's hillshade: combined shading, as GDAL's ``gdaldem hillshade -combined`` computes it, in 0-1.
+
+    ``1 - i * s / (pi / 2)^2`` with ``i`` the solar incidence angle and ``s`` the slope, both in radians, clipped
+    at 0 (GDAL writes ``1 + 254`` times this as a byte; the global min-max scaling makes the two the same).
+
+    Args:
+        dem: ``(rows, cols)`` elevation in metres.
+        pixel_size: pixel side in metres.
+        sun_azimuth: degrees clockwise from north.
+        sun_elevation: degrees above the horizon.
+
+    Returns:
+        ``(rows, cols)`` float32 in 0-1: 1 on flat ground whatever the sun, a little less on gentle slopes,
+        down to 0 on steep slopes turned from the sun. Cast shadows are not included.
+    """
+    incidence = np.arccos(np.clip(incidence_cosine(dem, pixel_size, sun_azimuth, sun_elevation), -1.0, 1.0))
+    slope = np.radians(slope_degrees(dem, pixel_size).astype(np.float64))
+    return np.clip(1.0 - incidence * slope / (np.pi / 2) ** 2, 0.0, 1.0).astype(np.float32)
+
+
+def in_cast_shadow(dem: np.ndarray, pixel_size: float, sun_azimuth: float, sun_elevation: float) -> np.ndarray:
+    """Pixels in the terrain's cast shadow (True) or sunlit (False).
 
     A horizon sweep in a grid rotated to the sun direction: along each ray that runs away from
     the sun, a pixel at distance ``d`` is shadowed when any pixel before it rises above the sun
@@ -84,7 +112,7 @@ def cast_shadow_mask(dem: np.ndarray, pixel_size: float, sun_azimuth: float, sun
         sun_elevation: degrees above the horizon (> 0).
 
     Returns:
-        ``(rows, cols)`` uint8, 1 in shadow. A few tenths of a second for a 1000 x 1000 DEM.
+        ``(rows, cols)`` bool, True in shadow. A few tenths of a second for a 1000 x 1000 DEM.
     """
     if not 0 < sun_elevation <= 90:
         raise ValueError(f"sun_elevation must be in (0, 90] degrees, got {sun_elevation}")
@@ -117,8 +145,13 @@ def cast_shadow_mask(dem: np.ndarray, pixel_size: float, sun_azimuth: float, sun
     excess = ndimage.affine_transform(
         excess, rot.T, offset=[half, half] - rot.T @ centre, output_shape=(rows, cols), order=1, mode="nearest"
     )
-    shadow = excess > 0
-    return (shadow & np.isfinite(dem)).astype(np.uint8)
+    return (excess > 0) & np.isfinite(dem)
+
+
+def cast_shadow_mask(dem: np.ndarray, pixel_size: float, sun_azimuth: float, sun_elevation: float) -> np.ndarray:
+    """The schema's shadow_mask: ``SUNLIT`` (1) where the sun reaches the pixel, ``CAST_SHADOW`` (0) in the terrain's
+    cast shadow (:func:`in_cast_shadow`); ``(rows, cols)`` uint8. NaN elevations count as sunlit."""
+    return np.where(in_cast_shadow(dem, pixel_size, sun_azimuth, sun_elevation), CAST_SHADOW, SUNLIT).astype(np.uint8)
 
 
 def glacier_outline(glaciers: np.ndarray) -> np.ndarray:
@@ -216,29 +249,85 @@ def proximity_m(
     return outline_distance_m(glacier_outline(glacier_mask), pixel_size, strip_rows, needed)
 
 
-def auxiliary_bands(
-    dem: np.ndarray, glacier_mask: np.ndarray, pixel_size: float, sun_azimuth: float, sun_elevation: float
-) -> dict[str, np.ndarray]:
-    """The five auxiliary bands of one scene, keyed by band name in schema order.
+def scaled_proximity(distance_m: np.ndarray) -> np.ndarray:
+    """The schema's proximity: distances to the outline divided by their largest finite value (0 on the outline,
+    1 at the farthest pixel of the raster), as the authors' inference code scales its proximity raster.
+
+    Args:
+        distance_m: ``(rows, cols)`` distances in metres (:func:`proximity_m`) over the whole raster.
+
+    Returns:
+        ``(rows, cols)`` float32 in 0-1; all NaN where there is no finite positive distance.
+    """
+    distance_m = np.asarray(distance_m, dtype=np.float64)
+    finite = distance_m[np.isfinite(distance_m)]
+    top = finite.max() if finite.size else 0.0
+    if top <= 0:
+        return np.full(distance_m.shape, np.nan, dtype=np.float32)
+    return (distance_m / top).astype(np.float32)
+
+
+def glacier_scaled_elevation(
+    dem: np.ndarray, glaciers: np.ndarray, ranges: Mapping[int, tuple[float, float]] | None = None
+) -> np.ndarray:
+    """The schema's elevation: each pixel min-max scaled with the elevation range of its glacier's outline.
 
     Args:
         dem: ``(rows, cols)`` elevation in metres.
-        glacier_mask: ``(rows, cols)`` bool, the rasterised glacier outline (or integer glacier
-            ids, 0 = none; see :func:`proximity_m`).
+        glaciers: ``(rows, cols)`` bool mask (True on the glacier) or integer glacier ids (0 = none). Pixels
+            outside every glacier take the range of the nearest glacier.
+        ranges: glacier id -> (lowest, highest) elevation in metres over its whole outline, for a DEM that
+            covers only part of it (a block of a larger grid); default: the ranges on ``dem``.
+
+    Returns:
+        ``(rows, cols)`` float32: 0 at the glacier's lowest point, 1 at its highest, below 0 or above 1 beyond
+        the glacier; all NaN when no glacier pixel has a finite elevation range.
+    """
+    dem = np.asarray(dem, dtype=np.float64)
+    ids = np.asarray(glaciers).astype(np.int64)
+    if not ids.any():
+        return np.full(dem.shape, np.nan, dtype=np.float32)
+    count = max([int(ids.max()), *(ranges or {})]) + 1
+    low, high = np.full(count, np.inf), np.full(count, -np.inf)
+    if ranges is None:
+        finite = (ids > 0) & np.isfinite(dem)
+        np.minimum.at(low, ids[finite], dem[finite])
+        np.maximum.at(high, ids[finite], dem[finite])
+    else:
+        for glacier, (lo, hi) in ranges.items():
+            low[glacier], high[glacier] = lo, hi
+    nearest = ndimage.distance_transform_edt(ids == 0, return_distances=False, return_indices=True)
+    owner = ids[nearest[0], nearest[1]]
+    span = high[owner] - low[owner]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = np.where(span > 0, (dem - low[owner]) / span, np.nan)
+    return scaled.astype(np.float32)
+
+
+def auxiliary_bands(
+    dem: np.ndarray, glacier_mask: np.ndarray, pixel_size: float, sun_azimuth: float, sun_elevation: float
+) -> dict[str, np.ndarray]:
+    """The five auxiliary bands of one scene raster, keyed by band name in schema order, in the schema's conventions.
+
+    Args:
+        dem: ``(rows, cols)`` elevation in metres.
+        glacier_mask: ``(rows, cols)`` bool, the rasterised glacier outline (or integer glacier ids, 0 = none;
+            see :func:`proximity_m`).
         pixel_size: pixel side in metres.
         sun_azimuth: degrees clockwise from north.
         sun_elevation: degrees above the horizon.
 
     Returns:
-        ``{"elevation": m, "slope": degrees, "shadow_mask": 0/1, "hillshade": 0-1,
-        "proximity": m}``, each ``(rows, cols)`` float32.
+        ``{"elevation": 0-1 per glacier, "slope": degrees, "shadow_mask": 1 sunlit / 0 cast shadow,
+        "hillshade": 0-1 combined shading, "proximity": 0-1 of the raster's largest distance}``, each
+        ``(rows, cols)`` float32.
     """
     bands = {
-        "elevation": np.asarray(dem, dtype=np.float32),
+        "elevation": glacier_scaled_elevation(dem, glacier_mask),
         "slope": slope_degrees(dem, pixel_size),
         "shadow_mask": cast_shadow_mask(dem, pixel_size, sun_azimuth, sun_elevation).astype(np.float32),
         "hillshade": hillshade(dem, pixel_size, sun_azimuth, sun_elevation),
-        "proximity": proximity_m(glacier_mask, pixel_size),
+        "proximity": scaled_proximity(proximity_m(glacier_mask, pixel_size)),
     }
     assert tuple(bands) == AUX_BAND_NAMES
     return bands

@@ -53,24 +53,50 @@ class Band:
 
 
 _REFLECTANCE = (-1.0, 10.0)
-#: The 11 bands of the released patches, in order.
+#: The 11 bands of the released patches, in order, in the released data's conventions. Those of the auxiliary
+#: bands are inferred from the authors' inference code (``apply.py``) and the BatchNorm statistics of their published
+#: weights (``modeling.evaluation.realism``); README "Band conventions" gives the evidence for each.
 BANDS: tuple[Band, ...] = (
-    Band("blue", "reflectance (0-1)", "surface reflectance, blue", _REFLECTANCE),
-    Band("green", "reflectance (0-1)", "surface reflectance, green", _REFLECTANCE),
-    Band("red", "reflectance (0-1)", "surface reflectance, red", _REFLECTANCE),
-    Band("nir", "reflectance (0-1)", "surface reflectance, near infrared", _REFLECTANCE),
-    Band("swir1", "reflectance (0-1)", "surface reflectance, shortwave infrared 1 (~1.6 um)", _REFLECTANCE),
-    Band("swir2", "reflectance (0-1)", "surface reflectance, shortwave infrared 2 (~2.2 um)", _REFLECTANCE),
-    Band("elevation", "m a.s.l.", "surface elevation from the DEM", (-500.0, 9000.0)),
-    Band("slope", "degrees", "terrain slope from the DEM", (0.0, 90.0)),
-    Band("shadow_mask", "0/1", "1 where the pixel lies in cast terrain shadow at acquisition time", (0.0, 1.0)),
-    Band("hillshade", "0-1", "cosine of the solar incidence angle on the terrain, clipped at 0", (0.0, 1.0)),
-    Band("proximity", "m", "distance to the glacier outline", (0.0, 1.0e6)),
+    Band("blue", "reflectance", "surface reflectance, blue (bright snow and clouds may exceed 1)", _REFLECTANCE),
+    Band("green", "reflectance", "surface reflectance, green", _REFLECTANCE),
+    Band("red", "reflectance", "surface reflectance, red", _REFLECTANCE),
+    Band("nir", "reflectance", "surface reflectance, near infrared", _REFLECTANCE),
+    Band("swir1", "reflectance", "surface reflectance, shortwave infrared 1 (~1.6 um)", _REFLECTANCE),
+    Band("swir2", "reflectance", "surface reflectance, shortwave infrared 2 (~2.2 um)", _REFLECTANCE),
+    Band(
+        "elevation",
+        "0-1 per glacier",
+        "DEM elevation min-max scaled over the glacier's outline: 0 at its lowest, 1 at its highest point "
+        "(beyond the glacier below 0 or above 1; elevations in metres are refused)",
+        (-20.0, 20.0),
+    ),
+    Band("slope", "degrees", "terrain slope from the DEM (0 flat, 90 vertical)", (0.0, 90.0)),
+    Band(
+        "shadow_mask",
+        "0/1",
+        "1 where the pixel is sunlit, 0 where it lies in cast terrain shadow at acquisition",
+        (0.0, 1.0),
+    ),
+    Band(
+        "hillshade",
+        "0-1",
+        "combined shading (gdaldem hillshade -combined) for the scene's sun: 1 - incidence angle x slope / "
+        "(pi/2)^2 (radians), clipped at 0; 1 on flat ground",
+        (0.0, 1.0),
+    ),
+    Band(
+        "proximity",
+        "0-1",
+        "distance to the glacier outline divided by its largest value over the scene raster",
+        (0.0, 1.0),
+    ),
 )
 BAND_NAMES: tuple[str, ...] = tuple(b.name for b in BANDS)
 OPTICAL_BANDS: tuple[str, ...] = BAND_NAMES[:6]
 NUM_BANDS = len(BANDS)
 BANDS_BY_NAME: dict[str, Band] = {b.name: b for b in BANDS}
+#: Values of the shadow_mask band: the released data's polarity (1 = lit), the opposite of a "shadow = 1" mask.
+SUNLIT, CAST_SHADOW = 1, 0
 
 #: Side of a labelled patch in pixels (10 m grid), centred on the labelled point.
 PATCH_SIZE = 33

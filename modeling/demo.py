@@ -3,9 +3,10 @@
 Stages, each timed: generate the synthetic benchmark, build the dataset, quick-looks, round-1
 cross-validation on the full labels, confident-learning pruning (scored against the known noise),
 round-2 cross-validation on the pruned labels, evaluation of both rounds on full and pruned labels,
-the non-deep and NDSI-rule baselines, leaderboard submissions, mapping two scenes with the round-2
-models that never saw their glacier, the mass-balance regression, and a report (Markdown and HTML
-with the figures embedded). Outputs go under one folder (default ``./outputs``), the dataset to
+the non-deep and NDSI-rule baselines, leaderboard submissions, mapping every scene with the round-2
+models that never saw their glacier, the realism check (how the authors' published models see this
+world, and their whole-scene maps next to ours), the mass-balance regression, and a report (Markdown
+and HTML with the figures embedded). Outputs go under one folder (default ``./outputs``), the dataset to
 ``./glacier-facies`` so that ``load_dataset("glacier-facies", "pruned")`` works from there.
 """
 
@@ -20,27 +21,34 @@ from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
+import rasterio
+from matplotlib.figure import Figure as PlotFigure
 from tqdm.auto import tqdm
 
 from dataset_builder.predictions import Predictions, read_predictions
-from dataset_builder.quicklook import write_quicklooks
-from dataset_builder.schema import CLASS_NAMES
+from dataset_builder.quicklook import colour_class_map, save_figure, true_colour, write_quicklooks
+from dataset_builder.schema import BANDS_BY_NAME, CLASS_NAMES, MAP_NODATA
+from dataset_builder.statistics import DatasetStatistics
 from dataset_builder.synthetic import SyntheticConfig, generate
 from dataset_builder.writer import iter_rows
 from hub_cards.dataset_folder import build_dataset
 from hub_cards.leaderboard import ranked, read_leaderboard
 from hub_cards.report import Figure, Report, Section, Table
+from modeling.errors import MassBalanceInputError
 from modeling.evaluation import (
     PUBLISHED,
     DatasetLabels,
     NDSIRules,
     add_to_leaderboard,
+    confusion_matrix,
     dataset_revision,
     evaluate_submission,
+    metrics_from_confusion,
     paired_bootstrap,
     write_submission,
 )
-from modeling.mapping import MappingOptions, dense_fits, map_scene
+from modeling.evaluation.realism import DEFAULT_WEIGHTS, RealismReport, check_realism, load_published
+from modeling.mapping import MappingOptions, dense_fits, map_scene, predict_array
 from modeling.mass_balance import run as run_mass_balance
 from modeling.network import FaciesCNN
 from modeling.training import OOF_PREDICTIONS, BaselineConfig, TrainConfig, cross_validate, run_two_rounds
@@ -62,6 +70,7 @@ class DemoPaths:
             "pruning",
             "submissions",
             "maps",
+            "realism",
             "mass_balance",
             "report",
         ):
@@ -100,6 +109,9 @@ class DemoProfile:
     baseline: BaselineConfig
     n_bootstrap: int
     scenes_to_show: int = 2
+    realism_rows: int = 600  # rows the published models run on in the realism check
+    realism_stages: tuple[str, ...] = ("after", "before")  # their pruning stages
+    weights: Path = DEFAULT_WEIGHTS  # the published weights; the realism section is skipped without them
 
     @classmethod
     def default(cls) -> "DemoProfile":
@@ -112,6 +124,8 @@ class DemoProfile:
             TrainConfig.demo(epochs=10, samples_per_epoch=1024),
             BaselineConfig(max_iter=30),
             n_bootstrap=50,
+            realism_rows=300,
+            realism_stages=("after",),
         )
 
 
@@ -365,6 +379,17 @@ def run_demo(
         )
     )
 
+    if profile.weights.is_dir():
+        with timer.stage("realism: the published models in this world"):
+            sections.append(realism_section(paths, profile))
+    else:
+        sections.append(
+            Section(
+                "Realism: the published models in this world",
+                [f"Skipped: the authors' published weights are not at {profile.weights}."],
+            )
+        )
+
     with timer.stage("mass balance from facies"):
         mb = regress_mass_balance(paths, mapped)
     sections.append(mb)
@@ -438,15 +463,19 @@ def map_demo_scenes(paths: DemoPaths, n: int | None = None) -> list[dict[str, An
 def regress_mass_balance(paths: DemoPaths, mapped: list[dict[str, Any]]) -> Section:
     """The AAR-balance regression on the synthetic truth maps and on the mapped facies; a report section."""
     sources = {"truth maps": paths.synthetic / "truth" / "maps", "mapped facies": [m["facies"] for m in mapped]}
-    rows, recovered, generating = [], [], None
+    rows, recovered, unusable, generating = [], [], [], None
     for source, maps in sources.items():
-        results = run_mass_balance(
-            maps,
-            paths.synthetic / "mass_balance.csv",
-            paths.mass_balance / source.split(" ")[0],
-            outlines=paths.synthetic / "outlines.gpkg",
-            metadata=paths.synthetic / "metadata.json",
-        )
+        try:
+            results = run_mass_balance(
+                maps,
+                paths.synthetic / "mass_balance.csv",
+                paths.mass_balance / source.split(" ")[0],
+                outlines=paths.synthetic / "outlines.gpkg",
+                metadata=paths.synthetic / "metadata.json",
+            )
+        except MassBalanceInputError as error:  # e.g. no mapped scene observed enough of its glacier
+            unusable.append(f"The {source} gave no usable glacier-year: {error}.")
+            continue
         predictor = results["settings"]["predictor"]
         for model, fit in results["regressions"][predictor].items():
             for kind in ("in_sample", "cross_validated"):
@@ -462,8 +491,8 @@ def regress_mass_balance(paths: DemoPaths, mapped: list[dict[str, Any]]) -> Sect
                             str(score["n"]),
                         ]
                     )
-        recovery = (results.get("recovery") or {}).get(predictor)
-        if recovery:
+        recovery = (results.get("recovery") or {}).get(predictor) or {}
+        if "pooled_slope" in recovery:  # none where too few glacier-years could be observed for a fit
             slope = recovery["pooled_slope"]
             generating = recovery["generating_slope"]
             recovered.append(f"{slope['value']:.2f} [{slope['low']:.2f}, {slope['high']:.2f}] from the {source}")
@@ -473,6 +502,7 @@ def regress_mass_balance(paths: DemoPaths, mapped: list[dict[str, Any]]) -> Sect
         "model that never saw its glacier). Published on real data: r = 0.65, RMSE 0.60 m w.e. pooled; r = 0.79, "
         "RMSE 0.28 m w.e. glacier-specific.",
     ]
+    text += unusable
     if recovered:
         text.append(
             f"The generator used {generating:.2f} m w.e. per unit AAR; the pooled fits give "
@@ -489,3 +519,173 @@ def regress_mass_balance(paths: DemoPaths, mapped: list[dict[str, Any]]) -> Sect
             Figure(paths.mass_balance / "mapped" / "timeseries.png", "per-glacier balance series (mapped facies)"),
         ],
     )
+
+
+def compare_scene_maps(paths: DemoPaths, weights: Path) -> tuple[dict[str, dict[str, float]], Path]:
+    """Map the glacier pixels of every scene from its own 11 bands (dense where the model fits, else per patch) with
+    the round-2 model of its glacier's fold and with the published 11-band model of the same fold number (after
+    pruning, normalised with the dataset's statistics), and score both against the truth map (what an expert sees).
+
+    Returns:
+        ``{"FaciesCNN round 2 (ours)" | "published weights": {"pixels", "accuracy", "macro_f1"}}`` pooled over the
+        scenes, and a PNG comparing the two maps on the least cloudy scene.
+    """
+    meta = json.loads((paths.synthetic / "metadata.json").read_text())
+    fold_of = {g["glacier"]: g["fold"] for g in meta["glaciers"]}
+    scenes = sorted(meta["scenes"], key=lambda s: (s["cloud_cover"], s["scene"]))
+    published = {
+        p.fold: p.model
+        for p in load_published(weights, DatasetStatistics.load(paths.dataset))
+        if p.band_set == "11-band" and p.stage == "after"
+    }
+    models = {
+        "FaciesCNN round 2 (ours)": {
+            f: FaciesCNN.from_pretrained(paths.round2 / f"fold_{f}" / "model") for f in published
+        },
+        "published weights": published,
+    }
+    confusion = {name: np.zeros((len(CLASS_NAMES), len(CLASS_NAMES)), dtype=np.int64) for name in models}
+    shown: dict[str, np.ndarray] = {}
+    for s in tqdm(scenes, desc="map scenes, ours and published", unit="scene"):
+        with rasterio.open(paths.synthetic / "scenes" / f"{s['scene']}.tif") as src:
+            bands, names = src.read(), src.descriptions
+        with rasterio.open(paths.synthetic / "truth" / "maps" / f"{s['scene']}.tif") as src:
+            truth = src.read(1)
+        mask = truth != MAP_NODATA
+        maps = {}
+        for name, by_fold in models.items():
+            model = by_fold[fold_of[s["glacier"]]]
+            raw = bands[[names.index(b) for b in model.config.bands]]
+            proba = predict_array(model, raw, mask, mode=mapping_options(model).mode)
+            maps[name] = np.where(mask, np.nan_to_num(proba).argmax(axis=0), MAP_NODATA).astype(np.uint8)
+            confusion[name] += confusion_matrix(truth[mask], maps[name][mask])
+        if not shown:
+            shown = {"true colour": bands, "truth": truth, **maps, "scene": s["scene"]}
+    scores = {}
+    for name, cm in confusion.items():
+        m = metrics_from_confusion(cm)
+        scores[name] = {"pixels": int(cm.sum()), "accuracy": float(m["accuracy"]), "macro_f1": float(m["macro_f1"])}
+    fig = PlotFigure(figsize=(16, 4.4), layout="constrained")
+    axes = fig.subplots(1, 4)
+    axes[0].imshow(true_colour(shown["true colour"]), interpolation="nearest")
+    for ax, name in zip(axes[1:], ("truth", *models)):
+        ax.imshow(colour_class_map(shown[name]), interpolation="nearest")
+    for ax, title in zip(axes, ("true colour", "truth (what an expert sees)", *models)):
+        ax.set_title(title, fontsize="small")
+        ax.set_axis_off()
+    fig.suptitle(f"{shown['scene']}: whole-scene maps from the scene's own bands")
+    return scores, save_figure(fig, paths.realism / "scene_maps.png")
+
+
+def realism_section(paths: DemoPaths, profile: DemoProfile) -> Section:
+    """The realism check of the built dataset (:func:`modeling.evaluation.realism.check_realism`) and the published
+    models' whole-scene maps next to ours (:func:`compare_scene_maps`), as a report section."""
+    report = check_realism(
+        paths.dataset,
+        profile.weights,
+        truth=paths.synthetic / "truth" / "labels.parquet",
+        max_rows=profile.realism_rows,
+        stages=profile.realism_stages,
+    )
+    _, plot = report.write(paths.realism)
+    scores, maps_png = compare_scene_maps(paths, profile.weights)
+    return Section(
+        "Realism: the published models in this world",
+        realism_paragraphs(report),
+        realism_tables(report)
+        + [
+            Table(
+                ["maps of glacier pixels", "pixels", "accuracy %", "macro-F1 %"],
+                [[name, str(v["pixels"]), _pct(v["accuracy"]), _pct(v["macro_f1"])] for name, v in scores.items()],
+                "every scene mapped from its own bands, against the truth map (shadow and cloud on top)",
+            )
+        ],
+        [
+            Figure(plot, "band means implied by the published weights vs this dataset; BN distance; transfer"),
+            Figure(maps_png, "a scene mapped by our round-2 model and by the published weights"),
+        ],
+    )
+
+
+def realism_paragraphs(report: RealismReport) -> list[str]:
+    """What the realism check measures and which band conventions were inferred, with the figures behind them."""
+    evidence = report.evidence[0]
+    implied = dict(zip(evidence.bands, evidence.implied_mean))
+    conventions = ", ".join(
+        f"{b} ({BANDS_BY_NAME[b].unit}): {BANDS_BY_NAME[b].description}" for b in evidence.bands[6:]
+    )
+    return [
+        "The authors' published Keras weights carry evidence about the real data: every BatchNorm layer stores the "
+        "mean and variance the real training patches produced there. Solving the first layer's linear relation gives "
+        "the mean normalised value of each band in the real data; running this dataset through each published model "
+        "gives the distance of its statistics to the stored ones at every BN layer; and the published models' "
+        f"predictions give their transfer to this world ({report.rows} rows, scored against the labels and the truth).",
+        "Band conventions, inferred (they are not documented with the release): from the authors' inference code "
+        "(elevation min-max scaled over each glacier's outline, proximity divided by its maximum, before the global "
+        "min-max) and from the implied means: shadow_mask "
+        f"{implied['shadow_mask']:.2f} (so 1 = sunlit), hillshade {implied['hillshade']:.2f} and tied to slope as "
+        f"combined shading is, slope {implied['slope']:.2f} of its maximum (degrees over gentle ice). The bands here: "
+        f"{conventions}. README, 'Band conventions', gives the evidence for each.",
+    ]
+
+
+def realism_tables(report: RealismReport) -> list[Table]:
+    """Band evidence, BN distances and transfer per model group, as report tables."""
+    tables = []
+    for e in report.evidence:
+        tables.append(
+            Table(
+                [
+                    "band",
+                    "implied by the weights",
+                    "+- over models",
+                    "this dataset",
+                    "gap",
+                    "variance implied",
+                    "variance here",
+                ],
+                [
+                    [
+                        band,
+                        f"{e.implied_mean[i]:.3f}",
+                        f"{e.implied_mean_sd[i]:.3f}",
+                        f"{e.dataset_mean[i]:.3f}",
+                        f"{e.mean_gap[i]:+.3f}",
+                        f"{e.implied_variance[i]:.4f}" if e.pinned[i] else "not pinned",
+                        f"{e.dataset_variance[i]:.4f}",
+                    ]
+                    for i, band in enumerate(e.bands)
+                ],
+                f"mean normalised band values, {e.band_set} published models",
+            )
+        )
+    summary = {k: v for k, v in report.summary().items() if k != "worst_mean_gap"}
+    tables.append(
+        Table(
+            ["models", *report.bn_layers],
+            [
+                [f"{key}: {stat}", *[f"{v:.2f}" for v in s[field]]]
+                for key, s in summary.items()
+                for stat, field in (("|dmu| / sigma", "bn_mean_sigma"), ("|log var ratio|", "bn_log_var"))
+            ],
+            "distance of this dataset's BN statistics to the stored ones, per layer (mean over the group's models)",
+        )
+    )
+    rows = []
+    for key, s in summary.items():
+        band_set, stage = key.rsplit(" ", 1)
+        group = report.group(band_set, stage)
+        per_class = [
+            _pct(np.mean([((t.truth or t.labels)["per_class"][c] or {}).get("f1", 0.0) for t in group]))
+            for c in CLASS_NAMES
+        ]
+        truth = "-" if s["macro_f1_truth"] is None else _pct(s["macro_f1_truth"])
+        rows.append([key, str(s["models"]), _pct(s["macro_f1_labels"]), truth, *per_class])
+    tables.append(
+        Table(
+            ["published models", "n", "macro-F1 labels %", "macro-F1 truth %", *CLASS_NAMES],
+            rows,
+            "the published models on this dataset (per-class F1 against the truth, mean over the group)",
+        )
+    )
+    return tables

@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.transform import Affine
+from scipy import ndimage
 
-from dataset_builder.schema import BAND_NAMES
+from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, MAP_NODATA
 
 MULT, ADD = 2.75e-05, -0.2
 LANDSAT_NUMBERS = {
@@ -131,7 +132,9 @@ def landsat_c2l2(
     prefix = "LC08" if family == "OLI" else "LT05"
     product = f"{prefix}_L2SP_195028_{stamp}_20200101_02_T1"
     folder = root / product
-    cells = glacier_cells(truth[rows][:, cols] != 255, 10, seed=3)
+    # 30 m cells wholly on the glacier (the truth maps also cover its lakes and fjord, which are no glacier)
+    ice = ndimage.binary_erosion((truth != MAP_NODATA) & (truth != CLASS_NAMES.index("water")), np.ones((5, 5)))
+    cells = glacier_cells(ice[rows][:, cols], 10, seed=3)
     qa_pixel = np.full((height, width), QA_CLEAR, np.uint16)
     qa_radsat = np.zeros((height, width), np.uint16)
     flagged = {}

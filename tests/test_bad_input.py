@@ -170,8 +170,9 @@ def test_partly_nodata_patch_is_padded_and_kept_out_of_the_statistics(tmp_path):
 @pytest.mark.parametrize(
     ("band", "value", "message"),
     [
-        (0, 3e38, r"band blue, \[-1, 10\] reflectance \(0-1\): 1 pixel\(s\), e.g. 3e\+38"),
-        (6, -9999.0, r"band elevation, \[-500, 9000\] m a.s.l.: 1 pixel\(s\), e.g. -9999"),
+        (0, 3e38, r"band blue, \[-1, 10\] reflectance: 1 pixel\(s\), e.g. 3e\+38"),
+        (6, -9999.0, r"band elevation, \[-20, 20\] 0-1 per glacier: 1 pixel\(s\), e.g. -9999"),
+        (6, 2500.0, "band elevation"),  # metres, not scaled over the glacier
         (3, 8000.0, "band nir"),  # reflectance scaled by 10,000
         (8, 2.0, "band shadow_mask"),
     ],

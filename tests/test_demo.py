@@ -8,6 +8,7 @@ from dataset_builder.synthetic import SyntheticConfig
 from hub_cards.leaderboard import read_leaderboard
 from modeling import demo
 from modeling.demo import DemoPaths, DemoProfile, run_demo
+from modeling.errors import MassBalanceInputError
 from modeling.training import BaselineConfig
 
 
@@ -26,6 +27,8 @@ def tiny_profile() -> DemoProfile:
         ),
         BaselineConfig(max_iter=5),
         n_bootstrap=10,
+        realism_rows=40,
+        realism_stages=("after",),
     )
 
 
@@ -50,13 +53,18 @@ def test_demo_runs_every_stage(tmp_path, tiny_profile):
     assert len(list(paths.maps.glob("*_facies.tif"))) == 6 * 2  # every scene, each by its glacier's fold model
     assert "| mapped facies |" in report and "| truth maps |" in report
     assert "95 % paired bootstrap" in report
+    if tiny_profile.weights.is_dir():  # the realism check needs the published weights beside the repository
+        assert "## Realism: the published models in this world" in report and "| published weights |" in report
+        assert (paths.realism / "realism.json").is_file() and (paths.realism / "scene_maps.png").is_file()
 
 
-def test_mass_balance_section_when_one_source_has_no_recovery(tmp_path, monkeypatch):
-    """A source without a generating model (recovery None) is reported without it; the other's recovery stays."""
+@pytest.mark.parametrize("unrecovered", [None, {"aar": {"generating_slope": 3.0}}])
+def test_mass_balance_section_when_one_source_has_no_recovery(tmp_path, monkeypatch, unrecovered):
+    """A source without a generating model (recovery None), or too few observed glacier-years for a fit, is reported
+    without it; the other's recovery stays."""
     score = {"r": {"value": 0.9}, "rmse": {"value": 0.3}, "n": 12}
     recovery = {"aar": {"pooled_slope": {"value": 3.1, "low": 2.5, "high": 3.6}, "generating_slope": 3.0}}
-    answers = iter([recovery, None])  # truth maps recover the slope, the mapped facies have none
+    answers = iter([recovery, unrecovered])  # truth maps recover the slope, the mapped facies have none (or no fit)
 
     def fake_run(maps, table, out, **kwargs):
         return {
@@ -70,3 +78,22 @@ def test_mass_balance_section_when_one_source_has_no_recovery(tmp_path, monkeypa
     text = " ".join(section.paragraphs)
     assert "The generator used 3.00 m w.e. per unit AAR" in text and "3.10 [2.50, 3.60] from the truth maps" in text
     assert "from the mapped facies" not in text
+
+
+def test_mass_balance_section_when_no_mapped_scene_is_usable(tmp_path, monkeypatch):
+    """Mapped facies without a usable glacier-year (every scene unobservable) are reported as such; the truth stays."""
+    score = {"r": {"value": 0.9}, "rmse": {"value": 0.3}, "n": 12}
+
+    def fake_run(maps, table, out, **kwargs):
+        if isinstance(maps, list):
+            raise MassBalanceInputError("no glacier-year has both a usable scene and a mass-balance record")
+        return {
+            "settings": {"predictor": "aar"},
+            "regressions": {"aar": {"pooled": {"cross_validated": {"score": score}}}},
+            "recovery": None,
+        }
+
+    monkeypatch.setattr(demo, "run_mass_balance", fake_run)
+    section = demo.regress_mass_balance(DemoPaths(outputs=tmp_path), [{"facies": tmp_path / "a_facies.tif"}])
+    assert "The mapped facies gave no usable glacier-year" in " ".join(section.paragraphs)
+    assert [row[0] for row in section.tables[0].rows] == ["truth maps"]

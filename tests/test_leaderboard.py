@@ -14,7 +14,7 @@ from huggingface_hub import DatasetCard
 
 from dataset_builder.errors import FileFormatError
 from dataset_builder.locks import LOCK_FILE, LeaderboardBusyError, leaderboard_lock
-from dataset_builder.schema import CLASS_NAMES, PATCH_SIZE
+from dataset_builder.schema import CAST_SHADOW, CLASS_NAMES, PATCH_SIZE, SUNLIT
 from hub_cards.dataset_folder import refresh_card
 from hub_cards.leaderboard import LEADERBOARD_FILE, read_leaderboard
 from hub_cards.markdown import http_url
@@ -155,10 +155,11 @@ def test_ndsi_rules_on_signature_pixels():
         "cloud": (0.75, 0.74, 0.73, 0.72, 0.50, 0.35),
     }
     patches = np.zeros((len(signatures) + 1, 11, PATCH_SIZE, PATCH_SIZE), np.float32)
+    patches[:, 8] = SUNLIT  # shadow_mask: 1 = sunlit (the released data's polarity)
     for i, values in enumerate(signatures.values()):
         patches[i, :6] = np.array(values)[:, None, None]
     patches[-1, :6] = np.array(signatures["ice"])[:, None, None] * 0.2
-    patches[-1, 8] = 1.0  # in cast shadow
+    patches[-1, 8] = CAST_SHADOW
     codes = NDSIRules().predict(patches)
     assert [CLASS_NAMES[c] for c in codes] == [*signatures, "shadow"]
     with pytest.raises(ValueError, match="optical bands"):

@@ -221,11 +221,15 @@ def test_several_glaciers_and_per_glacier_elevation_scaling(bench, tmp_path):
     scene = scene_of(bench)
     glacier = rasterio.open(scene).tags()["GLACIER"]
     outlines = read_outlines(bench / "outlines.gpkg")
-    shape = outlines.geometries[outlines.ids.index(glacier)]
+    with rasterio.open(scene) as src:  # split the glacier along a pixel edge of the scene, in its CRS
+        crs, transform, width = src.crs, src.transform, src.width
+    wgs84 = outlines.geometries[outlines.ids.index(glacier)]
+    shape = shapely.geometry.shape(rasterio.warp.transform_geom("EPSG:4326", crs, shapely.geometry.mapping(wgs84)))
     x0, y0, x1, y1 = shape.bounds
-    halves = [
-        shapely.intersection(shape, shapely.box(x0, y0, (x0 + x1) / 2, y1)),
-        shapely.intersection(shape, shapely.box((x0 + x1) / 2, y0, x1, y1)),
+    split = transform.c + round(((x0 + x1) / 2 - transform.c) / transform.a) * transform.a
+    halves = [  # buffer(0) keeps the polygons of an intersection that also touches the box along a line
+        shapely.intersection(shape, shapely.box(x0, y0, split, y1)).buffer(0),
+        shapely.intersection(shape, shapely.box(split, y0, x1, y1)).buffer(0),
     ]
     path = tmp_path / "halves.gpkg"
     pyogrio.raw.write(
@@ -235,7 +239,7 @@ def test_several_glaciers_and_per_glacier_elevation_scaling(bench, tmp_path):
         ["glacier"],
         driver="GPKG",
         geometry_type="Unknown",
-        crs="EPSG:4326",
+        crs=crs.to_string(),
     )
     norm = normalisation(bench)
     elevation = BAND_NAMES.index("elevation")
@@ -254,11 +258,8 @@ def test_several_glaciers_and_per_glacier_elevation_scaling(bench, tmp_path):
     assert set(manifest["glaciers"]) == {"west", "east"} and manifest["model"]["per_glacier_elevation_scaling"]
     # a scene without data over the east half: only the west glacier is mapped and tagged
     with rasterio.open(scene) as src:
-        data, profile, tags = src.read(), src.profile, src.tags()
-        east = (src.transform * (np.arange(src.width) + 0.5, np.zeros(src.width)))[0] > rasterio.warp.transform(
-            "EPSG:4326", src.crs, [(x0 + x1) / 2], [(y0 + y1) / 2]
-        )[0][0]
-        descriptions = src.descriptions
+        data, profile, tags, descriptions = src.read(), src.profile, src.tags(), src.descriptions
+    east = (transform * (np.arange(width) + 0.5, np.zeros(width)))[0] > split
     data[:6, :, east] = np.nan
     half = tmp_path / "half.tif"
     with rasterio.open(half, "w", **profile) as dst:

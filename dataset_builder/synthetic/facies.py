@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 from scipy.special import ndtri
 
 from dataset_builder.schema import CLASS_NAMES
@@ -31,7 +32,7 @@ def surface_facies(
     Snow above an irregular snowline; firn in a band below it that widens in years with a high
     snowline; refrozen-like patches below the firn; bare ice below with debris where the terrain
     carries it and a few melt ponds; the glacier's lakes; seasonal snow on gentle terrain above
-    the snowline.
+    the snowline, in coherent patches that grow with the height above it.
     """
     n = terrain.dem.shape[0]
     z, on_ice = terrain.dem, terrain.glacier
@@ -45,7 +46,10 @@ def surface_facies(
     patches = fractal_noise(rng, (n, n), 4.0, 32) > ndtri(1 - region.refrozen_cover)
     ponds = fractal_noise(rng, (n, n), 4.0, 6) > 2.7
     surface = np.full((n, n), TERRAIN, dtype=np.uint8)
-    surface[(z > snowline + 30) & (slope < 40)] = CODE["snow"]
+    above = z - snowline
+    patchy = fractal_noise(rng, (n, n), 4.0, 40)  # late-lying snow in coherent patches on gentle ground
+    late = (above > 30) & (ndimage.gaussian_filter(slope, 3.0) < 30) & (patchy > 1.2 - above / 200)
+    surface[ndimage.binary_opening(late, iterations=2)] = CODE["snow"]  # no specks: patches of a few pixels melt first
     surface[terrain.water] = CODE["water"]
     facies = np.select(
         [z > snowline, ~below_firn, refrozen_zone & patches, terrain.debris, ponds],

@@ -14,6 +14,9 @@ from dataset_builder.synthetic.regions import REGIONS, REGIONS_BY_KEY
 from dataset_builder.synthetic.sensors import sensors_of
 from dataset_builder.synthetic.terrain import Terrain, make_terrain, scene_scale
 
+#: Share of a glacier's elevation range at its top that keeps snow at the end of every season.
+SNOW_CAP = 0.1
+
 
 @dataclass(frozen=True)
 class GlacierPlan:
@@ -129,6 +132,7 @@ def plan_benchmark(config: SyntheticConfig) -> tuple[list[GlacierPlan], list[Ter
             azimuth, elevation = sun_position(g.lat, day.timetuple().tm_yday, rng.uniform(10.0, 11.0))
             cloudy = k == 0 or rng.random() < config.cloudy_scene_share
             snowline = g.mean_snowline_m + g.snowline_sd_m * float(np.clip(rng.standard_normal(), -2.2, 2.2))
+            snowline = min(snowline, g.z_max - SNOW_CAP * (g.z_max - g.z_min))  # the highest part keeps its snow
             scenes.append(
                 ScenePlan(
                     scene=f"{g.glacier}_{day:%Y%m%d}",
@@ -138,7 +142,7 @@ def plan_benchmark(config: SyntheticConfig) -> tuple[list[GlacierPlan], list[Ter
                     sun_azimuth=round(azimuth, 2),
                     sun_elevation=round(elevation, 2),
                     snowline_m=round(snowline, 1),
-                    cloud_cover=round(float(rng.uniform(0.08, 0.25) if cloudy else 0.0), 3),
+                    cloud_cover=round(float(rng.uniform(0.03, 0.08) if cloudy else 0.0), 3),
                     n_labels=next(budgets),
                 )
             )

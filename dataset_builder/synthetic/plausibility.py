@@ -14,15 +14,16 @@ from scipy import ndimage
 from scipy.special import ndtri
 from scipy.stats import binom
 
-from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, NUM_FOLDS
+from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, NUM_FOLDS, SUNLIT
 from dataset_builder.synthetic.facies import CODE
 from dataset_builder.synthetic.labels import NOISY_CLASSES
 from dataset_builder.synthetic.reflectance import SIGNATURES
+from dataset_builder.synthetic.scene import direct_illumination
 
 #: Thresholds of the plausibility checks.
 NDSI_THRESHOLD = 0.4  # the usual snow/ice NDSI threshold
 SWIR_CLOUD_THRESHOLD = 0.3  # swir1 reflectance separating cloud (above) from snow (below)
-NOMINAL_ILLUMINATION = 0.1  # |hillshade / sin(sun elevation) - 1| below this counts as flat-lit
+NOMINAL_ILLUMINATION = 0.1  # |direct light relative to flat ground - 1| below this counts as flat-lit
 #: One-sided significance level of the checks whose outcome depends on the sample size (balance correlations,
 #: class order): a small benchmark fails them only when it contradicts real data significantly.
 ALPHA = 0.05
@@ -86,15 +87,15 @@ class SpectralStats:
     shadow_surface: np.ndarray = field(default_factory=lambda: np.zeros(8))
     shadow_sum: np.ndarray = field(default_factory=lambda: np.zeros(6))
 
-    def add(self, bands: np.ndarray, label_map: np.ndarray, surface_map: np.ndarray, sun_elevation: float) -> None:
-        """Accumulate one scene: ``bands`` (11, n, n) schema order, the truth maps (n, n) uint8."""
+    def add(self, bands: np.ndarray, label_map: np.ndarray, surface_map: np.ndarray, illumination: np.ndarray) -> None:
+        """Accumulate one scene: ``bands`` (11, n, n) schema order, the truth maps (n, n) uint8, the direct light
+        relative to flat ground (n, n) (:func:`.scene.direct_illumination`)."""
         optical = bands[:6].reshape(6, -1).astype(np.float64)
         labels = label_map.ravel()
         pure = ndimage.minimum_filter(label_map, 5) == ndimage.maximum_filter(label_map, 5)
         ok = (labels < len(CLASS_NAMES)) & pure.ravel()
-        illumination = bands[BAND_NAMES.index("hillshade")].ravel() / np.sin(np.radians(sun_elevation))
-        sunlit = bands[BAND_NAMES.index("shadow_mask")].ravel() == 0
-        nominal = ok & sunlit & (np.abs(illumination - 1) < NOMINAL_ILLUMINATION)
+        sunlit = bands[BAND_NAMES.index("shadow_mask")].ravel() == SUNLIT
+        nominal = ok & sunlit & (np.abs(illumination.ravel() - 1) < NOMINAL_ILLUMINATION)
         green, swir1 = optical[1], optical[4]
         ndsi = (green - swir1) / np.maximum(green + swir1, 1e-6)
         for target, mask in ((self.nominal_count, nominal), (self.count, ok)):
@@ -234,7 +235,7 @@ def evaluate_plausibility(
 
 
 def check_plausibility(out_dir: str | Path) -> PlausibilityReport:
-    """Recompute the plausibility report from a written benchmark (scenes, truth maps, tables)."""
+    """Recompute the plausibility report from a written benchmark (scenes, truth maps, DEMs, tables)."""
     out_dir = Path(out_dir)
     metadata = json.loads((out_dir / "metadata.json").read_text())
     stats = SpectralStats()
@@ -243,7 +244,9 @@ def check_plausibility(out_dir: str | Path) -> PlausibilityReport:
             bands = src.read()
         with rasterio.open(out_dir / "truth" / "maps" / f"{scene['scene']}.tif") as src:
             label_map, surface_map = src.read()
-        stats.add(bands, label_map, surface_map, scene["sun_elevation"])
+        with rasterio.open(out_dir / "dems" / f"{scene['glacier']}.tif") as src:
+            illumination = direct_illumination(src.read(1), scene["sun_azimuth"], scene["sun_elevation"])
+        stats.add(bands, label_map, surface_map, illumination)
     return evaluate_plausibility(
         stats,
         pd.read_parquet(out_dir / "truth" / "labels.parquet"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from dataset_builder.schema import PIXEL_SIZE_M
 from dataset_builder.synthetic.facies import CODE, TERRAIN
 from dataset_builder.synthetic.terrain import fractal_noise
 
@@ -24,6 +25,8 @@ SIGNATURES: dict[str, tuple[float, ...]] = {
 #: Reflectance of bare rock and of vegetation on the terrain around the glacier.
 ROCK = np.array([0.08, 0.10, 0.12, 0.17, 0.24, 0.19])
 VEGETATION = np.array([0.04, 0.07, 0.05, 0.30, 0.16, 0.08])
+#: Spread of cloud brightness (sd of its logarithm) with optical thickness across a cloud.
+CLOUD_BRIGHTNESS_SD = 0.3
 #: Share of each band's illumination that comes from the sky (diffuse); all that is left in shadow.
 DIFFUSE_FRACTION = np.array([0.25, 0.20, 0.17, 0.12, 0.08, 0.07])
 
@@ -50,52 +53,65 @@ def signature_table() -> np.ndarray:
 
 
 def variability_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Brightness sd, partner code and drift sd per internal surface code (terrain: 0.25, itself, 0)."""
-    bright, partner, drift = np.full(9, 0.25), np.arange(9), np.zeros(9)
+    """Brightness sd, partner code and drift sd per internal surface code (terrain: 0.3 between rock units, itself,
+    0)."""
+    bright, partner, drift = np.full(9, 0.3), np.arange(9), np.zeros(9)
     for name, (b, other, d) in VARIABILITY.items():
         bright[CODE[name]], partner[CODE[name]], drift[CODE[name]] = b, CODE[other], d
     return bright, partner, drift
+
+
+def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """0 below ``lo``, 1 above ``hi``, linear between."""
+    return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
 
 
 def surface_reflectance(
     rng: np.random.Generator, surface: np.ndarray, dem: np.ndarray, vegetation_below_m: float
 ) -> np.ndarray:
     """``(6, n, n)`` reflectance of ``(n, n)`` surface codes: class signature, drift towards the partner class,
-    brightness variation and pixel noise; vegetation on the terrain below ``vegetation_below_m`` (DEM in m)."""
+    brightness variation and pixel noise. On the terrain around the glacier: rock units of different brightness and
+    patches of vegetation, denser further below ``vegetation_below_m`` (DEM in m) and absent from the ground the
+    glacier left recently (within a few hundred metres of the ice), both spatially coherent."""
     n = surface.shape[0]
     bright, partner, drift = variability_table()
     table = signature_table()
     variation = fractal_noise(rng, (n, n), 3.0, 32)
     mix = np.clip(fractal_noise(rng, (n, n), 3.0, 24), -2.5, 2.5) * drift[surface]
     reflectance = table[:, surface] + mix * (table[:, partner[surface]] - table[:, surface])
-    vegetation = np.clip((vegetation_below_m - dem) / 300.0, 0.0, 0.8) * (surface == TERRAIN)
+    terrain = surface == TERRAIN
+    patches = 0.4 * fractal_noise(rng, (n, n), 4.0, 20)
+    barren = ndimage.distance_transform_edt(terrain) * PIXEL_SIZE_M  # recently deglaciated ground: no vegetation yet
+    vegetation = np.clip((vegetation_below_m - dem) / 250.0 + patches, 0.0, 0.9) * _ramp(barren, 150.0, 600.0)
     reflectance += vegetation * (VEGETATION - ROCK)[:, None, None]
+    variation = np.where(terrain, fractal_noise(rng, (n, n), 4.0, 40), variation)  # rock units, not speckle
     reflectance *= (1 + bright[surface] * variation) * (1 + 0.015 * rng.standard_normal((6, n, n)))
     return reflectance
 
 
 def illuminate(
     reflectance: np.ndarray,
-    hillshade: np.ndarray,
+    illumination: np.ndarray,
     slope: np.ndarray,
     terrain_shadow: np.ndarray,
     cloud_shadow: np.ndarray,
-    sun_elevation: float,
 ) -> np.ndarray:
-    """``(6, n, n)`` reflectance as lit: the direct share ``hillshade / sin(sun elevation)`` removed in terrain
-    shadow (bool, softened) and cloud shadow (opacity 0-1), the diffuse share (``DIFFUSE_FRACTION``) weighted by
-    the sky view of the slope (degrees)."""
+    """``(6, n, n)`` reflectance as lit: the direct share ``illumination`` (relative to flat ground) removed in
+    terrain shadow (bool, softened) and cloud shadow (opacity 0-1), the diffuse share (``DIFFUSE_FRACTION``)
+    weighted by the sky view of the slope (degrees)."""
     soft_shadow = ndimage.gaussian_filter(terrain_shadow.astype(float), 0.7)
-    direct = hillshade / np.sin(np.radians(sun_elevation)) * (1 - soft_shadow) * (1 - 0.95 * cloud_shadow)
+    direct = illumination * (1 - soft_shadow) * (1 - 0.95 * cloud_shadow)
     sky_view = (1 + np.cos(np.radians(slope))) / 2
     diffuse = DIFFUSE_FRACTION[:, None, None]
     return reflectance * ((1 - diffuse) * direct + diffuse * sky_view)
 
 
 def under_clouds(rng: np.random.Generator, radiance: np.ndarray, cloud: np.ndarray) -> np.ndarray:
-    """``(6, n, n)`` radiance mixed with the cloud signature (varying a little in brightness) by opacity (0-1)."""
+    """``(6, n, n)`` radiance mixed by opacity (0-1) with the cloud signature, scaled by a lognormal brightness of mean
+    1 (sd of its log ``CLOUD_BRIGHTNESS_SD``): optically thick cores are bright in every band, and level-2 products
+    over them exceed the cloud's mean reflectance severalfold in places."""
     n = radiance.shape[1]
-    cloud_reflectance = signature_table()[:, CODE["cloud"], None, None] * (
-        1 + 0.06 * fractal_noise(rng, (n, n), 3.0, 32)
-    )
+    thickness = fractal_noise(rng, (n, n), 3.0, 32)
+    brightness = np.exp(CLOUD_BRIGHTNESS_SD * thickness - CLOUD_BRIGHTNESS_SD**2 / 2)
+    cloud_reflectance = signature_table()[:, CODE["cloud"], None, None] * brightness
     return (1 - cloud) * radiance + cloud * cloud_reflectance

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from dataset_builder.aux_bands import auxiliary_bands
-from dataset_builder.schema import MAP_NODATA, PIXEL_SIZE_M
+from dataset_builder.aux_bands import auxiliary_bands, incidence_cosine
+from dataset_builder.schema import CAST_SHADOW, MAP_NODATA, PIXEL_SIZE_M
 from dataset_builder.synthetic.facies import CODE, accumulation_area_ratio, surface_facies
 from dataset_builder.synthetic.plan import GlacierPlan, ScenePlan
 from dataset_builder.synthetic.reflectance import illuminate, surface_reflectance, under_clouds
@@ -25,6 +25,9 @@ class SceneArrays:
     bands: np.ndarray  # (11, n, n) float32, schema band order
     label_map: np.ndarray  # (n, n) uint8: the class an expert sees (shadow, cloud on top); 255 outside the domain
     surface_map: np.ndarray  # (n, n) uint8: the surface facies under shadows and clouds; 255 outside the domain
+    illumination: (
+        np.ndarray
+    )  # (n, n) float32: direct sunlight on the terrain relative to flat ground (cast shadow aside)
     aar: float  # (snow + firn + refrozen-like) / glacier area, from the surface map
 
 
@@ -51,6 +54,13 @@ def clouds(rng: np.random.Generator, scene: ScenePlan, glacier_mask: np.ndarray)
     return opacity, shadow
 
 
+def direct_illumination(dem: np.ndarray, sun_azimuth: float, sun_elevation: float) -> np.ndarray:
+    """``(n, n)`` float32 direct sunlight on the terrain relative to flat ground: ``max(cos i, 0) / sin(sun elevation)``
+    for the solar incidence angle i on the DEM (m) under the sun (degrees), cast shadows aside."""
+    cos_i = incidence_cosine(dem, PIXEL_SIZE_M, sun_azimuth, sun_elevation)
+    return (np.clip(cos_i, 0.0, None) / np.sin(np.radians(sun_elevation))).astype(np.float32)
+
+
 def render_scene(rng: np.random.Generator, terrain: Terrain, glacier: GlacierPlan, scene: ScenePlan) -> SceneArrays:
     """Facies, clouds, shadows and the 11 bands of one scene.
 
@@ -63,7 +73,8 @@ def render_scene(rng: np.random.Generator, terrain: Terrain, glacier: GlacierPla
     aux = auxiliary_bands(terrain.dem, terrain.glacier, PIXEL_SIZE_M, scene.sun_azimuth, scene.sun_elevation)
     surface = surface_facies(rng, terrain, glacier, scene, region, aux["slope"])
     cloud, cloud_shadow = clouds(rng, scene, terrain.glacier)
-    terrain_shadow = aux["shadow_mask"] > 0
+    terrain_shadow = aux["shadow_mask"] == CAST_SHADOW
+    illumination = direct_illumination(terrain.dem, scene.sun_azimuth, scene.sun_elevation)
 
     domain = terrain.glacier | terrain.water
     label_map = np.where(domain, surface, MAP_NODATA).astype(np.uint8)
@@ -72,9 +83,7 @@ def render_scene(rng: np.random.Generator, terrain: Terrain, glacier: GlacierPla
     surface_map = np.where(domain, surface, MAP_NODATA).astype(np.uint8)
 
     reflectance = surface_reflectance(rng, surface, terrain.dem, region.vegetation_below_m)
-    radiance = illuminate(
-        reflectance, aux["hillshade"], aux["slope"], terrain_shadow, cloud_shadow, scene.sun_elevation
-    )
+    radiance = illuminate(reflectance, illumination, aux["slope"], terrain_shadow, cloud_shadow)
     radiance = ndimage.gaussian_filter(under_clouds(rng, radiance, cloud), (0, 0.5, 0.5))
     optical = sensor_view(rng, radiance, scene.sensor)
 
@@ -83,5 +92,6 @@ def render_scene(rng: np.random.Generator, terrain: Terrain, glacier: GlacierPla
         bands=bands,
         label_map=label_map,
         surface_map=surface_map,
+        illumination=illumination,
         aar=accumulation_area_ratio(surface, terrain.glacier),
     )

@@ -2,22 +2,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from dataset_builder.schema import PIXEL_SIZE_M
 
-#: Sensor: (first year, last year, reflectance noise sd, native pixel size in m per optical band).
-SENSORS: dict[str, tuple[int, int, float, tuple[int, ...]]] = {
-    "L5": (1995, 2011, 0.012, (30,) * 6),
-    "L7": (1999, 2003, 0.010, (30,) * 6),  # SLC-off (striped) scenes from mid-2003 on are not simulated
-    "L8": (2013, 2021, 0.006, (30,) * 6),
-    "S2": (2016, 2021, 0.005, (10, 10, 10, 10, 20, 20)),
+#: Reflectance step of the level-2 products as simulated here (Sentinel-2 L2A: 1 / 10000).
+QUANTUM = 1e-4
+#: Largest surface reflectance a Landsat Collection 2 Level-2 product can hold: DN 65535 x 2.75e-5 - 0.2.
+LANDSAT_C2_MAX = 65535 * 2.75e-5 - 0.2
+#: Largest surface reflectance a Sentinel-2 Level-2A product can hold: DN 65535 / 10000.
+SENTINEL2_L2A_MAX = 65535 / 10000
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """One sensor: the years it flew, its reflectance noise, native pixel size per optical band and product range."""
+
+    first: int
+    last: int
+    noise_sd: float
+    native_m: tuple[int, ...]  # per optical band
+    max_reflectance: float  # level-2 surface reflectance is not clipped at 1 (bright snow, clouds); the product's cap
+
+
+SENSORS: dict[str, Sensor] = {
+    "L5": Sensor(1995, 2011, 0.012, (30,) * 6, LANDSAT_C2_MAX),
+    "L7": Sensor(1999, 2003, 0.010, (30,) * 6, LANDSAT_C2_MAX),  # SLC-off (striped) scenes from mid-2003 on: none
+    "L8": Sensor(2013, 2021, 0.006, (30,) * 6, LANDSAT_C2_MAX),
+    "S2": Sensor(2016, 2021, 0.005, (10, 10, 10, 10, 20, 20), SENTINEL2_L2A_MAX),
 }
 
 
 def sensors_of(year: int) -> list[str]:
     """The sensors that acquired scenes in ``year`` (none in 2012)."""
-    return [name for name, (first, last, _, _) in SENSORS.items() if first <= year <= last]
+    return [name for name, s in SENSORS.items() if s.first <= year <= s.last]
 
 
 def sensor_view(rng: np.random.Generator, radiance: np.ndarray, sensor: str) -> np.ndarray:
@@ -25,16 +45,17 @@ def sensor_view(rng: np.random.Generator, radiance: np.ndarray, sensor: str) -> 
 
     Each band is averaged to its native pixel (Landsat 30 m, Sentinel-2 SWIR 20 m), gets the
     sensor's noise and a per-scene calibration gain, and is resampled back to 10 m by nearest
-    neighbour (each 30 m pixel becomes 3 x 3 equal pixels); then quantised to 1e-4 (as level-2
-    products) and clipped to 0-1.
+    neighbour (each 30 m pixel becomes 3 x 3 equal pixels); then quantised to ``QUANTUM`` (as level-2
+    products) and kept within one quantum (a level-2 value of 0 means no data) and the product's largest value
+    (level-2 reflectance exceeds 1 over sunlit snow slopes and bright clouds).
     """
-    _, _, noise_sd, native = SENSORS[sensor]
+    spec = SENSORS[sensor]
     out = np.empty_like(radiance)
     n = radiance.shape[1]
     gains = 1 + 0.01 * rng.standard_normal(6)
     for b in range(6):
-        k = native[b] // int(PIXEL_SIZE_M)
+        k = spec.native_m[b] // int(PIXEL_SIZE_M)
         coarse = radiance[b].reshape(n // k, k, n // k, k).mean(axis=(1, 3))
-        coarse = coarse * gains[b] + noise_sd * rng.standard_normal(coarse.shape)
+        coarse = coarse * gains[b] + spec.noise_sd * rng.standard_normal(coarse.shape)
         out[b] = coarse.repeat(k, axis=0).repeat(k, axis=1)
-    return np.clip(np.round(out, 4), 0.0, 1.0)
+    return np.clip(np.round(out, 4), QUANTUM, spec.max_reflectance)

@@ -101,7 +101,7 @@ class BenchmarkTables:
                 labels=int(labels.rows.size),
             )
         )
-        self.stats.add(arrays.bands, arrays.label_map, arrays.surface_map, scene.sun_elevation)
+        self.stats.add(arrays.bands, arrays.label_map, arrays.surface_map, arrays.illumination)
         return rows
 
     def labels(self) -> pd.DataFrame:

@@ -6,9 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from dataset_builder.schema import PIXEL_SIZE_M
 from dataset_builder.synthetic.regions import Region
+
+#: Pixels between a glacier (or its lake) and the edge of its scene.
+EDGE_PX = 4
 
 
 def fractal_noise(
@@ -64,101 +68,196 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     return lab == (1 + int(np.argmax(sizes)))
 
 
+def _smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """0 below ``lo``, 1 above ``hi``, a smooth cubic ramp between."""
+    u = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    return u * u * (3 - 2 * u)
+
+
+@dataclass
+class Ribbon:
+    """A glacier branch or a valley along a bending centreline: per pixel, the arc length of the nearest centreline
+    point (``along``, m from the start; beyond the ends the distance is measured from the end point) and the signed
+    distance across it (``across``, m, positive to the left of the flow)."""
+
+    length: float
+    along: np.ndarray  # (n, n) m
+    across: np.ndarray  # (n, n) m
+
+    @classmethod
+    def trace(
+        cls, rng: np.random.Generator, n: int, start: np.ndarray, heading: float, length: float, bend: float
+    ) -> Ribbon:
+        """A centreline of ``length`` m from ``start`` (east, north in m from the scene centre) in the direction
+        ``heading`` (radians from east, counter-clockwise), bending by up to ``bend`` radians."""
+        step = PIXEL_SIZE_M / 2
+        arc = np.arange(0.0, length + step, step)
+        angle = heading + bend * np.sin(np.pi * arc / length + rng.uniform(0, 2 * np.pi))
+        direction = np.stack([np.cos(angle), np.sin(angle)], axis=1)
+        points = start + np.vstack([[0.0, 0.0], np.cumsum(direction[:-1] * step, axis=0)])
+        x, y = _grid(n)
+        pixels = np.column_stack([x.ravel(), y.ravel()])
+        distance, nearest = cKDTree(points).query(pixels)
+        offset = pixels - points[nearest]
+        side = np.sign(direction[nearest, 0] * offset[:, 1] - direction[nearest, 1] * offset[:, 0])
+        return cls(length, arc[nearest].reshape(n, n), (side * distance).reshape(n, n))
+
+    def point(self, at: float) -> tuple[int, int]:
+        """The pixel (row, col) of the centreline nearest ``at`` m along it."""
+        score = np.abs(self.along - at) + np.abs(self.across)
+        return np.unravel_index(int(np.argmin(score)), score.shape)
+
+
+def _outside(
+    floor: np.ndarray, valley: np.ndarray, wall_m: np.ndarray | float, span_m: float, rough: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Terrain around a valley floor: ``floor`` (m) on ``valley`` (bool), elsewhere the floor at the nearest valley
+    pixel plus walls rising ``wall_m`` (m, or ``(n, n)`` per pixel) over about ``span_m``, with ``rough`` (m)
+    relief on them. Returns the DEM and the distance to the valley (m)."""
+    distance, nearest = ndimage.distance_transform_edt(~valley, return_indices=True)
+    distance = distance * PIXEL_SIZE_M
+    edge = floor[nearest[0], nearest[1]]
+    walls = wall_m * (1 - np.exp(-((distance / span_m) ** 1.5)))
+    return np.where(valley, floor, edge + walls + rough * (1 - np.exp(-distance / 60.0))), distance
+
+
 def _valley_terrain(rng: np.random.Generator, n: int, region: Region, z_low: float, relief: float) -> Terrain:
-    """A valley glacier (Alps) or a wide tidewater glacier ending in a fjord (Svalbard)."""
+    """A valley glacier (Alps) or a wide tidewater glacier ending in a fjord (Svalbard): an accumulation basin
+    narrowing into a tongue that follows a bending valley, with one or two tributaries joining it (a medial moraine
+    from each confluence), steep rock walls and a proglacial lake or the fjord beyond the terminus."""
     tidewater = region.kind == "tidewater"
-    size = n * PIXEL_SIZE_M
-    x, y = _grid(n)
-    flow = rng.uniform(0, 2 * np.pi)
-    s = x * np.sin(flow) + y * np.cos(flow)  # along the flow, increasing downstream
-    t = x * np.cos(flow) - y * np.sin(flow)  # across the flow
-    t = t - 0.05 * size * np.sin(2 * np.pi * s / (1.3 * size) + rng.uniform(0, 2 * np.pi))
-    s_head, s_end = -0.42 * size, (0.26 if tidewater else 0.2) * size
-    p = (s - s_head) / (s_end - s_head)  # 0 at the head, 1 at the terminus
-    w_top, w_end = (0.25, 0.17) if tidewater else (0.2, 0.065)
-    width = size * (w_top + (w_end - w_top) * np.clip(p, 0, 1)) * (1 + 0.08 * fractal_noise(rng, (n, n), 3.5, 48))
-    width = width * np.sqrt(np.clip((s - s_head) / (0.12 * size), 0, 1))  # a rounded cirque at the head
-    floor = z_low + relief * np.clip(1 - p, 0, 1) ** 1.3 - 0.25 * relief * np.clip(p - 1, 0, None)
+    size, k = n * PIXEL_SIZE_M, scene_scale(n)
+    heading = rng.uniform(0, 2 * np.pi)
+    length = (0.74 if tidewater else 0.66) * size
+    along_axis = np.array([np.cos(heading), np.sin(heading)])
+    start = -0.5 * length * along_axis + rng.uniform(-0.05, 0.05, 2) * size
+    trunk = Ribbon.trace(rng, n, start, heading, length + 0.5 * size, 0.3)  # the valley runs on past the terminus
+    basin, tongue = (0.21, 0.13) if tidewater else (0.17, 0.06)
+    wobble = 1 + 0.06 * fractal_noise(rng, (n, n), 3.5, 48)
+    half = size * (tongue + (basin - tongue) * (1 - _smoothstep(trunk.along / length, 0.15, 0.6))) * wobble
+    glacier = (np.abs(trunk.across) < half) & (trunk.along < length)
+    glacier |= (np.hypot(trunk.along - length, trunk.across) < half) & (trunk.along >= length)
+    to_terminus = np.where(glacier, np.clip(length - trunk.along, 0, None), np.inf)
+    medial = np.zeros((n, n), bool)
+    for _ in range(rng.integers(1, 3)):
+        side = rng.choice([-1.0, 1.0])
+        join = rng.uniform(0.35, 0.55) * length
+        join_row, join_col = trunk.point(join)
+        x, y = _grid(n)
+        join_xy = np.array([x[join_row, join_col], y[join_row, join_col]])
+        branch_heading = heading + side * rng.uniform(0.6, 1.0)
+        branch_length = rng.uniform(0.28, 0.4) * size
+        branch_start = join_xy - branch_length * np.array([np.cos(branch_heading), np.sin(branch_heading)])
+        branch = Ribbon.trace(rng, n, branch_start, branch_heading, branch_length, 0.15)
+        branch_half = size * rng.uniform(0.055, 0.075) * (1 - 0.25 * branch.along / branch_length) * wobble
+        inside = (np.abs(branch.across) < branch_half) & (branch.along <= branch_length)
+        to_terminus = np.where(
+            inside, np.minimum(to_terminus, branch_length - branch.along + length - join), to_terminus
+        )
+        glacier |= inside
+        # the seam between the tributary's ice and the trunk's, carried down the tongue
+        seam = side * half * (1 - 2 * branch_half / (half + branch_half))
+        medial |= (np.abs(trunk.across - seam) < (8 + 14 * region.debris) * k * wobble) & (trunk.along > join)
+    glacier = _largest_component(glacier)
+    flow = np.where(glacier, to_terminus, 0.0)
+    r = flow / flow[glacier].max()
+    surface = z_low + relief * r**1.25 + 1.5 * k * fractal_noise(rng, (n, n), 4.0, 32)
+    # the valley floor beyond the terminus: a forefield descending down-valley, or the fjord
+    beyond = trunk.along - length
+    forefield = (beyond > 0) & (np.abs(trunk.across) < (1.5 if tidewater else 1.7) * size * tongue) & ~glacier
+    forefield &= beyond < (0.6 if tidewater else 0.3) * size
+    floor = np.where(glacier, surface, z_low - 0.15 * relief * np.clip(beyond / (0.25 * size), 0, 1))
     if tidewater:
-        floor = np.maximum(floor, 0.0)
-    rough = fractal_noise(rng, (n, n), 3.0, 96)
-    d = np.maximum(np.abs(t) - width, 0.0)
-    ridge, span = (0.45, 700.0) if tidewater else (0.8, 550.0)
-    walls = ridge * relief * (1 - np.exp(-((d / (span * scene_scale(n))) ** 1.2)))
-    dem = floor + walls + (0.05 * relief) * rough * (1 - np.exp(-d / 80.0))
-    end = s_end + 0.02 * size * fractal_noise(rng, (n, n), 4, 64)
-    glacier = _largest_component((np.abs(t) < width) & (s < end))
-    dome = 0.03 * width * np.clip(1 - (t / np.maximum(width, 1.0)) ** 2, 0, 1)
-    dem = np.where(glacier, floor + dome + 1.5 * fractal_noise(rng, (n, n), 4.0, 32), dem)
+        floor = np.where(forefield, 0.0, np.maximum(floor, 0.0))
+    valley = glacier | forefield
+    # valley sides high above the tongue, a lower rim around the accumulation basin
+    height = relief * (rng.uniform(1.4, 1.8) if tidewater else rng.uniform(2.0, 2.5))
+    nearest = ndimage.distance_transform_edt(~valley, return_distances=False, return_indices=True)
+    wall = height * (1 - 0.85 * np.where(valley, r, 0.0)[nearest[0], nearest[1]])
+    rough = 0.1 * relief * fractal_noise(rng, (n, n), 3.6, 64) + 4.0 * fractal_noise(rng, (n, n), 3.6, 12)
+    dem, _ = _outside(floor, valley, wall, 250.0 * k**0.5, rough)
     if tidewater:
-        water = (s >= end) & (d < 0.08 * size) & ~glacier
-        dem = np.where(water, 0.0, dem)
+        water = forefield
     else:
-        along = (s - s_end) / (0.13 * size)
-        water = (along > 0.15) & (np.hypot(2 * along - 1.2, t / (0.9 * w_end * size)) < 1) & ~glacier
-        level = dem[water].min() if water.any() else 0.0
-        dem = np.where(water, level, dem)
-    # Debris: lateral margins widening downstream, medial moraines, a debris-covered tongue.
-    margin_w = (30 + 80 * region.debris * (0.4 + np.clip(p, 0, 1))) * (1 + 0.5 * fractal_noise(rng, (n, n), 3.5, 32))
-    debris = (width - np.abs(t)) < margin_w
-    for t_m in rng.uniform(-0.5, 0.5, size=1 + int(region.debris * 2.5)):
-        start = rng.uniform(0.25, 0.6)
-        debris |= (np.abs(t - t_m * width) < (25 + 30 * region.debris) * (1 + 0.3 * rough)) & (p > start)
-    debris |= (p > 1 - 0.18 * region.debris) & (fractal_noise(rng, (n, n), 4, 24) > -0.2)
+        lake = (beyond > 0.02 * size) & (np.hypot((beyond - 0.08 * size) / 0.06, trunk.across / tongue) < size)
+        water = _largest_component(lake & forefield) if (lake & forefield).any() else lake & forefield
+        if water.any():
+            dem = np.where(water, dem[water].min(), dem)
+    # debris: lateral margins widening downstream, medial moraines, a debris-covered snout
+    p = np.clip(trunk.along / length, 0, 1)
+    inner = ndimage.distance_transform_edt(glacier) * PIXEL_SIZE_M
+    debris = inner < (10 + 35 * region.debris * (0.3 + p)) * k * (1 + 0.5 * fractal_noise(rng, (n, n), 3.5, 32))
+    debris |= medial
+    debris |= (p > 1 - 0.15 * region.debris) & (fractal_noise(rng, (n, n), 4, 24) > -0.2)
     return Terrain(dem=dem, glacier=glacier, water=water, debris=debris & glacier)
 
 
 def _cap_terrain(rng: np.random.Generator, n: int, region: Region, z_low: float, relief: float) -> Terrain:
-    """Plateau ice with outlet lobes and nunataks (Scandinavia) or a domed ice cap (Iceland)."""
+    """Plateau ice with outlet glaciers falling into valleys and nunataks (Scandinavia), or a domed ice cap with
+    outlet lobes (Iceland): a flat dome with steep margins (a Vialov-like profile) and tongues flowing outwards."""
     plateau = region.kind == "plateau"
-    size = n * PIXEL_SIZE_M
+    size, k = n * PIXEL_SIZE_M, scene_scale(n)
     x, y = _grid(n)
     r, phi = np.hypot(x, y), np.arctan2(y, x)
-    radius = (0.33 if plateau else 0.37) * size * np.ones_like(r)
-    for k in range(2, 6):
-        radius *= 1 + rng.uniform(0.0, 0.06) * np.cos(k * phi + rng.uniform(0, 2 * np.pi))
-    tilt_dir = rng.uniform(0, 2 * np.pi)
-    lobe = 0.3 if plateau else 0.12  # an outlet lobe on the low side
-    radius *= 1 + lobe * np.exp(-((np.angle(np.exp(1j * (phi - tilt_dir))) / 0.35) ** 2))
+    radius = (0.27 if plateau else 0.3) * size * np.ones_like(r)
+    for harmonic in range(2, 7):
+        radius *= 1 + rng.uniform(0.02, 0.07) * np.cos(harmonic * phi + rng.uniform(0, 2 * np.pi))
     rho = r / radius
+    tilt_dir = rng.uniform(0, 2 * np.pi)
     tilt = -np.cos(phi - tilt_dir) * np.clip(rho, 0, 1.5)  # -1 .. 1, low towards tilt_dir
     margin_z = z_low + 0.25 * relief * (1 + tilt)
-    shape = 1 - np.clip(rho, 0, 1) ** (3.0 if plateau else 1.6)
-    rough = fractal_noise(rng, (n, n), 3.0, 96)
-    outside = np.clip(rho - 1, 0, None) * radius
-    drop, span = (0.6 * relief, 250.0) if plateau else (0.3 * relief, 700.0)
-    dem = np.where(
-        rho < 1,
-        margin_z + 0.75 * relief * shape + 1.5 * fractal_noise(rng, (n, n), 4.0, 32),
-        margin_z - drop * (1 - np.exp(-outside / (span * scene_scale(n)))) + 0.08 * relief * rough,
-    )
+    dome = margin_z + relief * np.sqrt(1 - np.clip(rho, 0, 1))  # a perfectly plastic profile: steep margins
     glacier = rho < 1 + 0.015 * fractal_noise(rng, (n, n), 4, 48)
-    bump = np.zeros_like(dem)
+    surface = dome + 1.5 * k * fractal_noise(rng, (n, n), 4.0, 32)
+    lobes = np.zeros((n, n), bool)
+    drop = (0.8 if plateau else 0.45) * relief
+    directions = tilt_dir + np.linspace(-1.2, 1.2, int(rng.integers(1, 3) if plateau else rng.integers(2, 4)))
+    for direction in directions + rng.uniform(-0.25, 0.25, len(directions)):
+        inset = 0.25 * radius.mean()
+        start = np.array([np.cos(direction), np.sin(direction)]) * (radius.mean() - inset)
+        lobe_length = inset + rng.uniform(0.14, 0.22) * size
+        lobe = Ribbon.trace(rng, n, start, direction, lobe_length, 0.3)
+        half = size * rng.uniform(0.08, 0.11) * (1 - 0.4 * np.clip(lobe.along / lobe_length, 0, 1))
+        inside = ((np.abs(lobe.across) < half) & (lobe.along < lobe_length)) | (
+            (np.hypot(lobe.along - lobe_length, lobe.across) < half) & (lobe.along >= lobe_length)
+        )
+        inside &= ~glacier
+        start_z = z_low + 0.25 * relief * (1 - np.cos(direction - tilt_dir))
+        down = np.clip((lobe.along - inset) / (lobe_length - inset), 0, 1)
+        surface = np.where(inside, start_z - drop * down**0.9, surface)
+        lobes |= inside
+    glacier = glacier | lobes
+    bump = np.zeros((n, n))
     for _ in range(rng.integers(2, 4) if plateau else rng.integers(1, 3)):
         a = rng.uniform(0, 2 * np.pi)
-        at = rng.uniform(0.2, 0.7) * 0.33 * size
-        sigma = rng.uniform(70, 120) * scene_scale(n) ** 0.5
+        at = rng.uniform(0.2, 0.6) * radius.mean()
+        sigma = rng.uniform(70, 110) * k**0.5
         bump += (
-            rng.uniform(100, 160)
-            * scene_scale(n)
+            rng.uniform(0.15, 0.3)
+            * relief
             * np.exp(-((x - at * np.cos(a)) ** 2 + (y - at * np.sin(a)) ** 2) / (2 * sigma**2))
         )
-    dem += bump
-    nunatak = bump > 25 * scene_scale(n)
+    nunatak = bump > 0.1 * relief
     glacier = _largest_component(glacier & ~nunatak)
-    low_side = np.cos(phi - tilt_dir) > 0.8
-    water = (rho > 1.03) & (rho < 1.16) & low_side & (fractal_noise(rng, (n, n), 4, 32) > -0.3) & ~glacier
-    water = _largest_component(water) if water.any() else water
+    floor = np.where(glacier, surface, 0.0)
+    rough = 0.1 * relief * fractal_noise(rng, (n, n), 3.6, 64) + 4.0 * fractal_noise(rng, (n, n), 3.6, 12)
+    # the land falls away below the outlets and rises into ridges and peaks elsewhere around the ice
+    ridges = np.clip(fractal_noise(rng, (n, n), 4.0, n / 4) + 0.6 * np.cos(phi - tilt_dir + np.pi), -0.3, None)
+    around = relief * (1.0 if plateau else 0.8) * ridges
+    dem, distance = _outside(floor, glacier, around, 350.0 * k**0.5, rough)
+    dem += bump
+    low_side = (np.cos(phi - tilt_dir) > 0.6) & ~glacier & (distance > 30.0) & (distance < 0.06 * size)
+    water = _largest_component(low_side & (fractal_noise(rng, (n, n), 4, 32) > 0.2))
     if water.any():
         dem = np.where(water, np.percentile(dem[water], 10), dem)
-    ice_z = dem - bump
     inner = ndimage.distance_transform_edt(glacier) * PIXEL_SIZE_M
-    debris = inner < (30 + 100 * region.debris) * (1 + 0.5 * fractal_noise(rng, (n, n), 3.5, 24))
-    debris |= (bump > 4 * scene_scale(n)) & (bump <= 25 * scene_scale(n))  # moraine rims around nunataks
+    debris = inner < (10 + 40 * region.debris) * k * (1 + 0.5 * fractal_noise(rng, (n, n), 3.5, 24))
+    debris |= (bump > 0.05 * relief) & (bump <= 0.1 * relief)  # moraine rims around nunataks
+    debris |= lobes & (fractal_noise(rng, (n, n), 4, 24) > 0.6)
     if not plateau:  # tephra bands outcropping along the contours of the lower ice cap
-        phase = 2 * np.pi * ice_z / (0.2 * relief) + 1.5 * fractal_noise(rng, (n, n), 4.0, 48)
-        debris |= (np.sin(phase) > 0.7) & (shape < 0.55)
-    return Terrain(dem=dem, glacier=glacier, water=water, debris=debris & glacier)
+        phase = 2 * np.pi * surface / (0.2 * relief) + 1.5 * fractal_noise(rng, (n, n), 4.0, 48)
+        debris |= (np.sin(phase) > 0.85) & (rho > 0.65)
+    return Terrain(dem=dem, glacier=glacier, water=water & ~glacier, debris=debris & glacier)
 
 
 def make_terrain(rng: np.random.Generator, n: int, region: Region) -> Terrain:
@@ -167,5 +266,10 @@ def make_terrain(rng: np.random.Generator, n: int, region: Region) -> Terrain:
     relief = rng.uniform(*region.relief) * scene_scale(n)
     builder = _valley_terrain if region.kind in ("valley", "tidewater") else _cap_terrain
     terrain = builder(rng, n, region, z_low, relief)
+    inner = np.zeros((n, n), bool)  # glaciers and their lakes stay off the scene's edge: outlines close inside it
+    inner[EDGE_PX:-EDGE_PX, EDGE_PX:-EDGE_PX] = True
+    terrain.glacier = _largest_component(terrain.glacier & inner)
+    terrain.water &= inner & ~terrain.glacier
+    terrain.debris &= terrain.glacier
     terrain.dem = terrain.dem.astype(np.float32)  # as written to dems/: the bands derive from this
     return terrain

@@ -42,7 +42,8 @@ class NDSIRules:
         blue, green, nir, swir1 = band["blue"], band["green"], band["nir"], band["swir1"]
         ndsi = (green - swir1) / np.maximum(green + swir1, 1e-6)
         ndwi = (green - nir) / np.maximum(green + nir, 1e-6)
-        in_cast_shadow = band["shadow_mask"] > 0.5 if "shadow_mask" in band else np.zeros(len(centre), bool)
+        sunlit = band["shadow_mask"] >= 0.5 if "shadow_mask" in band else np.ones(len(centre), bool)  # 1 = sunlit
+        in_cast_shadow = ~sunlit
         water = (ndwi > self.water_ndwi) & (blue < self.water_blue) & ~in_cast_shadow
         shadow = in_cast_shadow | ((nir < self.shadow_nir) & ~water)
         code = {name: i for i, name in enumerate(CLASS_NAMES)}

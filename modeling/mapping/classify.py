@@ -79,12 +79,10 @@ def classify_prepared(
         rasterio.open(facies_path, "w", dtype="uint8", nodata=MAP_NODATA, **profile) as facies,
         rasterio.open(confidence_path, "w", dtype="float32", nodata=np.nan, **profile) as confidence,
     ):
-        read = group_reader(
+        read = group_reader(  # the prepared inputs hold the bands in the released conventions (elevation scaled)
             lambda window: prepared.read(window, model.config.bands),
-            model.config,
+            model.config.replace(per_glacier_elevation_scaling=False),
             prepared.classify,
-            prepared.glacier_index,
-            prepared.elevation_ranges,
         )
         predictions = predict_tiled(
             model,

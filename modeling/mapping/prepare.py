@@ -25,7 +25,14 @@ from rasterio.warp import Resampling
 from rasterio.windows import Window
 from scipy import ndimage
 
-from dataset_builder.aux_bands import cast_shadow_mask, hillshade, proximity_m, slope_degrees
+from dataset_builder.aux_bands import (
+    cast_shadow_mask,
+    glacier_scaled_elevation,
+    hillshade,
+    proximity_m,
+    scaled_proximity,
+    slope_degrees,
+)
 from dataset_builder.outlines import Outlines
 from dataset_builder.schema import OPTICAL_BANDS, PIXEL_SIZE_M, check_bands
 from modeling.errors import SceneInputError
@@ -41,7 +48,7 @@ from modeling.mapping.grid import (
     warp_into,
 )
 from modeling.mapping.sources import OpticalScene
-from modeling.mapping.tiles import clip, decimated_shape, relative_slices, tile_windows, window_slices
+from modeling.mapping.tiles import clip, decimated_shape, grow, relative_slices, tile_windows, window_slices
 
 #: Bands derived from the DEM, and those of them that also need the sun.
 TERRAIN_BANDS: tuple[str, ...] = ("elevation", "slope", "shadow_mask", "hillshade")
@@ -272,6 +279,7 @@ def prepare_scene(
     if "proximity" in bands:
         proximity = proximity_m(index, pixel_size, strip_rows=PROXIMITY_STRIP_ROWS, needed=near)
         proximity[~near] = np.nan
+        proximity = scaled_proximity(proximity)  # the released convention: divided by its largest value here
     terrain = [b for b in bands if b in TERRAIN_BANDS]
     uses_dem = bool(terrain)
     if uses_dem:
@@ -336,6 +344,17 @@ def prepare_scene(
             hidden[rr, cc] = ok & (flagged | saturated)
             classify[rr, cc] = ok & ~hidden[rr, cc]
             dst.write(np.stack([values[b] for b in stack_bands]).astype(np.float32), window=block)
+    ranges = {i: (float(lows[i]), float(highs[i])) for i in range(1, len(ids) + 1) if highs[i] > lows[i]}
+    if "elevation" in bands:  # the released convention: scaled over each glacier's outline, known only now
+        e = stack_bands.index("elevation") + 1
+        with rasterio.open(stack_path, "r+") as dst:
+            for block in tile_windows(grid.shape, block_size):
+                rr, cc = window_slices(block)
+                if near[rr, cc].any():
+                    halo = grow(block, margin_px, grid.shape)
+                    hr, hc = window_slices(halo)
+                    scaled = glacier_scaled_elevation(dst.read(e, window=halo), index[hr, hc], ranges)
+                    dst.write(scaled[relative_slices(block, halo)], e, window=block)
     if holes:
         raise SceneInputError(
             ", ".join(map(str, files)),
@@ -348,7 +367,6 @@ def prepare_scene(
             scene.path, f"no data over any of its glaciers ({', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''})"
         )
     coverage = {g: float(c / n) if n else 0.0 for g, c, n in zip(ids, covered, counts)}
-    ranges = {i: (float(lows[i]), float(highs[i])) for i in range(1, len(ids) + 1) if highs[i] > lows[i]}
     return PreparedScene(
         scene,
         grid,
