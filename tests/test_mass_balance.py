@@ -200,6 +200,12 @@ def test_read_mb_table_units_duplicates_and_bands():
     assert mb.read_mb_table(in_m, units="m")["balance"].tolist() == [0.3, -0.9]
     with pytest.raises(mb.MassBalanceInputError, match="looks like mm w.e. .* but declared m w.e."):
         mb.read_mb_table(frame.iloc[[2, 5]], units="m")
+    lower = frame.iloc[[2, 5]].rename(columns=str.lower)  # the lower-case layout: its unit from the values
+    for balances, unit in (([300.0, -900.0], "mm"), ([0.3, -0.9], "m")):
+        with pytest.warns(mb.MassBalanceWarning, match=f"annual_balance read as {unit} w.e. from its values"):
+            table = mb.read_mb_table(lower.assign(annual_balance=balances))
+        assert table["balance"].tolist() == [0.3, -0.9] and table.attrs["units"] == unit
+    assert mb.read_mb_table(lower.assign(annual_balance=[300.0, -900.0]), units="mm").attrs["units"] == "mm"
     with pytest.raises(mb.MassBalanceInputError, match=r"lacks column\(s\) ANNUAL_BALANCE, WGMS_ID or NAME"):
         mb.read_mb_table(frame[["YEAR"]])
 

@@ -59,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--units",
         choices=UNITS,
         default="auto",
-        help="units of the annual balance (w.e.); auto: as the layout publishes them (upper-case mm, lower-case m)",
+        help="units of the annual balance (w.e.); auto: mm for the upper-case layout (as WGMS documents it), from the "
+        "values' magnitude for the lower-case one",
     )
     parser.add_argument("--metadata", type=Path, help="synthetic metadata.json: report the generating law")
     parser.add_argument("--out", type=Path, required=True, help="output folder")

@@ -6,8 +6,9 @@ Layouts of the WGMS Fluctuations of Glaciers (FoG) database's mass-balance table
 - upper-case (FoG releases up to 2024-01, e.g. ``data/mass_balance.csv`` or ``WGMS-FoG-2021-05-EE-MASS-BALANCE.csv``):
   ``WGMS_ID``, ``NAME``, ``YEAR``, ``LOWER_BOUND``/``UPPER_BOUND`` (9999: the whole glacier; other rows are
   elevation bands) and ``ANNUAL_BALANCE`` in mm w.e. (WGMS's documentation of FoG 2023-09, table MASS_BALANCE);
-- lower-case (FoG 2025-02 on): ``glacier_id`` (the WGMS id), ``glacier_name``, ``year``, ``annual_balance`` in
-  m w.e.; elevation bands are in a table of their own.
+- lower-case (FoG 2025-02 on): ``glacier_id`` (the WGMS id), ``glacier_name``, ``year``, ``annual_balance``;
+  elevation bands are in a table of their own. WGMS's documentation of this layout could not be consulted here and
+  third-party readers disagree on its unit, so ``units="auto"`` takes it from the values' magnitude and says so.
 
 A folder (the unpacked FoG download, or its ``data`` folder) gives its mass-balance table, and its glacier table
 becomes the link table (:func:`find_link_table`, :mod:`~modeling.mass_balance.links`).
@@ -34,8 +35,12 @@ MB_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 #: WGMS code of the whole-glacier row in LOWER_BOUND / UPPER_BOUND (other rows are elevation bands).
 WGMS_WHOLE_GLACIER = 9999
-#: Units of the annual balance as each table generation publishes it; ``units="auto"`` takes them from here.
-LAYOUT_UNITS: dict[str, str] = {"upper-case": "mm", "lower-case": "m"}
+#: Units of the annual balance where a table generation's documentation states them; ``units="auto"`` takes them
+#: from here, and from the values' magnitude (:func:`_magnitude_units`) for a layout not listed.
+LAYOUT_UNITS: dict[str, str] = {"upper-case": "mm"}
+#: Median |annual balance| from which values are read as mm w.e. (glacier-wide annual balances beyond 10 m w.e.
+#: a year are not observed; below 10 mm w.e. a year hardly any glacier's median lies).
+MM_FROM = 10.0
 UNITS: tuple[str, ...] = ("auto", "mm", "m")
 #: File names of the mass-balance table and of the glacier tables that link WGMS ids to RGI/GLIMS ids.
 MB_FILES: tuple[str, ...] = ("mass_balance.csv", "*EE-MASS-BALANCE.csv")
@@ -72,9 +77,9 @@ def read_mb_table(source: str | Path | pd.DataFrame, *, units: str = "auto") -> 
 
     Args:
         source: CSV path, FoG folder or a DataFrame.
-        units: ``"auto"`` (the layout's published unit: mm w.e. upper-case, m w.e. lower-case), ``"mm"`` or
-            ``"m"`` (w.e.); a table whose values do not look like the unit (median |balance| below 10 means m
-            w.e.) is refused.
+        units: ``"auto"`` (mm w.e. for the upper-case layout, as WGMS documents it; from the values' magnitude for
+            the lower-case one, with a note), ``"mm"`` or ``"m"`` (w.e.); a table whose values do not look like the
+            unit (median |balance| below 10 means m w.e.) is refused.
 
     Returns:
         Columns wgms_id (Int64, missing where absent), name, key (the glacier key used for duplicates), year
@@ -107,7 +112,7 @@ def read_mb_table(source: str | Path | pd.DataFrame, *, units: str = "auto") -> 
             f"columns are {', '.join(map(str, raw.columns))}"
         )
     layout = "lower-case" if str(found["balance"]).islower() else "upper-case"
-    units = LAYOUT_UNITS[layout] if units == "auto" else units
+    inferred = units == "auto" and layout not in LAYOUT_UNITS
     if {"LOWER_BOUND", "UPPER_BOUND"} <= set(upper):
         whole = (pd.to_numeric(raw[upper["LOWER_BOUND"]], errors="coerce") == WGMS_WHOLE_GLACIER) & (
             pd.to_numeric(raw[upper["UPPER_BOUND"]], errors="coerce") == WGMS_WHOLE_GLACIER
@@ -146,6 +151,15 @@ def read_mb_table(source: str | Path | pd.DataFrame, *, units: str = "auto") -> 
         table = table[~bad]
     if table.empty:
         raise MassBalanceInputError(f"{where}: mass-balance table holds no usable record")
+    if inferred:
+        units = _magnitude_units(table["balance"].to_numpy())
+        warn(
+            f"{where}: {found['balance']} read as {units} w.e. from its values (median |balance| "
+            f"{np.median(np.abs(table['balance'])):.3g}); the {layout} layout's unit was not checked against WGMS's "
+            "documentation - give --units to override"
+        )
+    elif units == "auto":
+        units = LAYOUT_UNITS[layout]
     _check_units(table["balance"].to_numpy(), units, str(found["balance"]), layout)
     _note_outliers(table["balance"], units, where)
     table["year"] = table["year"].astype(int)
@@ -182,15 +196,20 @@ def _note_outliers(balance: pd.Series, units: str, where: str) -> None:
             )
 
 
+def _magnitude_units(balance: np.ndarray) -> str:
+    """``"mm"`` where the median |balance| is at least :data:`MM_FROM`, else ``"m"``."""
+    return "mm" if float(np.median(np.abs(balance))) >= MM_FROM else "m"
+
+
 def _check_units(balance: np.ndarray, units: str, column: str, layout: str) -> None:
     median = float(np.median(np.abs(balance)))
-    declared = f"the {layout} WGMS layout gives" if units == LAYOUT_UNITS[layout] else "declared"
-    if units == "mm" and median < 10:
+    declared = f"the {layout} WGMS layout gives" if units == LAYOUT_UNITS.get(layout) else "declared"
+    if units == "mm" and median < MM_FROM:
         raise MassBalanceInputError(
             f"{column} looks like m w.e. (median |balance| {median:.3g}) but {declared} mm w.e. "
             "- convert the table, or declare m w.e. (units='m', --units m)"
         )
-    if units == "m" and median >= 10:
+    if units == "m" and median >= MM_FROM:
         raise MassBalanceInputError(
             f"{column} looks like mm w.e. (median |balance| {median:.3g}) but {declared} m w.e. "
             "- declare mm w.e. (units='mm', --units mm)"
