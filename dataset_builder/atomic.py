@@ -117,15 +117,29 @@ def atomic_directory(
     """
     path = Path(os.path.realpath(path))
     _refuse_unsafe(path, inputs)
+    with staging_directory(path) as tmp:
+        _refuse_foreign(path, kind, overwrite)
+        yield tmp
+        _swap(tmp, path)
+
+
+@contextlib.contextmanager
+def staging_directory(path: str | Path) -> Iterator[Path]:
+    """Yield an empty temporary folder beside ``path`` (``.{name}.*.building``), removed afterwards.
+
+    For jobs that write a set of files named after ``path`` and move them into place themselves (scene maps), and
+    for :func:`atomic_directory`: one job per ``path`` (a lock file ``.{name}.lock`` beside it, else
+    :class:`OutputRefusedError`), what interrupted runs left is repaired first (:func:`recover`), and a SIGTERM (in
+    the main thread) raises ``SystemExit`` so that the folder is removed.
+    """
+    path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path), _sigterm_raises():
         _recover(path)
-        _refuse_foreign(path, kind, overwrite)
         tmp = _sibling(path, ".building")
         os.mkdir(tmp, FOLDER_MODE)
         try:
             yield tmp
-            _swap(tmp, path)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -23,6 +23,8 @@ import torch
 from fake_products import landsat_c2l2
 from rasterio.windows import Window
 
+from dataset_builder.atomic import RecoveryWarning, staging_directory
+from dataset_builder.errors import OutputRefusedError
 from dataset_builder.outlines import read_outlines
 from dataset_builder.quicklook import FACIES_COLOURS, facies_colours
 from dataset_builder.schema import BAND_NAMES, CLASS_NAMES, MAP_UNOBSERVED
@@ -298,6 +300,21 @@ def test_bad_input_leaves_no_partial_output(bench, model, tmp_path):
     with pytest.raises(SceneInputError, match="normalisation"):
         map_scene(scene_of(bench), bare, out, outlines=outlines, dem=[bench / "dems"])
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_leftovers_of_a_killed_run_are_removed_and_one_job_maps_a_scene(bench, model, tmp_path):
+    scene = scene_of(bench).stem
+    left = tmp_path / f".{scene}.a1b2c3.building"  # what a SIGKILL mid-scene leaves
+    left.mkdir()
+    (left / "tiles_facies.tif").write_bytes(b"partial")
+    with pytest.warns(RecoveryWarning, match="removed 1 temporary folder"):
+        mapped(bench, model, tmp_path)
+    assert not left.exists() and is_complete(tmp_path, scene)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    with staging_directory(tmp_path / scene):  # another job is mapping this scene into this folder
+        with pytest.raises(OutputRefusedError, match="another job is writing it"):
+            mapped(bench, model, tmp_path)
+    assert is_complete(tmp_path, scene)
 
 
 def test_incomplete_outputs_are_detected(bench, model, tmp_path):

@@ -2,8 +2,9 @@
 
 :func:`map_scene` opens the scene, prepares its inputs on the model grid (:func:`modeling.mapping.prepare.prepare_scene`),
 classifies them tile by tile (:func:`modeling.mapping.classify.classify_prepared`) and writes the products.
-Everything is written in a temporary folder beside the outputs and renamed into place at the end:
-an error leaves no partial file behind (and an older complete set intact). Files get the usual modes (0644
+Everything is written in a temporary folder beside the outputs (:func:`dataset_builder.atomic.staging_directory`:
+one job per scene and output folder, leftovers of killed runs removed on the next) and renamed into place at the
+end: an error or a SIGTERM leaves no partial file behind (and an older complete set intact). Files get the usual modes (0644
 with the default umask), as the folder is meant to be shared.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import rasterio
 
-from dataset_builder.atomic import atomic_write_text
+from dataset_builder.atomic import atomic_write_text, staging_directory
 from dataset_builder.outlines import Outlines, read_outlines
 from dataset_builder.quicklook import save_figure
 from dataset_builder.schema import PATCH_SIZE
@@ -97,9 +97,8 @@ def map_scene(
     seconds: dict[str, float] = {}
     with (
         rasterio.Env(GDAL_CACHEMAX=options.gdal_cache_mb * 2**20),
-        tempfile.TemporaryDirectory(prefix=f".{scene.scene}.", suffix=".building", dir=out_dir) as tmp,
+        staging_directory(out_dir / scene.scene) as work,
     ):
-        work = Path(tmp)
         prepared = prepare_scene(
             scene,
             outlines,
