@@ -9,6 +9,7 @@ and stays that revision's rows even after the folder is replaced.
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -124,6 +125,63 @@ def dataset_bands(path: str | Path) -> tuple[str, ...]:
     return DatasetStatistics.load(path).band_names
 
 
+class _ArrowRows:
+    """Rows of a split's memory-mapped Arrow table read by index, touching only the record batches that hold them.
+
+    ``pyarrow``'s ``take`` on a many-chunk column concatenates the whole column first (a copy of the column per
+    read); here each row is mapped to its (record batch, offset) and gathered per record batch, so a read costs in
+    proportion to its rows. The row mapping of ``select``, ``shuffle`` and ``filter`` is applied first.
+    """
+
+    def __init__(self, dataset: Dataset):
+        self.schema = dataset.data.table.schema
+        self.batches = [b for b in dataset.data.table.to_batches() if b.num_rows]
+        self._starts = np.cumsum([0, *(b.num_rows for b in self.batches)])
+        mapping = dataset._indices  # select / shuffle / filter: an index mapping over the unchanged table
+        self._rows = None if mapping is None else np.asarray(mapping.column(0).to_numpy(), dtype=np.int64)
+
+    def __len__(self) -> int:
+        return int(self._starts[-1]) if self._rows is None else len(self._rows)
+
+    def groups(self, indices: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """(record batch, offsets in it, positions in ``indices``) of every record batch holding rows at ``indices``.
+
+        Raises:
+            IndexError: an index outside [-len, len).
+        """
+        n = len(self)
+        if len(indices) and (indices.min() < -n or indices.max() >= n):
+            raise IndexError(f"row indices must lie in [-{n}, {n}); got {indices.min()} ... {indices.max()}")
+        rows = indices % max(n, 1) if self._rows is None else self._rows[indices]
+        which = np.searchsorted(self._starts, rows, side="right") - 1
+        order = np.argsort(which, kind="stable")
+        cuts = np.flatnonzero(np.diff(which[order])) + 1
+        return [(int(which[p[0]]), rows[p] - self._starts[which[p[0]]], p) for p in np.split(order, cuts) if len(p)]
+
+    def table(self, indices: np.ndarray) -> pa.Table:
+        """The rows at ``indices``, in that order."""
+        groups = self.groups(indices)
+        parts = [self.batches[b].take(pa.array(offsets)) for b, offsets, _ in groups]
+        table = pa.Table.from_batches(parts, schema=self.schema).combine_chunks()
+        if not groups:
+            return table
+        return table.take(pa.array(np.argsort(np.concatenate([p for _, _, p in groups]))))
+
+    def arrays(self, column: str, shape: tuple[int, ...]) -> list[np.ndarray]:
+        """Each record batch's ``column`` of fixed-shape arrays as a NumPy view (rows, *shape) of the mapped file."""
+        views = []
+        for batch in self.batches:
+            values = batch.column(column)
+            if isinstance(values, pa.ExtensionArray):
+                values = values.storage
+            for _ in shape:
+                values = values.flatten()
+            if len(values) != batch.num_rows * int(np.prod(shape)):
+                raise ValueError(f"column {column!r} holds arrays of other shapes than {shape}")
+            views.append(values.to_numpy(zero_copy_only=False).reshape(batch.num_rows, *shape))
+        return views
+
+
 class TorchPatches(torch.utils.data.Dataset):
     """A map-style PyTorch dataset over one split, with torchgeo-style samples.
 
@@ -163,33 +221,45 @@ class TorchPatches(torch.utils.data.Dataset):
         self._band_index = None if self.bands == held else np.array([held.index(b) for b in self.bands])
         shape = dataset.features["patch"].shape
         self._shape = (len(held), shape[1], shape[2])
-        self._patches = dataset.select_columns(["patch"]).with_format("arrow")
-        self._metadata = dataset.select_columns([*TEXT_METADATA, *TENSOR_METADATA]).with_format("arrow")
-        labels = dataset.select_columns(["label"]).with_format("arrow")[:].column("label")
+        self._patches = dataset.select_columns(["patch"])
+        self._metadata = dataset.select_columns([*TEXT_METADATA, *TENSOR_METADATA])
+        labels = _ArrowRows(dataset.select_columns(["label"])).table(np.arange(len(dataset))).column("label")
         #: (N,) int64 class codes of every row.
         self.labels = torch.from_numpy(np.array(labels.to_numpy(), dtype=np.int64))
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The view without its readers (views of the mapped files, rebuilt on first use): pickling copies no rows."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_patch_rows", "_patch_arrays", "_metadata_rows")}
+
+    @functools.cached_property
+    def _patch_rows(self) -> _ArrowRows:
+        return _ArrowRows(self._patches)
+
+    @functools.cached_property
+    def _patch_arrays(self) -> list[np.ndarray]:
+        return self._patch_rows.arrays("patch", self._shape)
+
+    @functools.cached_property
+    def _metadata_rows(self) -> _ArrowRows:
+        return _ArrowRows(self._metadata)
+
     def patches(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Patches at ``indices`` as a new float32 array, shape (N, bands, H, W)."""
+        """Patches at ``indices`` as a new float32 array, shape (N, bands, H, W), gathered from the memory-mapped
+        record batches that hold them (no other rows are read)."""
         indices = np.asarray(indices, dtype=np.int64)
-        if not len(indices):
-            return np.zeros((0, len(self.bands), *self._shape[1:]), np.float32)
-        column = self._patches[indices].column("patch").combine_chunks()
-        if isinstance(column, pa.ExtensionArray):
-            column = column.storage
-        out = column.flatten().flatten().flatten().to_numpy(zero_copy_only=False).reshape(len(indices), *self._shape)
-        if self._band_index is not None:
-            out = out[:, self._band_index]
-        out = out.astype(np.float32, copy=False)
-        return out if out.flags.writeable else out.copy()  # Arrow buffers are read-only; torch wants writable
+        bands = np.arange(self._shape[0]) if self._band_index is None else self._band_index
+        out = np.empty((len(indices), len(bands), *self._shape[1:]), np.float32)
+        for b, offsets, positions in self._patch_rows.groups(indices):
+            out[positions] = self._patch_arrays[b][offsets[:, None], bands]
+        return out
 
     def _batch(self, indices: Sequence[int] | np.ndarray) -> Sample:
         """The rows at ``indices`` as one collated batch, without transforms."""
         indices = np.asarray(indices, dtype=np.int64)
-        metadata = self._metadata[indices]
+        metadata = self._metadata_rows.table(indices)
         batch: Sample = {"image": torch.from_numpy(self.patches(indices)), "label": self.labels[indices]}
         for name, dtype in TENSOR_METADATA.items():
             batch[name] = torch.tensor(metadata.column(name).to_numpy(), dtype=dtype)
