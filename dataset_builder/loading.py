@@ -189,10 +189,12 @@ class TorchPatches(torch.utils.data.Dataset):
     int64 (); ``x``, ``y`` float64 () patch centre in ``crs``; ``sample_id``, ``glacier``, ``date``, ``scene``,
     ``sensor``, ``crs`` str ("" where unknown). A plain ``DataLoader`` works with any batch size, sampler
     (``DistributedSampler`` too) and ``num_workers``: its default collate stacks samples into ``image``
-    (B, bands, H, W), ``label`` (B,), ... and :meth:`__getitems__` reads each batch with one Arrow gather.
+    (B, bands, H, W), ``label`` (B,), ... and :meth:`__getitems__` reads each batch in one go.
 
     ``view[indices]`` (a sequence) is that collated batch read in one go, with no per-sample step: the fast path
-    :func:`torch_loader` takes. Rows come straight from the memory-mapped Arrow table (no per-row decoding).
+    :func:`torch_loader` takes. Rows come straight from the memory-mapped Arrow table (no per-row decoding): the
+    rows of a batch are gathered per record batch that holds them (one NumPy gather of patches, one Arrow ``take``
+    of metadata), so a read touches those record batches only and costs in proportion to the batch.
     Pickling a view (``spawn`` workers) copies no rows: unpickling re-opens the split's Arrow cache files by path,
     and fails (``FileNotFoundError``) once a prune or rebuild replaced the folder, instead of reading other rows.
 
@@ -268,7 +270,7 @@ class TorchPatches(torch.utils.data.Dataset):
         return batch
 
     def __getitems__(self, indices: Sequence[int]) -> list[Sample]:
-        """The samples at ``indices``, read with one Arrow gather (what a ``DataLoader`` calls per batch)."""
+        """The samples at ``indices``, read in one go (what a ``DataLoader`` calls per batch)."""
         batch = self._batch(indices)
         samples = [{name: value[i] for name, value in batch.items()} for i in range(len(indices))]
         return [self.transforms(s) for s in samples] if self.transforms else samples
@@ -321,8 +323,8 @@ def torch_loader(
     num_workers: int = 0,
     pin_memory: bool = False,
 ) -> DataLoader:
-    """A DataLoader of collated batches (see :class:`TorchPatches`), each read as ``patches[indices]``: one Arrow
-    gather per batch, no per-sample step (unless the view has ``transforms``).
+    """A DataLoader of collated batches (see :class:`TorchPatches`), each read as ``patches[indices]``: one read
+    per batch, no per-sample step (unless the view has ``transforms``).
 
     Args:
         shuffle, seed: a new seeded order every epoch (the same sequence of orders for the same seed).
