@@ -125,23 +125,28 @@ def dataset_bands(path: str | Path) -> tuple[str, ...]:
     return DatasetStatistics.load(path).band_names
 
 
-class _ArrowRows:
-    """Rows of a split's memory-mapped Arrow table read by index, touching only the record batches that hold them.
+class _PatchRows:
+    """Patches of a split read by row index, touching only the Arrow record batches that hold the rows.
 
     ``pyarrow``'s ``take`` on a many-chunk column concatenates the whole column first (a copy of the column per
-    read); here each row is mapped to its (record batch, offset) and gathered per record batch, so a read costs in
-    proportion to its rows. The row mapping of ``select``, ``shuffle`` and ``filter`` is applied first.
+    read); here each row is mapped to its (record batch, offset) and its patch copied from a NumPy view of that
+    record batch in the memory-mapped file, so a read costs in proportion to its rows. The record batches are the
+    split's rows in order as ``datasets`` slices them without copying: the table's own, or one per row where
+    ``select``, ``shuffle`` or ``filter`` left an index mapping (``flatten_indices()`` first to read those faster).
+
+    Args:
+        dataset: the split (its ``patch`` column of fixed-shape arrays is read).
+        shape: the shape of every patch.
     """
 
-    def __init__(self, dataset: Dataset):
-        self.schema = dataset.data.table.schema
-        self.batches = [b for b in dataset.data.table.to_batches() if b.num_rows]
+    def __init__(self, dataset: Dataset, shape: tuple[int, ...]):
+        self.shape = shape
+        self.batches = [b for b in dataset.with_format("arrow")[:].to_batches() if b.num_rows]
         self._starts = np.cumsum([0, *(b.num_rows for b in self.batches)])
-        mapping = dataset._indices  # select / shuffle / filter: an index mapping over the unchanged table
-        self._rows = None if mapping is None else np.asarray(mapping.column(0).to_numpy(), dtype=np.int64)
+        self._views: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
-        return int(self._starts[-1]) if self._rows is None else len(self._rows)
+        return int(self._starts[-1])
 
     def groups(self, indices: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """(record batch, offsets in it, positions in ``indices``) of every record batch holding rows at ``indices``.
@@ -152,34 +157,25 @@ class _ArrowRows:
         n = len(self)
         if len(indices) and (indices.min() < -n or indices.max() >= n):
             raise IndexError(f"row indices must lie in [-{n}, {n}); got {indices.min()} ... {indices.max()}")
-        rows = indices % max(n, 1) if self._rows is None else self._rows[indices]
+        rows = indices % max(n, 1)
         which = np.searchsorted(self._starts, rows, side="right") - 1
         order = np.argsort(which, kind="stable")
         cuts = np.flatnonzero(np.diff(which[order])) + 1
         return [(int(which[p[0]]), rows[p] - self._starts[which[p[0]]], p) for p in np.split(order, cuts) if len(p)]
 
-    def table(self, indices: np.ndarray) -> pa.Table:
-        """The rows at ``indices``, in that order."""
-        groups = self.groups(indices)
-        parts = [self.batches[b].take(pa.array(offsets)) for b, offsets, _ in groups]
-        table = pa.Table.from_batches(parts, schema=self.schema).combine_chunks()
-        if not groups:
-            return table
-        return table.take(pa.array(np.argsort(np.concatenate([p for _, _, p in groups]))))
-
-    def arrays(self, column: str, shape: tuple[int, ...]) -> list[np.ndarray]:
-        """Each record batch's ``column`` of fixed-shape arrays as a NumPy view (rows, *shape) of the mapped file."""
-        views = []
-        for batch in self.batches:
-            values = batch.column(column)
+    def view(self, batch: int) -> np.ndarray:
+        """The patches of record batch ``batch`` as a NumPy view (rows, *shape) of the mapped file (made once)."""
+        if batch not in self._views:
+            values = self.batches[batch].column("patch")
             if isinstance(values, pa.ExtensionArray):
                 values = values.storage
-            for _ in shape:
+            for _ in self.shape:
                 values = values.flatten()
-            if len(values) != batch.num_rows * int(np.prod(shape)):
-                raise ValueError(f"column {column!r} holds arrays of other shapes than {shape}")
-            views.append(values.to_numpy(zero_copy_only=False).reshape(batch.num_rows, *shape))
-        return views
+            rows = self.batches[batch].num_rows
+            if len(values) != rows * int(np.prod(self.shape)):
+                raise ValueError(f"the patch column holds arrays of other shapes than {self.shape}")
+            self._views[batch] = values.to_numpy(zero_copy_only=False).reshape(rows, *self.shape)
+        return self._views[batch]
 
 
 class TorchPatches(torch.utils.data.Dataset):
@@ -225,7 +221,7 @@ class TorchPatches(torch.utils.data.Dataset):
         self._shape = (len(held), shape[1], shape[2])
         self._patches = dataset.select_columns(["patch"])
         self._metadata = dataset.select_columns([*TEXT_METADATA, *TENSOR_METADATA])
-        labels = _ArrowRows(dataset.select_columns(["label"])).table(np.arange(len(dataset))).column("label")
+        labels = dataset.select_columns(["label"]).with_format("arrow")[:].column("label")
         #: (N,) int64 class codes of every row.
         self.labels = torch.from_numpy(np.array(labels.to_numpy(), dtype=np.int64))
 
@@ -234,19 +230,16 @@ class TorchPatches(torch.utils.data.Dataset):
 
     def __getstate__(self) -> dict[str, Any]:
         """The view without its readers (views of the mapped files, rebuilt on first use): pickling copies no rows."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("_patch_rows", "_patch_arrays", "_metadata_rows")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_patch_rows", "_metadata_table")}
 
     @functools.cached_property
-    def _patch_rows(self) -> _ArrowRows:
-        return _ArrowRows(self._patches)
+    def _patch_rows(self) -> _PatchRows:
+        return _PatchRows(self._patches, self._shape)
 
     @functools.cached_property
-    def _patch_arrays(self) -> list[np.ndarray]:
-        return self._patch_rows.arrays("patch", self._shape)
-
-    @functools.cached_property
-    def _metadata_rows(self) -> _ArrowRows:
-        return _ArrowRows(self._metadata)
+    def _metadata_table(self) -> pa.Table:
+        """The metadata columns in one chunk (small next to the patches), so that a ``take`` copies only its rows."""
+        return self._metadata.with_format("arrow")[:].combine_chunks()
 
     def patches(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Patches at ``indices`` as a new float32 array, shape (N, bands, H, W), gathered from the memory-mapped
@@ -255,14 +248,14 @@ class TorchPatches(torch.utils.data.Dataset):
         bands = np.arange(self._shape[0]) if self._band_index is None else self._band_index
         out = np.empty((len(indices), len(bands), *self._shape[1:]), np.float32)
         for b, offsets, positions in self._patch_rows.groups(indices):
-            out[positions] = self._patch_arrays[b][offsets[:, None], bands]
+            out[positions] = self._patch_rows.view(b)[offsets[:, None], bands]
         return out
 
     def _batch(self, indices: Sequence[int] | np.ndarray) -> Sample:
         """The rows at ``indices`` as one collated batch, without transforms."""
         indices = np.asarray(indices, dtype=np.int64)
-        metadata = self._metadata_rows.table(indices)
         batch: Sample = {"image": torch.from_numpy(self.patches(indices)), "label": self.labels[indices]}
+        metadata = self._metadata_table.take(pa.array(indices % len(self), type=pa.int64()))
         for name, dtype in TENSOR_METADATA.items():
             batch[name] = torch.tensor(metadata.column(name).to_numpy(), dtype=dtype)
         for name in TEXT_METADATA:
