@@ -127,9 +127,10 @@ def test_plot_shows_true_colour_and_the_other_bands(split):
     assert [ax.get_title() for ax in no_rgb.plot(no_rgb[0]).axes] == ["nir", "elevation"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def arrow_pool():
-    """A pyarrow memory pool recording its peak allocation, alive for the module (no buffer may outlive its pool)."""
+    """A pyarrow memory pool recording its peak allocation (install it only around reads whose Arrow buffers are
+    freed before the test ends: no buffer may outlive its pool)."""
     return pa.proxy_memory_pool(pa.default_memory_pool())
 
 
