@@ -135,13 +135,13 @@ class _PatchRows:
     ``select``, ``shuffle`` or ``filter`` left an index mapping (``flatten_indices()`` first to read those faster).
 
     Args:
-        dataset: the split (its ``patch`` column of fixed-shape arrays is read).
+        rows: the split's rows as ``datasets`` slices them (its ``patch`` column of fixed-shape arrays is read).
         shape: the shape of every patch.
     """
 
-    def __init__(self, dataset: Dataset, shape: tuple[int, ...]):
+    def __init__(self, rows: pa.Table, shape: tuple[int, ...]):
         self.shape = shape
-        self.batches = [b for b in dataset.with_format("arrow")[:].to_batches() if b.num_rows]
+        self.batches = [b for b in rows.select(["patch"]).to_batches() if b.num_rows]
         self._starts = np.cumsum([0, *(b.num_rows for b in self.batches)])
         self._views: dict[int, np.ndarray] = {}
 
@@ -219,10 +219,9 @@ class TorchPatches(torch.utils.data.Dataset):
         self._band_index = None if self.bands == held else np.array([held.index(b) for b in self.bands])
         shape = dataset.features["patch"].shape
         self._shape = (len(held), shape[1], shape[2])
-        self._patches = dataset.select_columns(["patch"])
-        self._metadata = dataset.select_columns([*TEXT_METADATA, *TENSOR_METADATA])
-        labels = dataset.select_columns(["label"]).with_format("arrow")[:].column("label")
+        self._dataset = dataset.select_columns(["patch", *TEXT_METADATA, *TENSOR_METADATA])
         #: (N,) int64 class codes of every row.
+        labels = dataset.select_columns(["label"]).with_format("arrow")[:].column("label")
         self.labels = torch.from_numpy(np.array(labels.to_numpy(), dtype=np.int64))
 
     def __len__(self) -> int:
@@ -230,16 +229,22 @@ class TorchPatches(torch.utils.data.Dataset):
 
     def __getstate__(self) -> dict[str, Any]:
         """The view without its readers (views of the mapped files, rebuilt on first use): pickling copies no rows."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("_patch_rows", "_metadata_table")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_rows", "_patch_rows", "_metadata_table")}
+
+    @functools.cached_property
+    def _rows(self) -> pa.Table:
+        """The view's rows as ``datasets`` slices them from the memory-mapped files, without copying (made on the
+        first read: one slice per row of a ``select``, ``shuffle`` or ``filter`` view)."""
+        return self._dataset.with_format("arrow")[:]
 
     @functools.cached_property
     def _patch_rows(self) -> _PatchRows:
-        return _PatchRows(self._patches, self._shape)
+        return _PatchRows(self._rows, self._shape)
 
     @functools.cached_property
     def _metadata_table(self) -> pa.Table:
         """The metadata columns in one chunk (small next to the patches), so that a ``take`` copies only its rows."""
-        return self._metadata.with_format("arrow")[:].combine_chunks()
+        return self._rows.select([*TEXT_METADATA, *TENSOR_METADATA]).combine_chunks()
 
     def patches(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Patches at ``indices`` as a new float32 array, shape (N, bands, H, W), gathered from the memory-mapped
