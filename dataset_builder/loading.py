@@ -125,14 +125,24 @@ def dataset_bands(path: str | Path) -> tuple[str, ...]:
     return DatasetStatistics.load(path).band_names
 
 
+def _in_range(indices: np.ndarray, n: int) -> np.ndarray:
+    """Row indices in [-n, n) as rows in [0, n).
+
+    Raises:
+        IndexError: an index outside [-n, n).
+    """
+    if len(indices) and (indices.min() < -n or indices.max() >= n):
+        raise IndexError(f"row indices must lie in [-{n}, {n}); got {indices.min()} ... {indices.max()}")
+    return indices % max(n, 1)
+
+
 class _PatchRows:
     """Patches of a split read by row index, touching only the Arrow record batches that hold the rows.
 
     ``pyarrow``'s ``take`` on a many-chunk column concatenates the whole column first (a copy of the column per
     read); here each row is mapped to its (record batch, offset) and its patch copied from a NumPy view of that
-    record batch in the memory-mapped file, so a read costs in proportion to its rows. The record batches are the
-    split's rows in order as ``datasets`` slices them without copying: the table's own, or one per row where
-    ``select``, ``shuffle`` or ``filter`` left an index mapping (``flatten_indices()`` first to read those faster).
+    record batch in the memory-mapped file, so a read costs in proportion to its rows. The record batches are rows
+    as ``datasets`` slices them without copying (see :meth:`TorchPatches._source`).
 
     Args:
         rows: the split's rows as ``datasets`` slices them (its ``patch`` column of fixed-shape arrays is read).
@@ -154,10 +164,7 @@ class _PatchRows:
         Raises:
             IndexError: an index outside [-len, len).
         """
-        n = len(self)
-        if len(indices) and (indices.min() < -n or indices.max() >= n):
-            raise IndexError(f"row indices must lie in [-{n}, {n}); got {indices.min()} ... {indices.max()}")
-        rows = indices % max(n, 1)
+        rows = _in_range(indices, len(self))
         which = np.searchsorted(self._starts, rows, side="right") - 1
         order = np.argsort(which, kind="stable")
         cuts = np.flatnonzero(np.diff(which[order])) + 1
@@ -223,6 +230,9 @@ class TorchPatches(torch.utils.data.Dataset):
         #: (N,) int64 class codes of every row.
         labels = dataset.select_columns(["label"]).with_format("arrow")[:].column("label")
         self.labels = torch.from_numpy(np.array(labels.to_numpy(), dtype=np.int64))
+        # datasets slices a view in table order by its record batches, a select / shuffle / filter view row by row
+        held_batches = [len(c) for c in dataset.data.table.column("label").chunks if len(c)]
+        self._table_order = [len(c) for c in labels.chunks if len(c)] == held_batches
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -233,8 +243,7 @@ class TorchPatches(torch.utils.data.Dataset):
 
     @functools.cached_property
     def _rows(self) -> pa.Table:
-        """The view's rows as ``datasets`` slices them from the memory-mapped files, without copying (made on the
-        first read: one slice per row of a ``select``, ``shuffle`` or ``filter`` view)."""
+        """The rows of a view in table order, sliced by their record batches from the memory-mapped files."""
         return self._dataset.with_format("arrow")[:]
 
     @functools.cached_property
@@ -246,21 +255,42 @@ class TorchPatches(torch.utils.data.Dataset):
         """The metadata columns in one chunk (small next to the patches), so that a ``take`` copies only its rows."""
         return self._rows.select([*TEXT_METADATA, *TENSOR_METADATA]).combine_chunks()
 
+    def _source(self, indices: np.ndarray, metadata: bool = True) -> tuple[_PatchRows, pa.Table, np.ndarray]:
+        """Where the rows at ``indices`` are read from: their patches, their metadata (none unless ``metadata``, for
+        a select / shuffle / filter view) and their positions in both.
+
+        A view in table order is sliced by its record batches once, its metadata kept in one chunk. A ``select``,
+        ``shuffle`` or ``filter`` view is sliced one row at a time by ``datasets``: per read, only the rows at
+        ``indices``, copied into one record batch (so that no slice per row is held; ``flatten_indices()`` first to
+        read it by record batches).
+        """
+        if self._table_order:
+            return self._patch_rows, self._metadata_table, _in_range(indices, len(self))
+        columns = ["patch", *TEXT_METADATA, *TENSOR_METADATA] if metadata else ["patch"]
+        rows = self._dataset.select_columns(columns).with_format("arrow")[_in_range(indices, len(self)).tolist()]
+        rows = rows.combine_chunks()
+        return _PatchRows(rows, self._shape), rows.select(columns[1:]), np.arange(len(indices))
+
+    def _patches(self, source: _PatchRows, positions: np.ndarray) -> np.ndarray:
+        """The patches at ``positions`` of ``source`` as a new float32 array (N, bands, H, W)."""
+        bands = np.arange(self._shape[0]) if self._band_index is None else self._band_index
+        out = np.empty((len(positions), len(bands), *self._shape[1:]), np.float32)
+        for b, offsets, where in source.groups(positions):
+            out[where] = source.view(b)[offsets[:, None], bands]
+        return out
+
     def patches(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Patches at ``indices`` as a new float32 array, shape (N, bands, H, W), gathered from the memory-mapped
         record batches that hold them (no other rows are read)."""
-        indices = np.asarray(indices, dtype=np.int64)
-        bands = np.arange(self._shape[0]) if self._band_index is None else self._band_index
-        out = np.empty((len(indices), len(bands), *self._shape[1:]), np.float32)
-        for b, offsets, positions in self._patch_rows.groups(indices):
-            out[positions] = self._patch_rows.view(b)[offsets[:, None], bands]
-        return out
+        source, _, positions = self._source(np.asarray(indices, dtype=np.int64), metadata=False)
+        return self._patches(source, positions)
 
     def _batch(self, indices: Sequence[int] | np.ndarray) -> Sample:
         """The rows at ``indices`` as one collated batch, without transforms."""
         indices = np.asarray(indices, dtype=np.int64)
-        batch: Sample = {"image": torch.from_numpy(self.patches(indices)), "label": self.labels[indices]}
-        metadata = self._metadata_table.take(pa.array(indices % len(self), type=pa.int64()))
+        source, metadata, positions = self._source(indices)
+        batch: Sample = {"image": torch.from_numpy(self._patches(source, positions)), "label": self.labels[indices]}
+        metadata = metadata.take(pa.array(positions, type=pa.int64()))
         for name, dtype in TENSOR_METADATA.items():
             batch[name] = torch.tensor(metadata.column(name).to_numpy(), dtype=dtype)
         for name in TEXT_METADATA:
