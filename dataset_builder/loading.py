@@ -141,11 +141,11 @@ class _PatchRows:
 
     ``pyarrow``'s ``take`` on a many-chunk column concatenates the whole column first (a copy of the column per
     read); here each row is mapped to its (record batch, offset) and its patch copied from a NumPy view of that
-    record batch in the memory-mapped file, so a read costs in proportion to its rows. The record batches are rows
-    as ``datasets`` slices them without copying (see :meth:`TorchPatches._source`).
+    record batch (of the memory-mapped file, for a view in table order), so a read costs in proportion to its rows.
 
     Args:
-        rows: the split's rows as ``datasets`` slices them (its ``patch`` column of fixed-shape arrays is read).
+        rows: the rows to read from (see :meth:`TorchPatches._source`); their ``patch`` column of fixed-shape arrays
+            is read.
         shape: the shape of every patch.
     """
 
