@@ -9,6 +9,7 @@ and stays that revision's rows even after the folder is replaced.
 from __future__ import annotations
 
 import contextlib
+import functools
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -124,6 +125,66 @@ def dataset_bands(path: str | Path) -> tuple[str, ...]:
     return DatasetStatistics.load(path).band_names
 
 
+def _in_range(indices: np.ndarray, n: int) -> np.ndarray:
+    """Row indices in [-n, n) as rows in [0, n).
+
+    Raises:
+        IndexError: an index outside [-n, n).
+    """
+    if len(indices) and (indices.min() < -n or indices.max() >= n):
+        raise IndexError(f"row indices must lie in [-{n}, {n}); got {indices.min()} ... {indices.max()}")
+    return indices % max(n, 1)
+
+
+class _PatchRows:
+    """Patches of a split read by row index, touching only the Arrow record batches that hold the rows.
+
+    ``pyarrow``'s ``take`` on a many-chunk column concatenates the whole column first (a copy of the column per
+    read); here each row is mapped to its (record batch, offset) and its patch copied from a NumPy view of that
+    record batch (of the memory-mapped file, for a view in table order), so a read costs in proportion to its rows.
+
+    Args:
+        rows: the rows to read from (see :meth:`TorchPatches._source`); their ``patch`` column of fixed-shape arrays
+            is read.
+        shape: the shape of every patch.
+    """
+
+    def __init__(self, rows: pa.Table, shape: tuple[int, ...]):
+        self.shape = shape
+        self.batches = [b for b in rows.select(["patch"]).to_batches() if b.num_rows]
+        self._starts = np.cumsum([0, *(b.num_rows for b in self.batches)])
+        self._views: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def groups(self, indices: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """(record batch, offsets in it, positions in ``indices``) of every record batch holding rows at ``indices``.
+
+        Raises:
+            IndexError: an index outside [-len, len).
+        """
+        rows = _in_range(indices, len(self))
+        which = np.searchsorted(self._starts, rows, side="right") - 1
+        order = np.argsort(which, kind="stable")
+        cuts = np.flatnonzero(np.diff(which[order])) + 1
+        return [(int(which[p[0]]), rows[p] - self._starts[which[p[0]]], p) for p in np.split(order, cuts) if len(p)]
+
+    def view(self, batch: int) -> np.ndarray:
+        """The patches of record batch ``batch`` as a NumPy view (rows, *shape) of the mapped file (made once)."""
+        if batch not in self._views:
+            values = self.batches[batch].column("patch")
+            if isinstance(values, pa.ExtensionArray):
+                values = values.storage
+            for _ in self.shape:
+                values = values.flatten()
+            rows = self.batches[batch].num_rows
+            if len(values) != rows * int(np.prod(self.shape)):
+                raise ValueError(f"the patch column holds arrays of other shapes than {self.shape}")
+            self._views[batch] = values.to_numpy(zero_copy_only=False).reshape(rows, *self.shape)
+        return self._views[batch]
+
+
 class TorchPatches(torch.utils.data.Dataset):
     """A map-style PyTorch dataset over one split, with torchgeo-style samples.
 
@@ -131,10 +192,12 @@ class TorchPatches(torch.utils.data.Dataset):
     int64 (); ``x``, ``y`` float64 () patch centre in ``crs``; ``sample_id``, ``glacier``, ``date``, ``scene``,
     ``sensor``, ``crs`` str ("" where unknown). A plain ``DataLoader`` works with any batch size, sampler
     (``DistributedSampler`` too) and ``num_workers``: its default collate stacks samples into ``image``
-    (B, bands, H, W), ``label`` (B,), ... and :meth:`__getitems__` reads each batch with one Arrow gather.
+    (B, bands, H, W), ``label`` (B,), ... and :meth:`__getitems__` reads each batch in one go.
 
     ``view[indices]`` (a sequence) is that collated batch read in one go, with no per-sample step: the fast path
-    :func:`torch_loader` takes. Rows come straight from the memory-mapped Arrow table (no per-row decoding).
+    :func:`torch_loader` takes. Rows come straight from the memory-mapped Arrow table (no per-row decoding): the
+    rows of a batch are gathered per record batch that holds them (one NumPy gather of patches, one Arrow ``take``
+    of metadata), so a read touches those record batches only and costs in proportion to the batch.
     Pickling a view (``spawn`` workers) copies no rows: unpickling re-opens the split's Arrow cache files by path,
     and fails (``FileNotFoundError``) once a prune or rebuild replaced the folder, instead of reading other rows.
 
@@ -163,34 +226,71 @@ class TorchPatches(torch.utils.data.Dataset):
         self._band_index = None if self.bands == held else np.array([held.index(b) for b in self.bands])
         shape = dataset.features["patch"].shape
         self._shape = (len(held), shape[1], shape[2])
-        self._patches = dataset.select_columns(["patch"]).with_format("arrow")
-        self._metadata = dataset.select_columns([*TEXT_METADATA, *TENSOR_METADATA]).with_format("arrow")
-        labels = dataset.select_columns(["label"]).with_format("arrow")[:].column("label")
+        self._dataset = dataset.select_columns(["patch", *TEXT_METADATA, *TENSOR_METADATA])
         #: (N,) int64 class codes of every row.
+        labels = dataset.select_columns(["label"]).with_format("arrow")[:].column("label")
         self.labels = torch.from_numpy(np.array(labels.to_numpy(), dtype=np.int64))
+        # datasets slices a view in table order by its record batches, a select / shuffle / filter view row by row
+        held_batches = [len(c) for c in dataset.data.table.column("label").chunks if len(c)]
+        self._table_order = [len(c) for c in labels.chunks if len(c)] == held_batches
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The view without its readers (views of the mapped files, rebuilt on first use): pickling copies no rows."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_rows", "_patch_rows", "_metadata_table")}
+
+    @functools.cached_property
+    def _rows(self) -> pa.Table:
+        """The rows of a view in table order, sliced by their record batches from the memory-mapped files."""
+        return self._dataset.with_format("arrow")[:]
+
+    @functools.cached_property
+    def _patch_rows(self) -> _PatchRows:
+        return _PatchRows(self._rows, self._shape)
+
+    @functools.cached_property
+    def _metadata_table(self) -> pa.Table:
+        """The metadata columns in one chunk (small next to the patches), so that a ``take`` copies only its rows."""
+        return self._rows.select([*TEXT_METADATA, *TENSOR_METADATA]).combine_chunks()
+
+    def _source(self, indices: np.ndarray, metadata: bool = True) -> tuple[_PatchRows, pa.Table, np.ndarray]:
+        """Where the rows at ``indices`` are read from: their patches, their metadata (none unless ``metadata``, for
+        a select / shuffle / filter view) and their positions in both.
+
+        A view in table order is sliced by its record batches once, its metadata kept in one chunk. A ``select``,
+        ``shuffle`` or ``filter`` view is sliced one row at a time by ``datasets``: per read, only the rows at
+        ``indices``, copied into one record batch (so that no slice per row is held; ``flatten_indices()`` first to
+        read it by record batches).
+        """
+        if self._table_order:
+            return self._patch_rows, self._metadata_table, _in_range(indices, len(self))
+        columns = ["patch", *TEXT_METADATA, *TENSOR_METADATA] if metadata else ["patch"]
+        rows = self._dataset.select_columns(columns).with_format("arrow")[_in_range(indices, len(self)).tolist()]
+        rows = rows.combine_chunks()
+        return _PatchRows(rows, self._shape), rows.select(columns[1:]), np.arange(len(indices))
+
+    def _patches(self, source: _PatchRows, positions: np.ndarray) -> np.ndarray:
+        """The patches at ``positions`` of ``source`` as a new float32 array (N, bands, H, W)."""
+        bands = np.arange(self._shape[0]) if self._band_index is None else self._band_index
+        out = np.empty((len(positions), len(bands), *self._shape[1:]), np.float32)
+        for b, offsets, where in source.groups(positions):
+            out[where] = source.view(b)[offsets[:, None], bands]
+        return out
+
     def patches(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Patches at ``indices`` as a new float32 array, shape (N, bands, H, W)."""
-        indices = np.asarray(indices, dtype=np.int64)
-        if not len(indices):
-            return np.zeros((0, len(self.bands), *self._shape[1:]), np.float32)
-        column = self._patches[indices].column("patch").combine_chunks()
-        if isinstance(column, pa.ExtensionArray):
-            column = column.storage
-        out = column.flatten().flatten().flatten().to_numpy(zero_copy_only=False).reshape(len(indices), *self._shape)
-        if self._band_index is not None:
-            out = out[:, self._band_index]
-        out = out.astype(np.float32, copy=False)
-        return out if out.flags.writeable else out.copy()  # Arrow buffers are read-only; torch wants writable
+        """Patches at ``indices`` as a new float32 array, shape (N, bands, H, W), gathered from the memory-mapped
+        record batches that hold them (no other rows are read)."""
+        source, _, positions = self._source(np.asarray(indices, dtype=np.int64), metadata=False)
+        return self._patches(source, positions)
 
     def _batch(self, indices: Sequence[int] | np.ndarray) -> Sample:
         """The rows at ``indices`` as one collated batch, without transforms."""
         indices = np.asarray(indices, dtype=np.int64)
-        metadata = self._metadata[indices]
-        batch: Sample = {"image": torch.from_numpy(self.patches(indices)), "label": self.labels[indices]}
+        source, metadata, positions = self._source(indices)
+        batch: Sample = {"image": torch.from_numpy(self._patches(source, positions)), "label": self.labels[indices]}
+        metadata = metadata.take(pa.array(positions, type=pa.int64()))
         for name, dtype in TENSOR_METADATA.items():
             batch[name] = torch.tensor(metadata.column(name).to_numpy(), dtype=dtype)
         for name in TEXT_METADATA:
@@ -198,7 +298,7 @@ class TorchPatches(torch.utils.data.Dataset):
         return batch
 
     def __getitems__(self, indices: Sequence[int]) -> list[Sample]:
-        """The samples at ``indices``, read with one Arrow gather (what a ``DataLoader`` calls per batch)."""
+        """The samples at ``indices``, read in one go (what a ``DataLoader`` calls per batch)."""
         batch = self._batch(indices)
         samples = [{name: value[i] for name, value in batch.items()} for i in range(len(indices))]
         return [self.transforms(s) for s in samples] if self.transforms else samples
@@ -251,8 +351,8 @@ def torch_loader(
     num_workers: int = 0,
     pin_memory: bool = False,
 ) -> DataLoader:
-    """A DataLoader of collated batches (see :class:`TorchPatches`), each read as ``patches[indices]``: one Arrow
-    gather per batch, no per-sample step (unless the view has ``transforms``).
+    """A DataLoader of collated batches (see :class:`TorchPatches`), each read as ``patches[indices]``: one read
+    per batch, no per-sample step (unless the view has ``transforms``).
 
     Args:
         shuffle, seed: a new seeded order every epoch (the same sequence of orders for the same seed).

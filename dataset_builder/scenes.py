@@ -17,7 +17,6 @@ from typing import Callable, Iterator, Literal, Sequence
 import numpy as np
 import pandas as pd
 import rasterio
-from numpy.lib.stride_tricks import as_strided
 from pyproj import CRS, Transformer
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
@@ -225,11 +224,11 @@ def scene_bands(path: Path, descriptions: Sequence[str | None]) -> tuple[tuple[s
 class PatchCutter:
     """Cut ``patch_size`` squares centred on pixels of one in-memory image, many at a time.
 
-    The image is copied once into a channels-last array padded by half a patch on each side (with
-    ``fill``), so that every patch row of all bands is one contiguous run of memory. A call gathers the
-    patches through a strided view of every patch of that array, (H, W, bands, size, size), a few at a
-    time (~0.5 MB, which stay in cache while they are copied band-first into the result): one gather
-    and one copy per ~10 patches of 33 px, none per band. The invalid pixels of each patch are counted
+    The image is copied once, band-first, into an array padded by half a patch on each side (with ``fill``). Every
+    patch row of one band is then a run of ``patch_size`` contiguous values, and a view of the padded array whose
+    elements are such runs (as opaque ``patch_size``-value items), (positions, bands, size), holds every patch at the
+    flat position of its top-left pixel. A call is one gather from that view straight into the band-first result:
+    one copy of a whole run per band and patch row, no per-value step. The invalid pixels of each patch are counted
     in O(1) from a summed-area table.
 
     Args:
@@ -238,30 +237,30 @@ class PatchCutter:
         fill: value for pixels outside the image or on nodata.
     """
 
-    #: Bytes of patches gathered at a time before their band-first copy.
-    CHUNK_BYTES = 1 << 19
-
     def __init__(self, image: np.ndarray, patch_size: int = PATCH_SIZE, fill: float = 0.0):
         self.size, half = patch_size, patch_size // 2
         bands, height, width = image.shape
         floating = np.issubdtype(image.dtype, np.floating)
         nodata = ~np.isfinite(image).all(axis=0) if floating else np.zeros((height, width), bool)
-        padded = np.full((height + 2 * half, width + 2 * half, bands), fill, dtype=image.dtype)
-        inside = padded[half : half + height, half : half + width]
-        inside[...] = image.transpose(1, 2, 0)
+        padded = np.full((bands, height + 2 * half, width + 2 * half), fill, dtype=image.dtype)
+        inside = padded[:, half : half + height, half : half + width]
+        inside[...] = image
         if nodata.any():
-            inside[nodata] = fill
-        invalid = np.ones(padded.shape[:2], dtype=np.int32)
+            inside[:, nodata] = fill
+        invalid = np.ones(padded.shape[1:], dtype=np.int32)
         invalid[half : half + height, half : half + width] = nodata
         self._sat = np.pad(invalid.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-        st = padded.strides
-        # view[r, c] = the patch whose top-left pixel is padded[r, c], (bands, size, size)
-        self._patches = as_strided(
-            padded,
-            (padded.shape[0] - patch_size + 1, padded.shape[1] - patch_size + 1, bands, patch_size, patch_size),
-            (st[0], st[1], st[2], st[0], st[1]),
+        rows, cols = padded.shape[1:]
+        item = padded.itemsize
+        # runs[p, b, r] = padded[b].flat[p + r * cols : p + r * cols + size]: row r of band b of the patch whose
+        # top-left pixel is at flat position p of a band (p = row * cols + col)
+        self._runs = np.ndarray(
+            ((rows - patch_size) * cols + cols - patch_size + 1, bands, patch_size),
+            dtype=np.dtype((np.void, patch_size * item)),
+            buffer=padded,
+            strides=(item, rows * cols * item, cols * item),
         )
-        self._chunk = max(1, self.CHUNK_BYTES // (bands * patch_size * patch_size * padded.itemsize))
+        self._cols, self._dtype = cols, padded.dtype
         self.shape = (height, width)
 
     def __call__(self, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -270,15 +269,20 @@ class PatchCutter:
         Returns:
             patches (N, bands, size, size) C-contiguous and ``padded`` (N,) bool: True where a patch
             crossed the image edge or held nodata.
+
+        Raises:
+            IndexError: a pixel outside the image.
         """
-        rows, cols, k = np.asarray(rows), np.asarray(cols), self.size
-        out = np.empty((len(rows), *self._patches.shape[2:]), dtype=self._patches.dtype)
-        for start in range(0, len(rows), self._chunk):
-            part = slice(start, start + self._chunk)
-            np.copyto(out[part], self._patches[rows[part], cols[part]])  # gathered channels-last, copied band-first
+        rows, cols, k = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64), self.size
+        outside = (rows < 0) | (rows >= self.shape[0]) | (cols < 0) | (cols >= self.shape[1])
+        if outside.any():
+            i = int(np.argmax(outside))
+            raise IndexError(f"pixel ({rows[i]}, {cols[i]}) is outside the {self.shape[0]} x {self.shape[1]} image")
+        runs = self._runs[rows * self._cols + cols]  # (N, bands, size) runs of size values: one gather
+        patches = runs.view(self._dtype).reshape(len(rows), runs.shape[1], k, k)
         sat = self._sat
         bad = sat[rows + k, cols + k] - sat[rows, cols + k] - sat[rows + k, cols] + sat[rows, cols]
-        return out, bad > 0
+        return patches, bad > 0
 
 
 def iter_scenes(

@@ -3,8 +3,10 @@
 import pickle
 
 import numpy as np
+import pyarrow as pa
 import pytest
 import torch
+from datasets import concatenate_datasets
 from matplotlib.figure import Figure
 from torch.utils.data import DataLoader, DistributedSampler, default_collate
 
@@ -123,3 +125,42 @@ def test_plot_shows_true_colour_and_the_other_bands(split):
     assert f"label: {CLASS_NAMES[int(sample['label'])]}" in heading and "predicted: debris" in heading
     no_rgb = TorchPatches(split, bands=("nir", "elevation"))
     assert [ax.get_title() for ax in no_rgb.plot(no_rgb[0]).axes] == ["nir", "elevation"]
+
+
+@pytest.fixture
+def arrow_pool():
+    """A pyarrow memory pool recording its peak allocation (install it only around reads whose Arrow buffers are
+    freed before the test ends: no buffer may outlive its pool)."""
+    return pa.proxy_memory_pool(pa.default_memory_pool())
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_batch_reads_gather_per_record_batch_without_copying_the_column(split, arrow_pool, mapped):
+    parts = [split, split.shuffle(seed=1), split.select([3, 0, 5])] if mapped else [split, split, split]
+    rows = concatenate_datasets(parts)
+    column = rows.data.table.column("patch")
+    assert column.num_chunks > 4  # a many-chunk column, on which pyarrow's take concatenates every chunk first
+    view = TorchPatches(rows, bands=("red", "nir"))
+    view[[0]]  # the metadata in one chunk, made once
+    indices = np.random.default_rng(0).permutation(len(rows))[:3]
+    indices[-1] -= len(rows)  # a negative index counts from the end
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(arrow_pool)
+    try:
+        batch = view[indices]
+    finally:
+        pa.set_memory_pool(previous)
+    expected = np.stack([np.asarray(rows[int(i)]["patch"], np.float32)[[2, 3]] for i in indices])
+    np.testing.assert_array_equal(batch["image"].numpy(), expected)
+    assert batch["sample_id"] == [rows[int(i)]["sample_id"] for i in indices]
+    # a view in table order copies no patch through Arrow, a select / shuffle / filter view only the batch's patches
+    rows_read = len(indices) * (2 if mapped else 1)
+    assert arrow_pool.max_memory() < column.nbytes / len(rows) * rows_read < column.nbytes
+
+
+def test_indices_out_of_range_are_refused(split):
+    view = TorchPatches(split.shuffle(seed=0))
+    for bad in ([len(view)], [-len(view) - 1]):
+        with pytest.raises(IndexError, match="row indices"):
+            view.patches(bad)
+    assert view.patches([]).shape == (0, 11, 33, 33)
