@@ -27,6 +27,7 @@ are flagged): their cost depends on the rows, not on the model. Linux (peak RSS 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -78,11 +79,22 @@ class Measure:
         return self.items / self.seconds if self.seconds > 0 else float("nan")
 
 
+def pss_anon(pid: int) -> int:
+    """Bytes of anonymous memory proportionally attributed to ``pid`` (``Pss_Anon`` of ``/proc/PID/smaps_rollup``);
+    ValueError where the kernel does not report it."""
+    with open(f"/proc/{pid}/smaps_rollup") as rollup:
+        for line in rollup:
+            if line.startswith("Pss_Anon:"):
+                return int(line.split()[1]) * 1024
+    raise ValueError(f"no Pss_Anon for process {pid}")
+
+
 class PeakMemory:
-    """Peak memory of this process and its worker processes: anonymous pages (resident minus file-backed and
-    shared ones: what the processes hold, not the memory-mapped files they read) sampled every ``interval`` s by a
-    daemon thread (the workers are looked up every ``refresh`` samples), and this process's resident high-water
-    mark (VmHWM)."""
+    """Peak memory of this process and its worker processes: anonymous pages, each counted once however many
+    processes share it (the kernel's proportional ``Pss_Anon``; where it is not reported, resident minus file-backed
+    and shared pages, which counts the pages a forked worker still shares with its parent once per process), not
+    the memory-mapped files they read; sampled every ``interval`` s by a daemon thread (the workers are looked up
+    every ``refresh`` samples), and this process's resident high-water mark (VmHWM)."""
 
     def __init__(self, interval: float = 0.05, refresh: int = 10) -> None:
         self.process = psutil.Process()
@@ -92,11 +104,13 @@ class PeakMemory:
     def _anon(self, processes: list[psutil.Process]) -> int:
         total = 0
         for process in processes:
-            try:
-                memory = process.memory_info()
-            except psutil.NoSuchProcess:  # a worker that has just ended
-                continue
-            total += memory.rss - memory.shared
+            # a worker that has just ended counts nothing
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError, psutil.NoSuchProcess):
+                try:
+                    total += pss_anon(process.pid)
+                except (PermissionError, ValueError):
+                    memory = process.memory_info()
+                    total += memory.rss - memory.shared
         return total
 
     def _sample(self, interval: float, refresh: int) -> None:
