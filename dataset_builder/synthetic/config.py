@@ -28,7 +28,7 @@ class SyntheticConfig:
     boundary_px: float = 3.0  # a label this close to an ambiguous boundary is "near" it
     boundary_share: float = 0.35  # share of facies labels drawn near an ambiguous boundary
     min_labels_per_class: int = 2  # per scene, for every class it shows
-    cloudy_scene_share: float = 0.25  # the first scene of each glacier is always cloudy
+    cloudy_scene_share: float = 0.25  # one scene of each glacier (any) is always cloudy
     fold_sizes: tuple[int, ...] = REAL_FOLD_SIZES  # relative label counts per fold
     mb_slope: float = 3000.0  # mm w.e. per unit AAR
     aar0: float = 0.55  # AAR of a zero balance; glacier offsets around it

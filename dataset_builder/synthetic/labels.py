@@ -26,6 +26,17 @@ AMBIGUOUS_PARTNERS: dict[str, tuple[str, ...]] = {
 #: The classes whose labels may be noisy: ice, snow, debris, firn, refrozen-like (shadow, water, cloud stay clean).
 NOISY_CLASSES: tuple[str, ...] = tuple(AMBIGUOUS_PARTNERS)
 
+#: Pixels from the edge of the labelled domain (the glacier outline, a lake's shore) that labels keep off where
+#: their class has enough pixels further in: 90 m, three Landsat pixels. An expert places a point where the class
+#: is unambiguous, not on the outermost pixels, which mix the ice with the rock beside it (at 30 m, and at 10 m
+#: after the sensor's blur). Labels on the margins put much terrain beyond the outline into the patches: the
+#: elevation band's extremes (headwalls above the glacier's top) widen its global range, and the normalised
+#: elevation and proximity means fell 0.08-0.13 and 0.03 below those the published weights imply, the slope
+#: mean 0.05 above. Shadow labels are exempt: cast shadow lies along the walls, and dark is dark on ice or rock.
+MARGIN_PX = 9
+#: The classes that keep ``MARGIN_PX`` off the domain's edge.
+MARGIN_CLASSES: tuple[str, ...] = ("ice", "snow", "debris", "firn", "refrozen-like", "water", "cloud")
+
 #: Target label shares of the real dataset (ice >> snow > debris ~ firn > shadow >> refrozen-like > water ~ cloud).
 CLASS_SHARES: dict[str, float] = {
     "ice": 0.42,
@@ -121,7 +132,9 @@ def sample_labels(
         shares: ``(8,)`` class shares for this scene (sum 1).
         config: ``min_labels_per_class``, ``boundary_share``, ``boundary_px``, ``noise_rate``.
 
-    Labels lie at least ``PATCH_SIZE // 2`` pixels from the scene edge, one per pixel at most.
+    Labels lie at least ``PATCH_SIZE // 2`` pixels from the scene edge, one per pixel at most, and more than
+    ``MARGIN_PX`` from the edge of the labelled domain (outline, shore) where their class (``MARGIN_CLASSES``) has
+    enough pixels there.
     Per class: ``n_labels * share`` (stochastically rounded, at least ``min_labels_per_class``
     where the class shows, at most what it shows; with ``config.exact_counts``, :func:`exact_quotas`,
     so the scene gets exactly ``n_labels``); ``boundary_share`` of each facies class is drawn
@@ -135,6 +148,7 @@ def sample_labels(
     inner = np.zeros(label_map.shape, bool)
     inner[half : n - half, half : n - half] = True
     distance, partner = _nearest_partner(label_map)
+    interior = ndimage.distance_transform_edt(label_map != MAP_NODATA) > MARGIN_PX
     near = distance <= config.boundary_px
     shown = label_map[inner]
     pixels = np.bincount(shown[shown < len(CLASS_NAMES)], minlength=len(CLASS_NAMES))
@@ -149,6 +163,8 @@ def sample_labels(
         quota = min(available, max(quotas[code], config.min_labels_per_class if available else 0))
         if quota == 0:
             continue
+        if name in MARGIN_CLASSES and np.count_nonzero(where & interior) >= quota:
+            where &= interior
         first = np.empty(0, dtype=np.int64)
         if name in NOISY_CLASSES:
             close = np.flatnonzero(where & near)

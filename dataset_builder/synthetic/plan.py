@@ -127,10 +127,14 @@ def plan_benchmark(config: SyntheticConfig) -> tuple[list[GlacierPlan], list[Ter
     scenes = []
     for g, rng in zip(glaciers, scene_draws):
         region = REGIONS_BY_KEY[g.region]
+        # one scene of each glacier, any of them, is always cloudy: clouds are no likelier in the Landsat 5 years
+        # than in the Sentinel-2 ones. (Always the earliest scene left the bright cloud cores, which set the global
+        # per-band maxima, nearly always under Landsat's level-2 cap of 1.602, never in Sentinel-2 products.)
+        always_cloudy = int(rng.integers(config.scenes_per_glacier))
         for k, year in enumerate(sorted(rng.choice(years, size=config.scenes_per_glacier, replace=False))):
             day = date(int(year), 1, 1) + timedelta(days=int(rng.integers(*region.season_doy)) - 1)
             azimuth, elevation = sun_position(g.lat, day.timetuple().tm_yday, rng.uniform(10.0, 11.0))
-            cloudy = k == 0 or rng.random() < config.cloudy_scene_share
+            cloudy = k == always_cloudy or rng.random() < config.cloudy_scene_share
             snowline = g.mean_snowline_m + g.snowline_sd_m * float(np.clip(rng.standard_normal(), -2.2, 2.2))
             snowline = min(snowline, g.z_max - SNOW_CAP * (g.z_max - g.z_min))  # the highest part keeps its snow
             scenes.append(

@@ -10,14 +10,25 @@ from dataset_builder.schema import PIXEL_SIZE_M
 from dataset_builder.synthetic.facies import CODE, TERRAIN
 from dataset_builder.synthetic.terrain import fractal_noise
 
-#: Typical surface reflectance (blue, green, red, nir, swir1, swir2) of each class, after the class signatures of
-#: the released dataset (Maslov et al., "Automating glacier facies classification: pan-European dataset and deep
-#: learning baseline", dataset doi:10.5281/zenodo.18469893).
+#: Typical surface reflectance (blue, green, red, nir, swir1, swir2) of each class at the end of the ablation season,
+#: when the released dataset's scenes were taken (Maslov et al., "Automating glacier facies classification:
+#: pan-European dataset and deep learning baseline", dataset doi:10.5281/zenodo.18469893). Snow, firn and ice are
+#: then aged: the snow that survives the summer is old, wet and coarse-grained with some impurities, which lowers
+#: its visible reflectance a little and its near-infrared reflectance much more (grain growth; Warren & Wiscombe
+#: 1980; broadband albedo of old clean wet snow 0.46-0.70, clean firn 0.50-0.65, clean ice 0.34-0.51, dirty ice
+#: 0.15-0.30: Cuffey & Paterson 2010, table 5.2). The fresh-snow-like values (snow 0.90 0.88 0.85 0.75 0.10 0.06,
+#: firn 0.65 ..., ice 0.45 ...) put every glacier facies one step brighter than the BatchNorm statistics of the
+#: published models imply: against the truth those models took our ice for refrozen-like ice, our firn and
+#: refrozen-like ice for snow, and the normalised optical band means and variances were 1.3-1.5 x the implied ones.
 SIGNATURES: dict[str, tuple[float, ...]] = {
-    "snow": (0.90, 0.88, 0.85, 0.75, 0.10, 0.06),
-    "firn": (0.65, 0.62, 0.58, 0.50, 0.06, 0.04),
-    "refrozen-like": (0.55, 0.52, 0.48, 0.35, 0.04, 0.03),
-    "ice": (0.45, 0.42, 0.37, 0.22, 0.03, 0.02),
+    "snow": (0.80, 0.78, 0.74, 0.60, 0.07, 0.045),  # old wet snow: visible ~0.8, NIR ~0.6 (coarse grains)
+    "firn": (0.57, 0.54, 0.49, 0.38, 0.05, 0.035),  # clean firn, broadband ~0.5
+    "refrozen-like": (0.50, 0.47, 0.42, 0.29, 0.035, 0.025),  # superimposed ice, bubbly, between firn and ice
+    # late-season bare ice with dust and cryoconite, between dirty (broadband 0.15-0.30) and clean (0.34-0.51) ice:
+    # at 0.38 in blue the normalised optical means stayed 0.02-0.06 above the implied ones, with ice (42 % of the
+    # labels) the largest share, and the published models took 40 % of our ice for refrozen-like ice. Ice absorbs
+    # more towards the red (it looks blue): red ~0.7 x blue; the implied red/blue mean ratio is 0.84, ours was 0.93
+    "ice": (0.32, 0.29, 0.23, 0.12, 0.02, 0.015),
     "debris": (0.10, 0.12, 0.14, 0.18, 0.22, 0.18),
     "water": (0.12, 0.15, 0.12, 0.05, 0.01, 0.01),
     "cloud": (0.75, 0.74, 0.73, 0.72, 0.50, 0.35),
@@ -25,7 +36,11 @@ SIGNATURES: dict[str, tuple[float, ...]] = {
 #: Reflectance of bare rock and of vegetation on the terrain around the glacier.
 ROCK = np.array([0.08, 0.10, 0.12, 0.17, 0.24, 0.19])
 VEGETATION = np.array([0.04, 0.07, 0.05, 0.30, 0.16, 0.08])
-#: Spread of cloud brightness (sd of its logarithm) with optical thickness across a cloud.
+#: Spread of cloud brightness (sd of its logarithm) with optical thickness across a cloud. Thick cores reach
+#: level-2 reflectances of 1.5-2 (top-of-atmosphere ~1, divided by the atmosphere's transmittance in the
+#: correction): Landsat Collection 2 saturates at 1.602, Sentinel-2 L2A goes beyond, and those cores set the real
+#: data's global per-band maxima. A wider spread (0.4) would darken the thin parts below the 0.3 in swir1 that
+#: tells clouds from snow in one pixel in eight.
 CLOUD_BRIGHTNESS_SD = 0.3
 #: Share of each band's illumination that comes from the sky (diffuse); all that is left in shadow.
 DIFFUSE_FRACTION = np.array([0.25, 0.20, 0.17, 0.12, 0.08, 0.07])
