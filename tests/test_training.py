@@ -30,6 +30,7 @@ from modeling.training import (
     sample_weights,
     train_fold,
 )
+from modeling.training import data as fold_data
 
 ROOT = Path(__file__).resolve().parents[1]
 #: A few seconds per fold: tiny network, 9 x 9 crops, one thread (no OpenMP contention on shared runners).
@@ -42,6 +43,24 @@ def dataset(fake_dataset) -> Path:
 
 
 # -- recipe pieces -----------------------------------------------------------------------------------------------
+
+
+def test_fold_weights_follow_the_row_order_of_the_training_view(dataset, monkeypatch):
+    """Weights are computed in the order the training view reads its rows, also for a selected, shuffled view."""
+    load_cv_split = fold_data.load_cv_split
+
+    def shuffled(*args, **kwargs):  # and one class made rare, so that weights differ between rows
+        parts = load_cv_split(*args, **kwargs)
+        labels = np.asarray(parts["train"]["label"])
+        keep = np.flatnonzero(labels != 1).tolist() + np.flatnonzero(labels == 1)[:1].tolist()
+        parts["train"] = parts["train"].select(np.random.default_rng(3).permutation(keep))
+        return parts
+
+    monkeypatch.setattr(fold_data, "load_cv_split", shuffled)
+    fold = load_fold(dataset, 0)
+    scenes = np.asarray(fold.train[list(range(len(fold.train)))]["scene"])
+    np.testing.assert_array_equal(fold.weights, sample_weights(fold.train.labels.numpy(), scenes))
+    assert len(set(fold.weights.tolist())) > 1
 
 
 def test_sample_weights_follow_the_recipe():

@@ -144,7 +144,7 @@ def load_fold(
             raise unreadable_dataset_error(dataset_dir, err) from err
         statistics = DatasetStatistics.load(dataset_dir).for_splits(split.split_names["train"])
     bands = check_bands(bands) if bands else held
-    meta = parts["train"].select_columns(["label", "scene"]).data
+    meta = parts["train"].select_columns(["label", "scene"]).with_format("arrow")[:]  # in the view's row order
     labels = meta.column("label").to_numpy()
     weights = (
         sample_weights(labels, np.asarray(meta.column("scene").to_pylist()))
@@ -159,7 +159,9 @@ def load_fold(
         train=TorchPatches(parts["train"], bands, dataset_bands=held),
         validation=TorchPatches(parts["validation"], bands, dataset_bands=held),
         test=TorchPatches(test, bands, dataset_bands=held),
-        test_ids=np.asarray(test.select_columns(["sample_id"]).data.column("sample_id").to_pylist(), dtype=object),
+        test_ids=np.asarray(
+            test.select_columns(["sample_id"]).with_format("arrow")[:].column("sample_id").to_pylist(), dtype=object
+        ),
         weights=weights,
         statistics=statistics,
         revision=revision,
