@@ -32,6 +32,16 @@ def _source_with(tmp_path, name, data=None, crs="EPSG:32632"):
     return src, src / name
 
 
+def _assert_refused_then_skipped(src, path, tmp_path, message):
+    """The build stops at the one bad file, naming it and writing nothing; with skip_invalid it goes on without it."""
+    with pytest.raises(InvalidSourceError, match=message) as info:
+        _build(src, tmp_path)
+    assert str(path) in str(info.value)
+    _assert_nothing_written(tmp_path)
+    report = _build(src, tmp_path, skip_invalid=True)
+    assert report.skipped["total"] == 1 and report.num_rows == 12
+
+
 @pytest.mark.parametrize(
     ("name", "data", "crs", "message"),
     [
@@ -47,12 +57,7 @@ def _source_with(tmp_path, name, data=None, crs="EPSG:32632"):
 )
 def test_invalid_label_file_names_the_file(tmp_path, name, data, crs, message):
     src, path = _source_with(tmp_path, name, data, crs)
-    with pytest.raises(InvalidSourceError, match=message) as info:
-        _build(src, tmp_path)
-    assert str(path) in str(info.value)
-    _assert_nothing_written(tmp_path)
-    report = _build(src, tmp_path, skip_invalid=True)
-    assert report.skipped["total"] == 1 and report.num_rows == 12
+    _assert_refused_then_skipped(src, path, tmp_path, message)
 
 
 def test_all_nodata_patch(tmp_path):
@@ -181,12 +186,7 @@ def test_values_a_band_cannot_take_are_refused_naming_file_and_band(tmp_path, ba
     data = fake_patch(np.random.default_rng(0), 0)
     data[band, 3, 7] = value
     src, path = _source_with(tmp_path, GOOD, data)
-    with pytest.raises(InvalidSourceError, match=message) as info:
-        _build(src, tmp_path)
-    assert str(path) in str(info.value)
-    _assert_nothing_written(tmp_path)
-    report = _build(src, tmp_path, skip_invalid=True)
-    assert report.skipped["total"] == 1 and report.num_rows == 12
+    _assert_refused_then_skipped(src, path, tmp_path, message)
 
 
 def test_label_pixel_on_nodata_is_refused(tmp_path):

@@ -70,7 +70,6 @@ class PreparedScene:
         glacier_index: (H, W) unsigned ints, 0 outside the glaciers.
         classify: (H, W) bool, glacier pixels with data in every band the model reads that no quality flag hides.
         hidden: (H, W) bool, glacier pixels with data that the product's quality flags hide (unobserved).
-        elevation_ranges: glacier index -> (min, max) DEM elevation in metres on its pixels.
         bands: the bands of the input stack, in order (the model's, then the quick-look's missing ones).
         stack_path: float32 GeoTIFF of those bands on the grid (NaN = no data), in the work folder.
         coverage: glacier id -> share of its pixels that can be classified.
@@ -84,7 +83,6 @@ class PreparedScene:
     glacier_index: np.ndarray
     classify: np.ndarray
     hidden: np.ndarray
-    elevation_ranges: dict[int, tuple[float, float]]
     bands: tuple[str, ...]
     stack_path: Path
     coverage: dict[str, float]
@@ -344,6 +342,11 @@ def prepare_scene(
             hidden[rr, cc] = ok & (flagged | saturated)
             classify[rr, cc] = ok & ~hidden[rr, cc]
             dst.write(np.stack([values[b] for b in stack_bands]).astype(np.float32), window=block)
+    if holes:
+        raise SceneInputError(
+            ", ".join(map(str, files)),
+            f"the DEM has no data at {holes} glacier pixel(s) of scene {scene.scene}: fill its holes",
+        )
     ranges = {i: (float(lows[i]), float(highs[i])) for i in range(1, len(ids) + 1) if highs[i] > lows[i]}
     if "elevation" in bands:  # the released convention: scaled over each glacier's outline, known only now
         e = stack_bands.index("elevation") + 1
@@ -355,11 +358,6 @@ def prepare_scene(
                     hr, hc = window_slices(halo)
                     scaled = glacier_scaled_elevation(dst.read(e, window=halo), index[hr, hc], ranges)
                     dst.write(scaled[relative_slices(block, halo)], e, window=block)
-    if holes:
-        raise SceneInputError(
-            ", ".join(map(str, files)),
-            f"the DEM has no data at {holes} glacier pixel(s) of scene {scene.scene}: fill its holes",
-        )
     counts = np.bincount(index.ravel(), minlength=len(ids) + 1)[1:]
     covered = np.bincount(index[classify], minlength=len(ids) + 1)[1:]
     if not (classify | hidden).any():
@@ -374,7 +372,6 @@ def prepare_scene(
         index,
         classify,
         hidden,
-        ranges,
         stack_bands,
         stack_path,
         coverage,

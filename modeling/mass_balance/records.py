@@ -36,7 +36,7 @@ MB_COLUMNS: dict[str, tuple[str, ...]] = {
 #: WGMS code of the whole-glacier row in LOWER_BOUND / UPPER_BOUND (other rows are elevation bands).
 WGMS_WHOLE_GLACIER = 9999
 #: Units of the annual balance where a table generation's documentation states them; ``units="auto"`` takes them
-#: from here, and from the values' magnitude (:func:`_magnitude_units`) for a layout not listed.
+#: from here, and from the values' magnitude (:func:`_units_from_values`) for a layout not listed.
 LAYOUT_UNITS: dict[str, str] = {"upper-case": "mm"}
 #: Median |annual balance| from which values are read as mm w.e. (glacier-wide annual balances beyond 10 m w.e.
 #: a year are not observed; below 10 mm w.e. a year hardly any glacier's median lies).
@@ -112,7 +112,6 @@ def read_mb_table(source: str | Path | pd.DataFrame, *, units: str = "auto") -> 
             f"columns are {', '.join(map(str, raw.columns))}"
         )
     layout = "lower-case" if str(found["balance"]).islower() else "upper-case"
-    inferred = units == "auto" and layout not in LAYOUT_UNITS
     if {"LOWER_BOUND", "UPPER_BOUND"} <= set(upper):
         whole = (pd.to_numeric(raw[upper["LOWER_BOUND"]], errors="coerce") == WGMS_WHOLE_GLACIER) & (
             pd.to_numeric(raw[upper["UPPER_BOUND"]], errors="coerce") == WGMS_WHOLE_GLACIER
@@ -151,15 +150,8 @@ def read_mb_table(source: str | Path | pd.DataFrame, *, units: str = "auto") -> 
         table = table[~bad]
     if table.empty:
         raise MassBalanceInputError(f"{where}: mass-balance table holds no usable record")
-    if inferred:
-        units = _magnitude_units(table["balance"].to_numpy())
-        warn(
-            f"{where}: {found['balance']} read as {units} w.e. from its values (median |balance| "
-            f"{np.median(np.abs(table['balance'])):.3g}); the {layout} layout's unit was not checked against WGMS's "
-            "documentation - give --units to override"
-        )
-    elif units == "auto":
-        units = LAYOUT_UNITS[layout]
+    if units == "auto":
+        units = LAYOUT_UNITS.get(layout) or _units_from_values(table["balance"], str(found["balance"]), layout, where)
     _check_units(table["balance"].to_numpy(), units, str(found["balance"]), layout)
     _note_outliers(table["balance"], units, where)
     table["year"] = table["year"].astype(int)
@@ -196,9 +188,15 @@ def _note_outliers(balance: pd.Series, units: str, where: str) -> None:
             )
 
 
-def _magnitude_units(balance: np.ndarray) -> str:
-    """``"mm"`` where the median |balance| is at least :data:`MM_FROM`, else ``"m"``."""
-    return "mm" if float(np.median(np.abs(balance))) >= MM_FROM else "m"
+def _units_from_values(balance: pd.Series, column: str, layout: str, where: str) -> str:
+    """``"mm"`` where the median |balance| is at least :data:`MM_FROM`, else ``"m"``; said as a note."""
+    median = float(np.median(np.abs(balance.to_numpy(dtype=float))))
+    units = "mm" if median >= MM_FROM else "m"
+    warn(
+        f"{where}: {column} read as {units} w.e. from its values (median |balance| {median:.3g}); the {layout} "
+        "layout's unit was not checked against WGMS's documentation - give --units to override"
+    )
+    return units
 
 
 def _check_units(balance: np.ndarray, units: str, column: str, layout: str) -> None:
