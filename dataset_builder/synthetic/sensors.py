@@ -40,6 +40,14 @@ def sensors_of(year: int) -> list[str]:
     return [name for name, s in SENSORS.items() if s.first <= year <= s.last]
 
 
+def finest_sensors(year: int) -> list[str]:
+    """The sensors of ``year`` (:func:`sensors_of`) with the finest pixels: Sentinel-2 (10 m) where it flew, as the
+    released dataset's 10 m grid is its own, else Landsat (30 m)."""
+    options = sensors_of(year)
+    finest = min(min(SENSORS[s].native_m) for s in options)
+    return [s for s in options if min(SENSORS[s].native_m) == finest]
+
+
 def sensor_view(rng: np.random.Generator, radiance: np.ndarray, sensor: str) -> np.ndarray:
     """What the sensor records of ``(6, n, n)`` reflectance on the 10 m grid.
 
