@@ -44,7 +44,8 @@ def surface_facies(
     below_firn = z <= snowline - firn_w
     refrozen_zone = below_firn & (z > snowline - firn_w - region.refrozen_m * scene_scale(n))
     patches = fractal_noise(rng, (n, n), 4.0, 32) > ndtri(1 - region.refrozen_cover)
-    ponds = fractal_noise(rng, (n, n), 4.0, 6) > 2.7
+    # melt ponds and small supraglacial lakes, tens of metres to ~200 m across (a few in a thousand of the area)
+    ponds = fractal_noise(rng, (n, n), 6.0, 32) > 2.7
     surface = np.full((n, n), TERRAIN, dtype=np.uint8)
     above = z - snowline
     patchy = fractal_noise(rng, (n, n), 4.0, 40)  # late-lying snow in coherent patches on gentle ground

@@ -11,7 +11,7 @@ import pyproj
 from dataset_builder.schema import NUM_FOLDS, PIXEL_SIZE_M
 from dataset_builder.synthetic.config import SyntheticConfig
 from dataset_builder.synthetic.regions import REGIONS, REGIONS_BY_KEY
-from dataset_builder.synthetic.sensors import sensors_of
+from dataset_builder.synthetic.sensors import finest_sensors
 from dataset_builder.synthetic.terrain import Terrain, make_terrain, scene_scale
 
 #: Share of a glacier's elevation range at its top that keeps snow at the end of every season.
@@ -129,7 +129,8 @@ def plan_benchmark(config: SyntheticConfig) -> tuple[list[GlacierPlan], list[Ter
         region = REGIONS_BY_KEY[g.region]
         # one scene of each glacier, any of them, is always cloudy: clouds are no likelier in the Landsat 5 years
         # than in the Sentinel-2 ones. (Always the earliest scene left the bright cloud cores, which set the global
-        # per-band maxima, nearly always under Landsat's level-2 cap of 1.602, never in Sentinel-2 products.)
+        # per-band maxima, nearly always under Landsat's level-2 cap of 1.602, never in Sentinel-2 products.) The
+        # finest sensor of the year images the glacier (:func:`.sensors.finest_sensors`).
         always_cloudy = int(rng.integers(config.scenes_per_glacier))
         for k, year in enumerate(sorted(rng.choice(years, size=config.scenes_per_glacier, replace=False))):
             day = date(int(year), 1, 1) + timedelta(days=int(rng.integers(*region.season_doy)) - 1)
@@ -142,7 +143,7 @@ def plan_benchmark(config: SyntheticConfig) -> tuple[list[GlacierPlan], list[Ter
                     scene=f"{g.glacier}_{day:%Y%m%d}",
                     glacier=g.glacier,
                     date=f"{day:%Y-%m-%d}",
-                    sensor=str(rng.choice(sensors_of(int(year)))),
+                    sensor=str(rng.choice(finest_sensors(int(year)))),
                     sun_azimuth=round(azimuth, 2),
                     sun_elevation=round(elevation, 2),
                     snowline_m=round(snowline, 1),

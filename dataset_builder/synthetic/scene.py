@@ -31,8 +31,11 @@ class SceneArrays:
     aar: float  # (snow + firn + refrozen-like) / glacier area, from the surface map
 
 
-def clouds(rng: np.random.Generator, scene: ScenePlan, glacier_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cloud opacity and cloud-shadow opacity, ``(n, n)`` in 0-1 (0.5 = the cloud's edge).
+def clouds(
+    rng: np.random.Generator, scene: ScenePlan, glacier_mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cloud opacity, cloud thickness and cloud-shadow opacity, ``(n, n)`` in 0-1 (opacity 0.5 = the cloud's edge;
+    thickness 0 there, 1 at the thickest point).
 
     Blobs of the scene's cloud cover, one of them over the glacier, at 0.8-2.5 km above the
     ground; the shadow is the opacity shifted away from the sun by height / tan(elevation).
@@ -41,17 +44,19 @@ def clouds(rng: np.random.Generator, scene: ScenePlan, glacier_mask: np.ndarray)
     """
     n = glacier_mask.shape[0]
     if scene.cloud_cover <= 0:
-        return np.zeros((n, n)), np.zeros((n, n))
+        return np.zeros((n, n)), np.zeros((n, n)), np.zeros((n, n))
     field_ = fractal_noise(rng, (n, n), 4.0, n / 3)
     rows, cols = np.nonzero(glacier_mask)
     pick = rng.integers(rows.size)
     peak = np.unravel_index(np.argmax(field_), field_.shape)
     field_ = np.roll(field_, (rows[pick] - peak[0], cols[pick] - peak[1]), axis=(0, 1))
-    opacity = np.clip((field_ - np.quantile(field_, 1 - scene.cloud_cover)) / 0.1 + 0.5, 0, 1)
+    edge = np.quantile(field_, 1 - scene.cloud_cover)
+    opacity = np.clip((field_ - edge) / 0.1 + 0.5, 0, 1)
+    thickness = np.clip((field_ - edge) / (field_.max() - edge), 0, 1)
     shift_px = rng.uniform(800, 2500) * scene_scale(n) / np.tan(np.radians(scene.sun_elevation)) / PIXEL_SIZE_M
     az = np.radians(scene.sun_azimuth)
     shadow = ndimage.shift(opacity, (np.cos(az) * shift_px, -np.sin(az) * shift_px), order=1, cval=0.0)
-    return opacity, shadow
+    return opacity, thickness, shadow
 
 
 def direct_illumination(dem: np.ndarray, sun_azimuth: float, sun_elevation: float) -> np.ndarray:
@@ -72,7 +77,7 @@ def render_scene(rng: np.random.Generator, terrain: Terrain, glacier: GlacierPla
     region = REGIONS_BY_KEY[glacier.region]
     aux = auxiliary_bands(terrain.dem, terrain.glacier, PIXEL_SIZE_M, scene.sun_azimuth, scene.sun_elevation)
     surface = surface_facies(rng, terrain, glacier, scene, region, aux["slope"])
-    cloud, cloud_shadow = clouds(rng, scene, terrain.glacier)
+    cloud, thickness, cloud_shadow = clouds(rng, scene, terrain.glacier)
     terrain_shadow = aux["shadow_mask"] == CAST_SHADOW
     illumination = direct_illumination(terrain.dem, scene.sun_azimuth, scene.sun_elevation)
 
@@ -84,7 +89,7 @@ def render_scene(rng: np.random.Generator, terrain: Terrain, glacier: GlacierPla
 
     reflectance = surface_reflectance(rng, surface, terrain.dem, region.vegetation_below_m)
     radiance = illuminate(reflectance, illumination, aux["slope"], terrain_shadow, cloud_shadow)
-    radiance = ndimage.gaussian_filter(under_clouds(rng, radiance, cloud), (0, 0.5, 0.5))
+    radiance = ndimage.gaussian_filter(under_clouds(rng, radiance, cloud, thickness), (0, 0.5, 0.5))
     optical = sensor_view(rng, radiance, scene.sensor)
 
     bands = np.concatenate([optical.astype(np.float32), np.stack(list(aux.values()))]).astype(np.float32)
