@@ -14,7 +14,9 @@ configs with bootstrap intervals; pruning every row with cleanlab.
 
 Every stage reports wall time, throughput and peak memory: the process's resident high-water mark (VmHWM, which
 counts the pages of memory-mapped Arrow files it has read) and the anonymous memory of the process and its worker
-processes (sampled every 50 ms: what they hold). The chain first runs at the reference scale (the 2,400-label
+processes (sampled every 50 ms: what they hold), and the cores other processes kept busy meanwhile (a shared machine
+slows torch's training threads many-fold, so training rates are flagged when they were measured beside other jobs).
+The chain first runs at the reference scale (the 2,400-label
 default), and its anonymous peaks stand beside the release's: a ratio near 1 at 57 times the labels means memory
 stays flat.
 
@@ -60,7 +62,8 @@ from modeling.training.data import SplitInputs
 #: The published recipe's cost on a GPU (Maslov et al.): 1000 epochs of 7-21 s on one 48 GB GPU.
 PUBLISHED_EPOCHS, PUBLISHED_GPU_EPOCH_S = 1000, (7.0, 21.0)
 BARE_SECONDS = 5.0  # the bare step is repeated this long (at least twice) before and after the epoch
-READ_BATCHES, READ_BATCH = 8, 512  # random TorchPatches batches read from the cached dataset
+READ_BATCHES, READ_BATCH = 8, 512
+BUSY_CORES = 0.25  # other jobs' mean cores above which the training rates are flagged  # random TorchPatches batches read from the cached dataset
 
 
 @dataclasses.dataclass
@@ -127,6 +130,30 @@ class PeakMemory:
             "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "anon": max(self.peak_anon, self._anon([self.process])) / 2**20,
         }
+
+
+class OtherJobs:
+    """CPU cores that other processes kept busy while a stage ran: the machine's busy CPU time minus this process's
+    and its reaped workers', over the wall time. On a shared machine torch's threads wait for each other and a
+    training step can run many times slower than on a quiet one, so a stage's rates are read next to this."""
+
+    def __init__(self) -> None:
+        self.started, self.busy, self.own = time.perf_counter(), self._busy(), self._own()
+
+    @staticmethod
+    def _busy() -> float:
+        times = psutil.cpu_times()
+        return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+    @staticmethod
+    def _own() -> float:
+        times = psutil.Process().cpu_times()
+        return times.user + times.system + times.children_user + times.children_system
+
+    def cores(self) -> float:
+        """Mean cores used by other processes since this object was made."""
+        wall = time.perf_counter() - self.started
+        return max(0.0, (self._busy() - self.busy) - (self._own() - self.own)) / wall if wall > 0 else 0.0
 
 
 def timed(what: str, unit: str, run: Callable[[], float]) -> Measure:
@@ -332,9 +359,10 @@ STAGES: dict[str, tuple[str, Callable[[Path, argparse.Namespace], list[Measure]]
 
 def run_stage(args: argparse.Namespace) -> None:
     """In the stage's own process: run it and print one JSON line of measures and memory."""
-    memory = PeakMemory()
+    memory, others = PeakMemory(), OtherJobs()
     measures = STAGES[args.stage][1](args.root, args)
-    print(json.dumps({"measures": [dataclasses.asdict(m) for m in measures], "memory": memory.report()}))
+    report = {"measures": [dataclasses.asdict(m) for m in measures], "memory": memory.report()}
+    print(json.dumps(report | {"other_cores": others.cores()}))
 
 
 # -- the driver ---------------------------------------------------------------------------------------------------
@@ -368,20 +396,22 @@ def run_chain(root: Path, scale: str, argv: list[str], keep: bool) -> dict[str, 
 
 def print_table(scale: str, reference: str | None, results: dict, ref_results: dict | None) -> None:
     ref_head = f" | {reference} anon MB | x {reference}" if reference else ""
-    print(f"\n| stage | what ({scale}) | wall s | throughput | peak RSS MB | peak anon MB{ref_head} |")
-    print("|---|---|---:|---:|---:|---:|" + ("---:|---:|" if reference else ""))
+    print(
+        f"\n| stage | what ({scale}) | wall s | throughput | other jobs, cores | peak RSS MB | peak anon MB{ref_head} |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if reference else ""))
     for stage, (title, _) in STAGES.items():
         memory = results[stage]["memory"]
         for k, m in enumerate(Measure(**m) for m in results[stage]["measures"]):
             mark = " (extrapolated)" if m.extrapolated else ""
             cells = [title if k == 0 else "", m.what, f"{m.seconds:,.1f}{mark}", f"{m.rate:,.0f} {m.unit}/s"]
             if k == 0:
-                cells += [f"{memory['rss']:,.0f}", f"{memory['anon']:,.0f}"]
+                cells += [f"{results[stage]['other_cores']:.2f}", f"{memory['rss']:,.0f}", f"{memory['anon']:,.0f}"]
                 if ref_results:
                     ref = ref_results[stage]["memory"]["anon"]
                     cells += [f"{ref:,.0f}", f"{memory['anon'] / ref:.2f}"]
             else:
-                cells += [""] * (4 if reference else 2)
+                cells += [""] * (5 if reference else 3)
             print("| " + " | ".join(cells) + " |")
 
 
@@ -399,6 +429,11 @@ def side_by_side(results: dict) -> None:
         train, step = get(stage, 1), get(stage, 2)
         print(f"  {STAGES[stage][0]}: {train.rate:,.0f} samples/s, bare step {step.rate:,.0f}/s, ", end="")
         print(f"ratio {train.rate / step.rate:.2f}")
+        if results[stage]["other_cores"] > BUSY_CORES:
+            print(
+                f"    (other jobs kept {results[stage]['other_cores']:.1f} cores busy: torch's threads slow down "
+                "many-fold on a shared machine; time training on a quiet one)"
+            )
     epoch = get("train-33", 1).seconds + get("train-33", 3).seconds
     low, high = PUBLISHED_GPU_EPOCH_S
     print(

@@ -5,7 +5,9 @@ import tempfile
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
-os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="glacier-facies-tests-hf-")
+#: The private cache, removed when the test process exits (its finalizer runs at interpreter exit).
+HF_HOME = tempfile.TemporaryDirectory(prefix="glacier-facies-tests-hf-")
+os.environ["HF_HOME"] = HF_HOME.name
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
