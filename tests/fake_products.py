@@ -73,6 +73,25 @@ def sample_at_grid(path: Path | str, grid, rows: np.ndarray, cols: np.ndarray) -
         return src.read(1)[np.floor(r).astype(int), np.floor(c).astype(int)]
 
 
+def bilinear_at_grid(
+    path: Path | str, grid, rows: np.ndarray, cols: np.ndarray, bad: tuple[float, ...] = (0, 65535)
+) -> tuple[np.ndarray, np.ndarray]:
+    """A raster's values interpolated bilinearly between its pixel centres at grid pixel centres (float64), and
+    where that interpolation used only valid pixels (its four neighbours inside the raster, none of ``bad``)."""
+    x, y = grid.transform * (cols + 0.5, rows + 0.5)
+    with rasterio.open(path) as src:
+        data = src.read(1).astype(np.float64)
+        c, r = ~src.transform * (x, y)
+    r, c = np.asarray(r) - 0.5, np.asarray(c) - 0.5
+    r0, c0 = np.floor(r).astype(int), np.floor(c).astype(int)
+    inside = (r0 >= 0) & (c0 >= 0) & (r0 + 1 < data.shape[0]) & (c0 + 1 < data.shape[1])
+    r0, c0 = np.clip(r0, 0, data.shape[0] - 2), np.clip(c0, 0, data.shape[1] - 2)
+    a, b, d, e = (data[r0 + i, c0 + j] for i in (0, 1) for j in (0, 1))
+    clean = inside & ~np.any([np.isin(v, bad) for v in (a, b, d, e)], axis=0)
+    fr, fc = r - r0, c - c0
+    return a * (1 - fr) * (1 - fc) + b * (1 - fr) * fc + d * fr * (1 - fc) + e * fr * fc, clean
+
+
 def glacier_cells(glacier: np.ndarray, count: int, seed: int) -> list[tuple[int, int]]:
     """``count`` distinct (row, col) cells where ``glacier`` (bool, any grid) is True, seeded."""
     rows, cols = np.nonzero(glacier)

@@ -12,7 +12,7 @@ import pyproj
 import pytest
 import rasterio
 import shapely
-from fake_products import ADD, MULT, landsat_c2l2, sample_at_grid, sentinel2_safe, write_mtl, write_raster
+from fake_products import ADD, MULT, bilinear_at_grid, landsat_c2l2, sentinel2_safe, write_mtl, write_raster
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 from rasterio.windows import Window
 from scipy import ndimage
@@ -23,6 +23,7 @@ from dataset_builder.outlines import read_outlines
 from dataset_builder.schema import BAND_NAMES, OPTICAL_BANDS
 from modeling.errors import SceneInputError
 from modeling.mapping import LANDSAT_BANDS, make_grid, open_scene, prepare_scene
+from modeling.mapping.grid import warp_valid
 
 
 @pytest.fixture(scope="module")
@@ -142,9 +143,10 @@ def test_landsat_collection2_level2(bench, tmp_path, family, mtl):
     )
     stack = prepared.read(Window(0, 0, prepared.grid.width, prepared.grid.height))
     rows, cols = np.nonzero(prepared.classify)
-    for i, name in enumerate(OPTICAL_BANDS):
-        dn = sample_at_grid(Path(opened.bands[name].path), prepared.grid, rows, cols).astype(np.float64)
-        np.testing.assert_allclose(stack[i, rows, cols], dn * MULT + ADD, atol=1e-6, err_msg=name)
+    for i, name in enumerate(OPTICAL_BANDS):  # 30 m pixels resampled bilinearly onto the 10 m grid
+        dn, clean = bilinear_at_grid(Path(opened.bands[name].path), prepared.grid, rows, cols)
+        assert clean.mean() > 0.9
+        np.testing.assert_allclose(stack[i, rows, cols][clean], dn[clean] * MULT + ADD, atol=1e-6, err_msg=name)
 
 
 def test_landsat_grid_is_aligned_to_the_odd_15_m_pixel_corners(bench, tmp_path):
@@ -156,13 +158,18 @@ def test_landsat_grid_is_aligned_to_the_odd_15_m_pixel_corners(bench, tmp_path):
     grid = prepared.grid.transform
     assert (grid.c - x0) % 10 == 0 and (y0 - grid.f) % 10 == 0 and prepared.grid.crs == rasterio.open(scene).crs
     red = prepared.read(Window(0, 0, prepared.grid.width, prepared.grid.height), ("red",))[0]
-    # every 30 m pixel holds exactly 3 x 3 cells of one value: DN x MULT + ADD of that pixel
+    # every 30 m pixel covers exactly 3 x 3 cells, and its centre is the middle cell's: there the bilinear warp
+    # gives DN x MULT + ADD of that pixel; a pixel without data leaves its 3 x 3 cells empty
     r0, c0 = round((y0 - grid.f) / 10), round((grid.c - x0) / 10)
     dn = product.dn[LANDSAT_BANDS["OLI"]["red"]].astype(np.float64)
     rows, cols = np.nonzero(prepared.glacier_index > 0)
-    expected = dn[(rows + r0) // 3, (cols + c0) // 3] * MULT + ADD
-    expected[dn[(rows + r0) // 3, (cols + c0) // 3] == 0] = np.nan
-    np.testing.assert_allclose(red[rows, cols], expected, atol=1e-6)
+    under = dn[(rows + r0) // 3, (cols + c0) // 3]
+    np.testing.assert_array_equal(np.isnan(red[rows, cols]), under == 0)
+    middle = ((rows + r0) % 3 == 1) & ((cols + c0) % 3 == 1)
+    assert middle.sum() > 50
+    np.testing.assert_allclose(
+        red[rows, cols][middle], np.where(under == 0, np.nan, under * MULT + ADD)[middle], atol=1e-6
+    )
 
 
 def test_landsat_level_2_is_read_beside_level_1_and_ambiguity_is_refused(bench, tmp_path):
@@ -208,9 +215,11 @@ def test_sentinel2_l2a_baselines(bench, tmp_path, baseline, ext):
     prepared = prepare_scene(opened, read_outlines(bench / "outlines.gpkg"), [], OPTICAL_BANDS, tmp_path / "work")
     stack = prepared.read(Window(0, 0, prepared.grid.width, prepared.grid.height))
     rows, cols = np.nonzero(prepared.classify)
-    for i, name in enumerate(OPTICAL_BANDS):
-        dn = sample_at_grid(Path(opened.bands[name].path), prepared.grid, rows, cols).astype(np.float64)
-        np.testing.assert_allclose(stack[i, rows, cols], (dn + offset * 1e4) / 1e4, atol=1e-6, err_msg=name)
+    for i, name in enumerate(OPTICAL_BANDS):  # the 20 m bands resampled bilinearly
+        dn, clean = bilinear_at_grid(Path(opened.bands[name].path), prepared.grid, rows, cols)
+        assert clean.mean() > 0.9
+        expected = (dn[clean] + offset * 1e4) / 1e4
+        np.testing.assert_allclose(stack[i, rows, cols][clean], expected, atol=1e-6, err_msg=name)
     # the 10 m bands reproduce the scene's reflectance (quantised to 1e-4)
     col0, row0 = (~transform) * (prepared.grid.transform.c, prepared.grid.transform.f)
     np.testing.assert_allclose(stack[0, rows, cols], data[0, rows + round(row0), cols + round(col0)], atol=6e-5)
@@ -461,3 +470,25 @@ def test_proximity_in_strips_equals_the_whole_grid():
     partial = proximity_m(ids, 10.0, strip_rows=16, needed=needed)
     np.testing.assert_array_equal(partial[needed], whole[needed])
     assert (partial[~needed] >= whole[~needed]).all()
+
+
+def test_optical_bands_are_warped_bilinearly_from_valid_pixels_only(tmp_path):
+    """30 m DN with a saturated pixel (65535) and a dropped one (0, undeclared) in a smooth field, onto the 10 m grid:
+    the grid pixels of each bad 30 m pixel take its state, and neither value leaks into the neighbours' bilinear
+    values, which match bilinear interpolation between the valid pixel centres."""
+    crs = rasterio.crs.CRS.from_epsg(32632)
+    rows, cols = np.mgrid[0:12, 0:12]
+    dn = (8000 + 100 * rows + 37 * cols).astype(np.uint16)
+    dn[4, 4], dn[8, 7] = 65535, 0
+    path = write_raster(tmp_path / "b.tif", dn, rasterio.transform.from_origin(300000.0, 5000010.0, 30.0, 30.0), crs)
+    grid = make_grid((300000.0, 5000010.0 - 360, 300360.0, 5000010.0), crs, 10.0, margin_px=0)
+    window = Window(0, 0, grid.width, grid.height)
+    values, flagged = warp_valid(path, 1, grid, window, nodata=0, flagged=65535)
+    gr, gc = np.mgrid[0 : grid.height, 0 : grid.width]
+    footprint = (gr // 3, gc // 3)  # the 30 m pixel under each grid pixel (the grid starts at the raster's corner)
+    np.testing.assert_array_equal(flagged, (footprint[0] == 4) & (footprint[1] == 4))
+    np.testing.assert_array_equal(np.isnan(values), flagged | ((footprint[0] == 8) & (footprint[1] == 7)))
+    assert np.nanmax(values) <= dn[dn < 65535].max() and np.nanmin(values) >= dn[dn > 0].min()
+    expected, clean = bilinear_at_grid(path, grid, gr.ravel(), gc.ravel())
+    assert clean.sum() > 0.6 * clean.size
+    np.testing.assert_allclose(values.ravel()[clean], expected[clean], rtol=0, atol=1e-2)

@@ -7,9 +7,10 @@ latitude, ...) the grid is reprojected to the UTM zone of the glaciers' centre. 
 aligned to the scene's pixel corners (Landsat corners lie at odd multiples of 15 m: each 30 m pixel then holds
 exactly 3 x 3 grid cells); reprojected, it is snapped to multiples of the pixel size.
 
-:func:`warp_into` mosaics raster bands (the optical bands, nearest; the DEM, bilinear, any CRS and
-resolution, several files) onto a window of the grid; :func:`dem_block` reads a block's DEM with the
-halo its terrain bands need.
+:func:`warp_into` mosaics raster bands (the DEM, bilinear; quality rasters, nearest; any CRS and resolution,
+several files) onto a window of the grid; :func:`warp_valid` warps one optical band bilinearly from its valid pixels
+only (no-data and saturated values never leak into their neighbours); :func:`dem_block` reads a block's DEM with
+the halo its terrain bands need.
 """
 
 from __future__ import annotations
@@ -178,6 +179,18 @@ def dem_files(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
+def _open(path: Path) -> rasterio.DatasetReader:
+    """Open a georeferenced raster, or raise :class:`SceneInputError` naming it."""
+    try:
+        src = rasterio.open(path)
+    except RasterioIOError as err:
+        raise SceneInputError(path, f"not a readable raster ({err})") from None
+    if src.crs is None:
+        src.close()
+        raise SceneInputError(path, "no CRS; the raster is not georeferenced")
+    return src
+
+
 def warp_into(
     sources: Sequence[tuple[Path, int, float | None]], grid: Grid, window: Window, resampling: Resampling
 ) -> np.ndarray:
@@ -186,13 +199,7 @@ def warp_into(
     out = np.full((window.height, window.width), np.nan, dtype=np.float32)
     transform = grid.window_transform(window)
     for path, band, extra_nodata in sources:
-        try:
-            src = rasterio.open(path)
-        except RasterioIOError as err:
-            raise SceneInputError(path, f"not a readable raster ({err})") from None
-        with src:
-            if src.crs is None:
-                raise SceneInputError(path, "no CRS; the raster is not georeferenced")
+        with _open(path) as src:
             part = np.full(out.shape, np.nan, dtype=np.float32)
             nodata = (
                 src.nodata
@@ -213,6 +220,51 @@ def warp_into(
         fill = np.isnan(out)
         out[fill] = part[fill]
     return out
+
+
+#: Source pixel states of :func:`warp_valid`'s nearest pass.
+VALID, NO_VALUE, FLAGGED = 0, 1, 2
+
+
+def warp_valid(
+    path: Path, band: int, grid: Grid, window: Window, nodata: float | None, flagged: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Band ``band`` of raster ``path`` warped bilinearly onto a grid window from its valid pixels only.
+
+    Source pixels without data (the file's nodata, ``nodata``, non-finite) or equal to ``flagged`` (a product's
+    saturated value) are left out of the interpolation: GDAL weighs the valid pixels around each grid pixel, so a
+    bad value never leaks into its neighbours. A grid pixel whose nearest source pixel is bad takes its state, as
+    a nearest warp would: float32 (h, w) values, NaN there (and beyond the raster), and (h, w) bool, True where
+    the nearest source pixel holds ``flagged``.
+    """
+    values = np.full((window.height, window.width), np.nan, dtype=np.float32)
+    transform = grid.window_transform(window)
+    with _open(path) as src:
+        left, bottom, right, top = transform_bounds(
+            grid.crs, src.crs, *array_bounds(window.height, window.width, transform)
+        )
+        inverse = ~src.transform
+        cols, rows = zip(*(inverse * corner for corner in ((left, top), (right, top), (left, bottom), (right, bottom))))
+        col0, row0 = max(0, math.floor(min(cols)) - 2), max(0, math.floor(min(rows)) - 2)
+        col1, row1 = min(src.width, math.ceil(max(cols)) + 2), min(src.height, math.ceil(max(rows)) + 2)
+        if col1 <= col0 or row1 <= row0:
+            return values, np.zeros(values.shape, dtype=bool)
+        read = Window(col0, row0, col1 - col0, row1 - row0)
+        data = src.read(band, window=read).astype(np.float32)
+        bad = ~np.isfinite(data)
+        for value in (src.nodata, nodata):
+            if value is not None:
+                bad |= data == np.float32(value)
+        hit = data == np.float32(flagged) if flagged is not None else np.zeros(data.shape, dtype=bool)
+        data[bad | hit] = np.nan
+        where = {"src_transform": src.window_transform(read), "src_crs": src.crs}
+    target = {"dst_transform": transform, "dst_crs": grid.crs}
+    reproject(data, values, src_nodata=np.nan, dst_nodata=np.nan, resampling=Resampling.bilinear, **where, **target)
+    state = np.where(bad, NO_VALUE, np.where(hit, FLAGGED, VALID)).astype(np.uint8)
+    nearest = np.full(values.shape, NO_VALUE, dtype=np.uint8)
+    reproject(state, nearest, src_nodata=None, resampling=Resampling.nearest, **where, **target)
+    values[nearest != VALID] = np.nan
+    return values, nearest == FLAGGED
 
 
 def dem_block(

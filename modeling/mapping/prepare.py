@@ -1,8 +1,8 @@
 """The prepared scene: everything the classifier reads, on the model grid over the selected glaciers.
 
 :func:`prepare_scene` builds, on a grid of ``pixel_size`` (10 m) over the selected glaciers' extent (plus a
-margin): the optical bands reprojected (nearest, as the training patches repeat coarse pixels), the DEM
-reprojected (bilinear, any CRS and resolution, several files mosaicked), the auxiliary bands from
+margin): the optical bands reprojected (bilinear, as the released patches are inferred to be, from valid source
+pixels only: no-data and saturated values never leak into their neighbours), the DEM reprojected (bilinear, any CRS and resolution, several files mosaicked), the auxiliary bands from
 :mod:`dataset_builder.aux_bands` (the code the synthetic generator uses), the glacier index raster, the
 per-glacier elevation ranges and the product's quality flags (:class:`~modeling.mapping.sources.QualityRaster`,
 saturated values): glacier pixels they hide are *unobserved*, left out of the classification. It works in blocks, so memory is bounded on large grids, and writes the inputs
@@ -46,6 +46,7 @@ from modeling.mapping.grid import (
     make_grid,
     scene_crs,
     warp_into,
+    warp_valid,
 )
 from modeling.mapping.sources import OpticalScene
 from modeling.mapping.tiles import clip, decimated_shape, grow, relative_slices, tile_windows, window_slices
@@ -184,16 +185,15 @@ def _read_optical(
     scene: OpticalScene, names: Sequence[str], model_bands: Sequence[str], grid: Grid, block: Window
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Reflectance (h, w) float32 of optical bands on a grid block (NaN = no data), and (h, w) bool where a band the
-    model reads holds the product's saturated value (that band is NaN there)."""
+    model reads holds the product's saturated value (that band is NaN there). Bilinear, as the released patches
+    are inferred to be (README "Band conventions"), from valid source pixels only (:func:`warp_valid`)."""
     values, saturated = {}, np.zeros((block.height, block.width), dtype=bool)
     for name in names:
         source = scene.bands[name]
-        raw = warp_into([(source.path, source.index, source.nodata)], grid, block, Resampling.nearest)
-        if source.saturated is not None:
-            hit = raw == np.float32(source.saturated)
-            raw[hit] = np.nan
-            if name in model_bands:
-                saturated |= hit
+        raw, hit = warp_valid(source.path, source.index, grid, block, source.nodata, source.saturated)
+        raw[hit] = np.nan
+        if name in model_bands:
+            saturated |= hit
         values[name] = raw * np.float32(source.scale) + np.float32(source.offset)
     return values, saturated
 
