@@ -16,9 +16,8 @@ Every stage reports wall time, throughput and peak memory: the process's residen
 counts the pages of memory-mapped Arrow files it has read) and the anonymous memory of the process and its worker
 processes (sampled every 50 ms: what they hold), and the cores other processes kept busy meanwhile (a shared machine
 slows torch's training threads many-fold, so training rates are flagged when they were measured beside other jobs).
-The chain first runs at the reference scale (the 2,400-label
-default), and its anonymous peaks stand beside the release's: a ratio near 1 at 57 times the labels means memory
-stays flat.
+The chain first runs at the reference scale (the 2,400-label default), and its anonymous peaks stand beside the
+release's: a ratio near 1 at 57 times the labels means memory stays flat.
 
 ``--bare-read-files`` reads an even subset of the label files in the bare read; ``--train-samples`` and
 ``--val-samples`` measure an epoch on that many samples and extrapolate it to the whole epoch (marked so). The
@@ -62,8 +61,8 @@ from modeling.training.data import SplitInputs
 #: The published recipe's cost on a GPU (Maslov et al.): 1000 epochs of 7-21 s on one 48 GB GPU.
 PUBLISHED_EPOCHS, PUBLISHED_GPU_EPOCH_S = 1000, (7.0, 21.0)
 BARE_SECONDS = 5.0  # the bare step is repeated this long (at least twice) before and after the epoch
-READ_BATCHES, READ_BATCH = 8, 512
-BUSY_CORES = 0.25  # other jobs' mean cores above which the training rates are flagged  # random TorchPatches batches read from the cached dataset
+READ_BATCHES, READ_BATCH = 8, 512  # random TorchPatches batches read from the cached dataset
+BUSY_CORES = 0.25  # other jobs' mean cores above which the training rates are flagged
 
 
 @dataclasses.dataclass
@@ -361,8 +360,8 @@ def run_stage(args: argparse.Namespace) -> None:
     """In the stage's own process: run it and print one JSON line of measures and memory."""
     memory, others = PeakMemory(), OtherJobs()
     measures = STAGES[args.stage][1](args.root, args)
-    report = {"measures": [dataclasses.asdict(m) for m in measures], "memory": memory.report()}
-    print(json.dumps(report | {"other_cores": others.cores()}))
+    measured = [dataclasses.asdict(m) for m in measures]
+    print(json.dumps({"measures": measured, "memory": memory.report(), "other_cores": others.cores()}))
 
 
 # -- the driver ---------------------------------------------------------------------------------------------------

@@ -2,11 +2,12 @@
 
 :func:`prepare_scene` builds, on a grid of ``pixel_size`` (10 m) over the selected glaciers' extent (plus a
 margin): the optical bands reprojected (bilinear, as the released patches are inferred to be, from valid source
-pixels only: no-data and saturated values never leak into their neighbours), the DEM reprojected (bilinear, any CRS and resolution, several files mosaicked), the auxiliary bands from
-:mod:`dataset_builder.aux_bands` (the code the synthetic generator uses), the glacier index raster, the
-per-glacier elevation ranges and the product's quality flags (:class:`~modeling.mapping.sources.QualityRaster`,
-saturated values): glacier pixels they hide are *unobserved*, left out of the classification. It works in blocks, so memory is bounded on large grids, and writes the inputs
-to a float32 GeoTIFF in a work folder, which :meth:`PreparedScene.read` serves by window.
+pixels only: no-data and saturated values never leak into their neighbours), the DEM reprojected (bilinear, any
+CRS and resolution, several files mosaicked), the auxiliary bands from :mod:`dataset_builder.aux_bands` (the code
+the synthetic generator uses), the glacier index raster, the per-glacier elevation ranges and the product's
+quality flags (:class:`~modeling.mapping.sources.QualityRaster`, saturated values): glacier pixels they hide are
+*unobserved*, left out of the classification. It works in blocks, so memory is bounded on large grids, and writes
+the inputs to a float32 GeoTIFF in a work folder, which :meth:`PreparedScene.read` serves by window.
 """
 
 from __future__ import annotations
@@ -190,8 +191,7 @@ def _read_optical(
     values, saturated = {}, np.zeros((block.height, block.width), dtype=bool)
     for name in names:
         source = scene.bands[name]
-        raw, hit = warp_valid(source.path, source.index, grid, block, source.nodata, source.saturated)
-        raw[hit] = np.nan
+        raw, hit = warp_valid(source.path, source.index, grid, block, source.nodata, source.saturated)  # NaN at hits
         if name in model_bands:
             saturated |= hit
         values[name] = raw * np.float32(source.scale) + np.float32(source.offset)
