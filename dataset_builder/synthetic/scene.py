@@ -70,8 +70,7 @@ def render_scene(rng: np.random.Generator, terrain: Terrain, glacier: GlacierPla
     """Facies, clouds, shadows and the 11 bands of one scene.
 
     Reflectance (:func:`.reflectance.surface_reflectance`) lit by the sun and the sky
-    (:func:`.reflectance.illuminate`), mixed with the clouds, blurred by a 0.5 px point spread function and seen
-    by the sensor (:func:`.sensors.sensor_view`); the auxiliary bands come from the DEM and the outline
+    (:func:`.reflectance.illuminate`), mixed with the clouds and seen by the sensor, its optics' blur included (:func:`.sensors.sensor_view`); the auxiliary bands come from the DEM and the outline
     (:func:`dataset_builder.aux_bands.auxiliary_bands`). The random draws follow this order; one seed, one scene.
     """
     region = REGIONS_BY_KEY[glacier.region]
@@ -89,8 +88,7 @@ def render_scene(rng: np.random.Generator, terrain: Terrain, glacier: GlacierPla
 
     reflectance = surface_reflectance(rng, surface, terrain.dem, region.vegetation_below_m)
     radiance = illuminate(reflectance, illumination, aux["slope"], terrain_shadow, cloud_shadow)
-    radiance = ndimage.gaussian_filter(under_clouds(rng, radiance, cloud, thickness), (0, 0.5, 0.5))
-    optical = sensor_view(rng, radiance, scene.sensor)
+    optical = sensor_view(rng, under_clouds(rng, radiance, cloud, thickness), scene.sensor)
 
     bands = np.concatenate([optical.astype(np.float32), np.stack(list(aux.values()))]).astype(np.float32)
     return SceneArrays(
