@@ -37,6 +37,7 @@ from dataset_builder.synthetic import (
     simulate_plausibility,
 )
 from dataset_builder.synthetic.plausibility import fewer_significantly, weaker_correlation
+from dataset_builder.synthetic.sensors import SENSORS, optics_blur, sensor_view
 
 QUICK = SyntheticConfig.quick()
 TINY = dataclasses.replace(QUICK, scenes_per_glacier=1, scene_size=132, n_labels=150)
@@ -302,3 +303,29 @@ def test_script_prints_the_summary(tmp_path, capsys):
     assert "labels per class and fold" in printed and "label noise" in printed and "checks:" in printed
     assert (tmp_path / "ql" / "class_histogram.png").is_file()
     assert len(list((tmp_path / "ql").glob("*.png"))) == 6 * QUICK.scenes_per_glacier + 1
+
+
+@pytest.mark.parametrize("sensor", sorted(SENSORS))
+def test_sensor_noise_is_the_sensors_own(sensor):
+    """On a uniform surface the recorded values vary by the sensor's noise, per native pixel. For 10 and 30 m bands
+    the centre pixel of each block on the 10 m grid is the native pixel's value (bilinear resampling on the block
+    grid); no 10 m pixel centre falls on a 20 m one, so Sentinel-2's SWIR bands are left out."""
+    out = sensor_view(np.random.default_rng(5), np.full((6, 384, 384), 0.3), sensor)
+    for band, native_m in enumerate(SENSORS[sensor].native_m):
+        k = native_m // int(PIXEL_SIZE_M)
+        if k % 2:
+            native = out[band, k // 2 :: k, k // 2 :: k]
+            assert native.std() == pytest.approx(SENSORS[sensor].noise_sd, rel=0.15), (sensor, band)
+
+
+@pytest.mark.parametrize("sd_px", [0.35, 0.5, 1.05, 2.0])
+def test_optics_blur_spreads_a_point_by_its_sd(sd_px):
+    """A point blurred by the optics keeps its sum and spreads with the stated standard deviation along each axis,
+    for the sub-pixel spreads of Sentinel-2's 10 m bands as for Landsat's on the 10 m grid."""
+    image = np.zeros((41, 41))
+    image[20, 20] = 1.0
+    blurred = optics_blur(image, sd_px)
+    offsets = np.arange(41) - 20.0
+    assert blurred.sum() == pytest.approx(1.0)
+    for profile in (blurred.sum(axis=0), blurred.sum(axis=1)):
+        assert np.sqrt((profile * offsets**2).sum()) == pytest.approx(sd_px, rel=0.03)

@@ -15,13 +15,13 @@ QUANTUM = 1e-4
 LANDSAT_C2_MAX = 65535 * 2.75e-5 - 0.2
 #: Largest surface reflectance a Sentinel-2 Level-2A product can hold: DN 65535 / 10000.
 SENTINEL2_L2A_MAX = 65535 / 10000
-#: Standard deviation of the optics' Gaussian point spread function, in the band's native pixels. With the
-#: detector's box (MTF sinc(1/2) = 0.64 at Nyquist) it gives a system MTF at Nyquist of
+#: Standard deviation of the optics' point spread function (:func:`optics_blur`), in the band's native pixels. With
+#: the detector's box (MTF sinc(1/2) = 0.64 at Nyquist) it gives a system MTF at Nyquist of
 #: 0.64 x exp(-2 pi^2 0.35^2 / 4) = 0.35, the sharp end of what OLI and MSI reach in orbit (TM's is lower). Before,
-#: every band was blurred by 0.5 px of the 10 m grid (a sixth of a Landsat pixel), and with the noise below the
-#: BatchNorm layers of the published 11-band models stood 0.15 0.30 0.35 0.51 0.56 0.33 sigma from the stored
-#: statistics (default profile, seed 21); with both, 0.14 0.23 0.26 0.42 0.44 0.25. Blurrier optics (0.4-0.5 native
-#: px, nearer TM's) lit the smallest cast shadows, seen at 30 m, beyond the plausibility check's 0.35 of sunlit.
+#: every band was blurred by a Gaussian of 0.5 px of the 10 m grid (a sixth of a Landsat pixel), and with the noise
+#: below the BatchNorm layers of the published 11-band models stood 0.15 0.30 0.35 0.51 0.56 0.33 sigma from the
+#: stored statistics (default profile, seed 21); with both, 0.15 0.31 0.36 0.46 0.48 0.27. Blurrier optics (0.4-0.5
+#: native px, nearer TM's) lit the smallest cast shadows, seen at 30 m, beyond the plausibility check's 0.35 of sunlit.
 PSF_SD_NATIVE_PX = 0.35
 
 
@@ -61,10 +61,21 @@ def finest_sensors(year: int) -> list[str]:
     return [s for s in options if min(SENSORS[s].native_m) == finest]
 
 
+def optics_blur(image: np.ndarray, sd_px: float) -> np.ndarray:
+    """``(rows, cols)`` ``image`` blurred by a point spread function of ``sd_px`` pixels standard deviation: a Gaussian,
+    or below 0.7 px, where a sampled Gaussian loses much of its spread (0.35 px sampled has 0.18), the 3-tap kernel
+    ``[a, 1 - 2a, a]`` of that variance (``a = sd_px^2 / 2``). Edges repeat the nearest pixel."""
+    if sd_px >= 0.7:
+        return ndimage.gaussian_filter(image, sd_px, mode="nearest")
+    a = sd_px**2 / 2
+    kernel = np.array([a, 1 - 2 * a, a])
+    return ndimage.correlate1d(ndimage.correlate1d(image, kernel, 0, mode="nearest"), kernel, 1, mode="nearest")
+
+
 def sensor_view(rng: np.random.Generator, radiance: np.ndarray, sensor: str) -> np.ndarray:
     """What the sensor records of ``(6, n, n)`` reflectance on the 10 m grid.
 
-    Each band is blurred by the optics (a Gaussian of ``PSF_SD_NATIVE_PX`` native pixels), averaged to its native
+    Each band is blurred by the optics (:func:`optics_blur`, ``PSF_SD_NATIVE_PX`` native pixels), averaged to its native
     pixel (Landsat 30 m, Sentinel-2 SWIR 20 m), gets the sensor's noise and a per-scene calibration gain, and is
     resampled back to 10 m bilinearly (as ``gdalwarp -r bilinear`` or Earth
     Engine's ``resample('bilinear')``: with 30 m pixels repeated as 3 x 3 blocks instead, the BatchNorm statistics of
@@ -79,8 +90,7 @@ def sensor_view(rng: np.random.Generator, radiance: np.ndarray, sensor: str) -> 
     gains = 1 + 0.01 * rng.standard_normal(6)
     for b in range(6):
         k = spec.native_m[b] // int(PIXEL_SIZE_M)
-        blurred = ndimage.gaussian_filter(radiance[b], PSF_SD_NATIVE_PX * k, mode="nearest")
-        coarse = blurred.reshape(n // k, k, n // k, k).mean(axis=(1, 3))
+        coarse = optics_blur(radiance[b], PSF_SD_NATIVE_PX * k).reshape(n // k, k, n // k, k).mean(axis=(1, 3))
         coarse = coarse * gains[b] + spec.noise_sd * rng.standard_normal(coarse.shape)
         out[b] = ndimage.zoom(coarse, k, order=1, mode="nearest", grid_mode=True) if k > 1 else coarse
     return np.clip(np.round(out, 4), QUANTUM, spec.max_reflectance)
