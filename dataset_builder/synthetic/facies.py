@@ -17,6 +17,8 @@ CODE: dict[str, int] = {name: i for i, name in enumerate(CLASS_NAMES)}
 TERRAIN = 8
 #: The classes of the accumulation area: the AAR is their share of the glacier.
 AAR_CLASSES: tuple[str, ...] = ("snow", "firn", "refrozen-like")
+#: Smallest late-lying snow patch on the terrain that survives the summer, pixels (1.5 ha).
+LATE_SNOW_MIN_PX = 150
 
 
 def surface_facies(
@@ -50,7 +52,11 @@ def surface_facies(
     above = z - snowline
     patchy = fractal_noise(rng, (n, n), 4.0, 40)  # late-lying snow in coherent patches on gentle ground
     late = (above > 30) & (ndimage.gaussian_filter(slope, 3.0) < 30) & (patchy > 1.2 - above / 200)
-    surface[ndimage.binary_opening(late, iterations=2)] = CODE["snow"]  # no specks: patches of a few pixels melt first
+    late = ndimage.binary_opening(late, iterations=2)
+    parts, count = ndimage.label(late)
+    sizes = np.bincount(parts.ravel(), minlength=count + 1)
+    # no specks: patches under a hectare and a half melt out first (a snow patch outlives summer by its depth)
+    surface[late & (sizes[parts] >= LATE_SNOW_MIN_PX)] = CODE["snow"]
     surface[terrain.water] = CODE["water"]
     facies = np.select(
         [z > snowline, ~below_firn, refrozen_zone & patches, terrain.debris, ponds],
