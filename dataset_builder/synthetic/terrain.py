@@ -179,7 +179,9 @@ def _valley_terrain(rng: np.random.Generator, n: int, region: Region, z_low: flo
     if tidewater:
         water = forefield
     else:
-        lake = (beyond > 0.02 * size) & (np.hypot((beyond - 0.08 * size) / 0.06, trunk.across / tongue) < size)
+        # bays and headlands, not an ellipse; drawn from a spawned generator, so the scene's own draws stay as they were
+        shore = 1 + 0.25 * fractal_noise(rng.spawn(1)[0], (n, n), 3.5, 24)
+        lake = (beyond > 0.02 * size) & (np.hypot((beyond - 0.08 * size) / 0.06, trunk.across / tongue) < size * shore)
         water = _largest_component(lake & forefield) if (lake & forefield).any() else lake & forefield
         if water.any():
             dem = np.where(water, dem[water].min(), dem)
