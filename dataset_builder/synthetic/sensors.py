@@ -20,7 +20,7 @@ SENTINEL2_L2A_MAX = 65535 / 10000
 #: 0.64 x exp(-2 pi^2 0.35^2 / 4) = 0.35, the sharp end of what OLI and MSI reach in orbit (TM's is lower). Before,
 #: every band was blurred by a Gaussian of 0.5 px of the 10 m grid (a sixth of a Landsat pixel), and with the noise
 #: below the BatchNorm layers of the published 11-band models stood 0.15 0.30 0.35 0.51 0.56 0.33 sigma from the
-#: stored statistics (default profile, seed 21); with both, 0.15 0.31 0.36 0.46 0.48 0.27. Blurrier optics (0.4-0.5
+#: stored statistics (default profile, seed 21); with both, 0.15 0.31 0.36 0.46 0.47 0.26. Blurrier optics (0.4-0.5
 #: native px, nearer TM's) lit the smallest cast shadows, seen at 30 m, beyond the plausibility check's 0.35 of sunlit.
 PSF_SD_NATIVE_PX = 0.35
 
