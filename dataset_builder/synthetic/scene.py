@@ -70,7 +70,8 @@ def render_scene(rng: np.random.Generator, terrain: Terrain, glacier: GlacierPla
     """Facies, clouds, shadows and the 11 bands of one scene.
 
     Reflectance (:func:`.reflectance.surface_reflectance`) lit by the sun and the sky
-    (:func:`.reflectance.illuminate`), mixed with the clouds and seen by the sensor, its optics' blur included (:func:`.sensors.sensor_view`); the auxiliary bands come from the DEM and the outline
+    (:func:`.reflectance.illuminate`), mixed with the clouds and seen by the sensor, its optics' blur included
+    (:func:`.sensors.sensor_view`); the auxiliary bands come from the DEM and the outline
     (:func:`dataset_builder.aux_bands.auxiliary_bands`). The random draws follow this order; one seed, one scene.
     """
     region = REGIONS_BY_KEY[glacier.region]

@@ -75,14 +75,13 @@ def optics_blur(image: np.ndarray, sd_px: float) -> np.ndarray:
 def sensor_view(rng: np.random.Generator, radiance: np.ndarray, sensor: str) -> np.ndarray:
     """What the sensor records of ``(6, n, n)`` reflectance on the 10 m grid.
 
-    Each band is blurred by the optics (:func:`optics_blur`, ``PSF_SD_NATIVE_PX`` native pixels), averaged to its native
-    pixel (Landsat 30 m, Sentinel-2 SWIR 20 m), gets the sensor's noise and a per-scene calibration gain, and is
-    resampled back to 10 m bilinearly (as ``gdalwarp -r bilinear`` or Earth
-    Engine's ``resample('bilinear')``: with 30 m pixels repeated as 3 x 3 blocks instead, the BatchNorm statistics of
-    the published models' second scale stood 0.05-0.1 sigma (11-band) and 0.15-0.2 sigma (optical) further from the
-    stored ones); then quantised to ``QUANTUM`` (as level-2 products) and kept within one quantum (a level-2 value of 0
-    means no data) and the product's largest value (level-2 reflectance exceeds 1 over sunlit snow slopes and bright
-    clouds).
+    Each band is blurred by the optics (:func:`optics_blur`, ``PSF_SD_NATIVE_PX`` native pixels), averaged to its
+    native pixel (Landsat 30 m, Sentinel-2 SWIR 20 m), gets the sensor's noise and a per-scene calibration gain, and
+    is resampled back to 10 m bilinearly (as ``gdalwarp -r bilinear`` or Earth Engine's ``resample('bilinear')``: with
+    30 m pixels repeated as 3 x 3 blocks instead, the BatchNorm statistics of the published models' second scale
+    stood 0.05-0.1 sigma (11-band) and 0.15-0.2 sigma (optical) further from the stored ones); then quantised to
+    ``QUANTUM`` (as level-2 products) and kept within one quantum (a level-2 value of 0 means no data) and the
+    product's largest value (level-2 reflectance exceeds 1 over sunlit snow slopes and bright clouds).
     """
     spec = SENSORS[sensor]
     out = np.empty_like(radiance)
