@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from dataset_builder.schema import PIXEL_SIZE_M
 from dataset_builder.synthetic.facies import CODE, TERRAIN
-from dataset_builder.synthetic.terrain import fractal_noise
+from dataset_builder.synthetic.terrain import fractal_noise, smoothstep
 
 #: Typical surface reflectance (blue, green, red, nir, swir1, swir2) of each class at the end of the ablation season,
 #: when the released dataset's scenes were taken (Maslov et al., "Automating glacier facies classification:
@@ -86,12 +86,6 @@ def variability_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return bright, partner, drift
 
 
-def _smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """0 below ``lo``, 1 above ``hi``, a smooth cubic ramp between."""
-    u = _ramp(x, lo, hi)
-    return u * u * (3 - 2 * u)
-
-
 def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """0 below ``lo``, 1 above ``hi``, linear between."""
     return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
@@ -145,7 +139,7 @@ def under_clouds(
     saturated ``CLOUD_CORE_BRIGHTNESS`` in the core (``CLOUD_CORE_THICKNESS``)."""
     n = radiance.shape[1]
     texture = CLOUD_BRIGHTNESS_SD * fractal_noise(rng, (n, n), 3.0, 32) - CLOUD_BRIGHTNESS_SD**2 / 2
-    core = np.log(CLOUD_CORE_BRIGHTNESS) * _smoothstep(thickness, *CLOUD_CORE_THICKNESS)
+    core = np.log(CLOUD_CORE_BRIGHTNESS) * smoothstep(thickness, *CLOUD_CORE_THICKNESS)
     brightness = np.minimum(np.exp(texture + core), CLOUD_CORE_BRIGHTNESS)
     cloud_reflectance = signature_table()[:, CODE["cloud"], None, None] * brightness
     return (1 - cloud) * radiance + cloud * cloud_reflectance

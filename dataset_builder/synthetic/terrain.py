@@ -68,7 +68,7 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     return lab == (1 + int(np.argmax(sizes)))
 
 
-def _smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+def smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """0 below ``lo``, 1 above ``hi``, a smooth cubic ramp between."""
     u = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
     return u * u * (3 - 2 * u)
@@ -134,7 +134,7 @@ def _valley_terrain(rng: np.random.Generator, n: int, region: Region, z_low: flo
     trunk = Ribbon.trace(rng, n, start, heading, length + 0.5 * size, 0.3)  # the valley runs on past the terminus
     basin, tongue = (0.21, 0.13) if tidewater else (0.17, 0.06)
     wobble = 1 + 0.06 * fractal_noise(rng, (n, n), 3.5, 48)
-    half = size * (tongue + (basin - tongue) * (1 - _smoothstep(trunk.along / length, 0.15, 0.6))) * wobble
+    half = size * (tongue + (basin - tongue) * (1 - smoothstep(trunk.along / length, 0.15, 0.6))) * wobble
     glacier = (np.abs(trunk.across) < half) & (trunk.along < length)
     glacier |= (np.hypot(trunk.along - length, trunk.across) < half) & (trunk.along >= length)
     to_terminus = np.where(glacier, np.clip(length - trunk.along, 0, None), np.inf)

@@ -27,7 +27,7 @@ from pyproj import CRS, Proj
 from rasterio.errors import RasterioIOError
 from rasterio.transform import Affine, array_bounds
 from rasterio.warp import Resampling, reproject, transform_bounds
-from rasterio.windows import Window
+from rasterio.windows import Window, from_bounds
 
 from dataset_builder.schema import PIXEL_SIZE_M
 from modeling.errors import SceneInputError
@@ -240,16 +240,13 @@ def warp_valid(
     values = np.full((window.height, window.width), np.nan, dtype=np.float32)
     transform = grid.window_transform(window)
     with _open(path) as src:
-        left, bottom, right, top = transform_bounds(
-            grid.crs, src.crs, *array_bounds(window.height, window.width, transform)
-        )
-        inverse = ~src.transform
-        cols, rows = zip(*(inverse * corner for corner in ((left, top), (right, top), (left, bottom), (right, bottom))))
-        col0, row0 = max(0, math.floor(min(cols)) - 2), max(0, math.floor(min(rows)) - 2)
-        col1, row1 = min(src.width, math.ceil(max(cols)) + 2), min(src.height, math.ceil(max(rows)) + 2)
-        if col1 <= col0 or row1 <= row0:
+        bounds = transform_bounds(grid.crs, src.crs, *array_bounds(window.height, window.width, transform))
+        (row0, row1), (col0, col1) = from_bounds(*bounds, transform=src.transform).toranges()
+        c0, r0 = math.floor(col0), math.floor(row0)
+        # grown by the bilinear kernel's reach, clipped to the raster
+        read = grow(Window(c0, r0, math.ceil(col1) - c0, math.ceil(row1) - r0), 2, (src.height, src.width))
+        if not read.width or not read.height:
             return values, np.zeros(values.shape, dtype=bool)
-        read = Window(col0, row0, col1 - col0, row1 - row0)
         data = src.read(band, window=read).astype(np.float32)
         bad = ~np.isfinite(data)
         for value in (src.nodata, nodata):
