@@ -36,6 +36,7 @@ from dataset_builder.synthetic import (
     generate,
     simulate_plausibility,
 )
+from dataset_builder.synthetic.labels import MAX_CARRIED_SHARE, carry_over, sample_labels
 from dataset_builder.synthetic.plausibility import fewer_significantly, weaker_correlation
 from dataset_builder.synthetic.sensors import SENSORS, optics_blur, sensor_view
 
@@ -329,3 +330,47 @@ def test_optics_blur_spreads_a_point_by_its_sd(sd_px):
     assert blurred.sum() == pytest.approx(1.0)
     for profile in (blurred.sum(axis=0), blurred.sum(axis=1)):
         assert np.sqrt((profile * offsets**2).sum()) == pytest.approx(sd_px, rel=0.03)
+
+
+def test_protected_labels_lie_deep_inside_their_class():
+    """Shadow labels come from the deepest shadow first, and from a sliver only the minimum; water falls back on its
+    edge."""
+    n = 384  # the default scene, where shadow depths are as stated (they scale with the scene)
+    label_map = np.full((n, n), CLASS_NAMES.index("ice"), np.uint8)
+    shadow, water = CLASS_NAMES.index("shadow"), CLASS_NAMES.index("water")
+    label_map[30:60, 30:60] = shadow  # 30 px square: 13 x 13 pixels deeper than 7 from any other class
+    label_map[80:83, 20:110] = shadow  # a sliver 3 px wide: no pixel deeper than 3
+    label_map[90:93, 20:110] = water  # a water sliver: labelled on its edge when nothing deeper exists
+    shares = np.zeros(len(CLASS_NAMES))
+    shares[[CLASS_NAMES.index("ice"), shadow, water]] = (0.5, 0.4, 0.1)
+    config = dataclasses.replace(TINY, noise_rate=0.0)
+    rng = np.random.default_rng(0)
+
+    labels = sample_labels(rng, label_map, 200, shares, config)
+    in_shadow = labels.true_code == shadow
+    assert in_shadow.sum() == 80  # the quota fits in the square, whose 24 x 24 core (depth > 3) holds 576 pixels
+    deep = (labels.rows[in_shadow] >= 36) & (labels.rows[in_shadow] < 54)
+    deep &= (labels.cols[in_shadow] >= 36) & (labels.cols[in_shadow] < 54)
+    assert deep.all()  # 80 labels fit in the 18 x 18 pixels deeper than 6, so all come from there
+    assert (labels.rows[labels.true_code == water] // 10 == 9).all()
+
+    sliver_only = label_map.copy()
+    sliver_only[30:60, 30:60] = CLASS_NAMES.index("ice")
+    labels = sample_labels(rng, sliver_only, 200, shares, config)
+    assert 0 < config.min_labels_per_class < 80
+    assert (labels.true_code == shadow).sum() == config.min_labels_per_class  # a few on the sliver, not its share
+    assert (labels.true_code == water).sum() == 20
+
+
+def test_carry_over_passes_owed_labels_to_a_scene_within_bounds():
+    shares = np.array([CLASS_SHARES[c] for c in CLASS_NAMES])
+    shadow = CLASS_NAMES.index("shadow")
+    owed = np.zeros(len(CLASS_NAMES))
+    np.testing.assert_allclose(carry_over(shares, owed, 100), shares)
+    owed[shadow] = 10
+    out = carry_over(shares, owed, 100)
+    assert out[shadow] == pytest.approx(shares[shadow] + 0.10) and out.sum() == pytest.approx(1.0)
+    others = np.arange(len(CLASS_NAMES)) != shadow
+    np.testing.assert_allclose(out[others] / shares[others], (1 - out[shadow]) / (1 - shares[shadow]))
+    owed[shadow] = 1000
+    assert carry_over(shares, owed, 100)[shadow] == pytest.approx(MAX_CARRIED_SHARE)

@@ -113,7 +113,7 @@ def plan_benchmark(config: SyntheticConfig) -> tuple[list[GlacierPlan], list[Ter
                 area_km2=round(float(terrain.glacier.sum()) * PIXEL_SIZE_M**2 / 1e6, 4),
                 # the snowline that leaves about half the glacier in snow, firn and refrozen-like ice
                 mean_snowline_m=round(
-                    float(np.median(z)) + (region.firn_m + region.refrozen_m * region.refrozen_cover) * scene_scale(n),
+                    float(np.median(z)) + (region.firn_m + region.refrozen_m) * scene_scale(n),
                     1,
                 ),
                 snowline_sd_m=round(region.snowline_sd * relief, 1),

@@ -25,7 +25,10 @@ from dataset_builder.synthetic.terrain import fractal_noise, smoothstep
 SIGNATURES: dict[str, tuple[float, ...]] = {
     "snow": (0.85, 0.83, 0.79, 0.65, 0.07, 0.045),  # old wet snow: visible ~0.85, NIR ~0.65 (coarse grains)
     "firn": (0.57, 0.54, 0.49, 0.38, 0.05, 0.035),  # clean firn, broadband ~0.5
-    "refrozen-like": (0.50, 0.47, 0.42, 0.29, 0.035, 0.025),  # superimposed ice, bubbly, between firn and ice
+    # superimposed and refrozen ice of this year, clean and smooth: brighter than the old dusty ice below, darker than
+    # the firn remnants around it (a third of the way from ice to firn; at 0.50 in blue, next to firn, the mosaic's
+    # contrast was lost)
+    "refrozen-like": (0.40, 0.37, 0.31, 0.19, 0.03, 0.02),
     # late-season bare ice with dust and cryoconite, between dirty (broadband 0.15-0.30) and clean (0.34-0.51) ice:
     # at 0.38 in blue the normalised optical means stayed 0.02-0.06 above the implied ones, with ice (42 % of the
     # labels) the largest share, and the published models took 40 % of our ice for refrozen-like ice. Ice absorbs

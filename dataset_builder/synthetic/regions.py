@@ -22,7 +22,6 @@ class Region:
     snowline_sd: float  # interannual snowline sd, fraction of the relief
     firn_m: float  # base firn band width below the snowline, m of elevation
     refrozen_m: float  # refrozen-like zone width below the firn, m of elevation
-    refrozen_cover: float  # fraction of that zone covered by refrozen-like patches
     debris: float  # 0-1, amount of debris (margins, moraines, tephra)
     vegetation_below_m: float
     season_doy: tuple[int, int]  # acquisition window, day of year
@@ -42,7 +41,6 @@ REGIONS: tuple[Region, ...] = (
         0.18,
         25.0,
         12.5,
-        0.35,
         0.9,
         2500.0,
         (232, 268),
@@ -60,7 +58,6 @@ REGIONS: tuple[Region, ...] = (
         0.18,
         20.0,
         17.5,
-        0.40,
         0.35,
         950.0,
         (235, 262),
@@ -78,7 +75,6 @@ REGIONS: tuple[Region, ...] = (
         0.18,
         20.0,
         40.0,
-        0.60,
         0.55,
         -1e9,
         (222, 248),
@@ -96,7 +92,6 @@ REGIONS: tuple[Region, ...] = (
         0.18,
         25.0,
         20.0,
-        0.40,
         0.5,
         650.0,
         (240, 268),

@@ -8,8 +8,15 @@ from typing import Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
+from dataset_builder.schema import CLASS_NAMES
 from dataset_builder.synthetic.config import SyntheticConfig
-from dataset_builder.synthetic.labels import SceneLabels, sample_labels, scene_class_shares
+from dataset_builder.synthetic.labels import (
+    SCARCE_BELOW_PX,
+    SceneLabels,
+    carry_over,
+    sample_labels,
+    scene_class_shares,
+)
 from dataset_builder.synthetic.mass_balance import annual_balance
 from dataset_builder.synthetic.plan import GlacierPlan, ScenePlan, plan_benchmark
 from dataset_builder.synthetic.plausibility import PlausibilityReport
@@ -47,11 +54,16 @@ class Simulation:
         by_id = {g.glacier: (g, t) for g, t in zip(self.glaciers, self.terrains)}
         shares = scene_class_shares(self.scenes)
         seeds = np.random.SeedSequence([self.config.seed, 1]).spawn(len(self.scenes))
+        scarce = np.isin(CLASS_NAMES, list(SCARCE_BELOW_PX))
+        owed = np.zeros(len(CLASS_NAMES))  # labels of the scarce classes that earlier scenes could not place
         for scene, seed, share in zip(tqdm(self.scenes, desc="scenes", disable=not progress), seeds, shares):
             glacier, terrain = by_id[scene.glacier]
             rng = np.random.default_rng(seed)
             arrays = render_scene(rng, terrain, glacier, scene)
+            share = carry_over(share, owed, scene.n_labels)
             labels = sample_labels(rng, arrays.label_map, scene.n_labels, share, self.config)
+            placed = np.bincount(labels.true_code, minlength=len(CLASS_NAMES))
+            owed = np.where(scarce, np.maximum(share * scene.n_labels - placed, 0.0), 0.0)
             balance = annual_balance(rng, self.config, arrays.aar, glacier.aar0)
             yield SimulatedScene(scene, glacier, arrays, labels, balance)
 
