@@ -23,7 +23,7 @@ AAR_CLASSES: tuple[str, ...] = ("snow", "firn", "refrozen-like")
 #: summer it lies exposed in a mosaic with the firn that survived over it: that mixture, bright patches on a darker
 #: ground, is what a refrozen-like zone looks like on imagery. As sparse patches of it on bare ice (35-60 % of the
 #: zone), the published models took 85 % of our refrozen-like ice for ice and gave the class an F1 of 0.04-0.15
-#: against the truth; as a mosaic with 35 % firn, 0.3-0.4 (`glacier-facies check-realism`, seeds 21 and 22).
+#: against the truth; as a mosaic with 35 % firn, 0.21-0.28 (`glacier-facies check-realism`, seeds 21-24).
 REFROZEN_SHARE = 0.65
 #: Smallest late-lying snow patch on the terrain that survives the summer, pixels (1.5 ha).
 LATE_SNOW_MIN_PX = 150
