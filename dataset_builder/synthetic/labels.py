@@ -47,8 +47,8 @@ MARGIN_CLASSES: tuple[str, ...] = ("ice", "snow", "debris", "firn", "refrozen-li
 CLEAR_PX: dict[str, tuple[int, ...]] = {"shadow": (6, 3, 0), "water": (3, 0), "cloud": (3, 0)}
 #: The classes whose labels are drawn by depth (``CLEAR_PX``).
 CLEAR_CLASSES: tuple[str, ...] = tuple(CLEAR_PX)
-#: Depth (pixels) a class must have beyond which a scene gets more than ``min_labels_per_class`` of its labels. An
-#: expert labels shadow where it is wide, not a sliver of shade along a wall (whose slope is the wall's) or a small
+#: Depth (pixels) below which a class gets no more than ``min_labels_per_class`` labels in a scene; it is also a
+#: tier of its draw (``CLEAR_PX``). An expert labels shadow where it is wide, not a sliver of shade along a wall (whose slope is the wall's) or a small
 #: shadow, though a few of those where a scene has nothing better. Drawn on slivers to fill the class's share, half
 #: our shadow labels were taken for ice or debris by the published models, which call a patch shadow when a good
 #: part of it lies in cast shadow on gentle ground; drawn deep, their shadow F1 rose from 0.53-0.79 to 0.65-0.89
@@ -135,7 +135,7 @@ def _nearest_partner(label_map: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _draw_by_depth(
-    rng: np.random.Generator, where: np.ndarray, depth: np.ndarray, tiers: tuple[int, ...], quota: int
+    rng: np.random.Generator, where: np.ndarray, depth: np.ndarray, tiers: tuple[float, ...], quota: int
 ) -> np.ndarray:
     """Up to ``quota`` flat indices of ``where`` (bool, ``(n, n)``) drawn tier by tier: all that fit from the pixels
     deeper than ``tiers[0]`` (``depth`` in pixels), then from those deeper than ``tiers[1]``, and so on."""
@@ -201,8 +201,11 @@ def sample_labels(
     shown = label_map[inner]
     pixels = np.bincount(shown[shown < len(CLASS_NAMES)], minlength=len(CLASS_NAMES))
     depth = {name: ndimage.distance_transform_edt(label_map == CODE[name]) for name in CLEAR_CLASSES}
+    tiers = dict(CLEAR_PX)
     for name, px in SCARCE_BELOW_PX.items():
-        deep = np.count_nonzero(inner & (depth[name] > px * scene_scale(n)))
+        scarce = px * scene_scale(n)
+        tiers[name] = tuple(sorted({*tiers[name], scarce}, reverse=True))
+        deep = np.count_nonzero(inner & (depth[name] > scarce))
         pixels[CODE[name]] = max(deep, min(int(pixels[CODE[name]]), config.min_labels_per_class))
     if config.exact_counts:
         quotas = exact_quotas(n_labels, shares, pixels, config.min_labels_per_class)
@@ -218,7 +221,7 @@ def sample_labels(
         if name in MARGIN_CLASSES and np.count_nonzero(where & interior) >= quota:
             where &= interior
         if name in CLEAR_CLASSES:
-            picked.append(_draw_by_depth(rng, where, depth[name], CLEAR_PX[name], quota))
+            picked.append(_draw_by_depth(rng, where, depth[name], tiers[name], quota))
             continue
         first = np.empty(0, dtype=np.int64)
         if name in NOISY_CLASSES:
