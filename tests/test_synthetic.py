@@ -374,3 +374,19 @@ def test_carry_over_passes_owed_labels_to_a_scene_within_bounds():
     np.testing.assert_allclose(out[others] / shares[others], (1 - out[shadow]) / (1 - shares[shadow]))
     owed[shadow] = 1000
     assert carry_over(shares, owed, 100)[shadow] == pytest.approx(MAX_CARRIED_SHARE)
+
+
+def test_facies_labels_keep_their_boundary_share():
+    """A ragged class (three quarters of its pixels near a partner) still gets ``boundary_share`` of its labels near
+    the boundary and the rest where it is unambiguous."""
+    n = 132
+    label_map = np.full((n, n), CLASS_NAMES.index("snow"), np.uint8)
+    label_map[:, ::10] = label_map[:, 1::10] = CLASS_NAMES.index("firn")  # 2 px firn stripes every 10 px
+    shares = np.zeros(len(CLASS_NAMES))
+    shares[CLASS_NAMES.index("snow")] = 1.0
+    config = dataclasses.replace(TINY, noise_rate=0.0, boundary_share=0.35)
+    labels = sample_labels(np.random.default_rng(0), label_map, 400, shares, config)
+    snow = labels.true_code == CLASS_NAMES.index("snow")
+    assert snow.sum() == 400
+    assert labels.near_boundary[snow].mean() == pytest.approx(0.35, abs=0.005)
+    assert (labels.boundary_distance_px[snow & ~labels.near_boundary] > config.boundary_px).all()

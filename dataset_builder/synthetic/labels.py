@@ -186,7 +186,10 @@ def sample_labels(
     Per class: ``n_labels * share`` (stochastically rounded, at least ``min_labels_per_class``
     where the class shows, at most what it shows; with ``config.exact_counts``, :func:`exact_quotas`,
     so the scene gets exactly ``n_labels``); ``boundary_share`` of each facies class is drawn
-    within ``boundary_px`` of an ambiguous partner class (``AMBIGUOUS_PARTNERS``). Then
+    within ``boundary_px`` of an ambiguous partner class (``AMBIGUOUS_PARTNERS``), the rest further from it where the
+    class has room (drawn anywhere in the class, 70 % of the facies labels fell near a boundary: the snowline is
+    ragged and debris bands thread the ice; the published models got 74 % of such snow labels right against 92 % of
+    the others on seed 21). Then
     ``noise_rate`` of the scene's facies labels (stochastically rounded) get the nearest partner
     class: near-boundary labels in random order first, then the closest others if there are too
     few. Shadow, water and cloud labels are never changed.
@@ -228,7 +231,10 @@ def sample_labels(
             close = np.flatnonzero(where & near)
             first = rng.choice(close, size=min(close.size, int(round(config.boundary_share * quota))), replace=False)
         where.flat[first] = False
-        rest = rng.choice(np.flatnonzero(where), size=quota - first.size, replace=False)
+        if name in NOISY_CLASSES:  # the rest where the class is unambiguous, as far as it has room
+            rest = _draw_by_depth(rng, where, distance, (config.boundary_px, -1.0), quota - first.size)
+        else:
+            rest = rng.choice(np.flatnonzero(where), size=quota - first.size, replace=False)
         picked.append(np.concatenate([first, rest]))
     flat = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
     true_code = label_map.flat[flat]
