@@ -36,7 +36,7 @@ from dataset_builder.synthetic import (
     generate,
     simulate_plausibility,
 )
-from dataset_builder.synthetic.labels import MAX_CARRIED_SHARE, carry_over, sample_labels
+from dataset_builder.synthetic.labels import CLEAR_CLASSES, MAX_CARRIED_SHARE, carry_over, sample_labels
 from dataset_builder.synthetic.plausibility import fewer_significantly, weaker_correlation
 from dataset_builder.synthetic.sensors import SENSORS, optics_blur, sensor_view
 
@@ -390,3 +390,8 @@ def test_facies_labels_keep_their_boundary_share():
     assert snow.sum() == 400
     assert labels.near_boundary[snow].mean() == pytest.approx(0.35, abs=0.005)
     assert (labels.boundary_distance_px[snow & ~labels.near_boundary] > config.boundary_px).all()
+
+
+def test_every_class_is_drawn_as_a_facies_or_a_protected_class():
+    assert set(NOISY_CLASSES) | set(CLEAR_CLASSES) == set(CLASS_NAMES)
+    assert not set(NOISY_CLASSES) & set(CLEAR_CLASSES)

@@ -226,15 +226,11 @@ def sample_labels(
         if name in CLEAR_CLASSES:
             picked.append(_draw_by_depth(rng, where, depth[name], tiers[name], quota))
             continue
-        first = np.empty(0, dtype=np.int64)
-        if name in NOISY_CLASSES:
-            close = np.flatnonzero(where & near)
-            first = rng.choice(close, size=min(close.size, int(round(config.boundary_share * quota))), replace=False)
+        # a facies class (NOISY_CLASSES): boundary_share near a partner class, the rest where the class is unambiguous
+        close = np.flatnonzero(where & near)
+        first = rng.choice(close, size=min(close.size, int(round(config.boundary_share * quota))), replace=False)
         where.flat[first] = False
-        if name in NOISY_CLASSES:  # the rest where the class is unambiguous, as far as it has room
-            rest = _draw_by_depth(rng, where, distance, (config.boundary_px, -1.0), quota - first.size)
-        else:
-            rest = rng.choice(np.flatnonzero(where), size=quota - first.size, replace=False)
+        rest = _draw_by_depth(rng, where, distance, (config.boundary_px, -1.0), quota - first.size)
         picked.append(np.concatenate([first, rest]))
     flat = np.concatenate(picked) if picked else np.empty(0, dtype=np.int64)
     true_code = label_map.flat[flat]
