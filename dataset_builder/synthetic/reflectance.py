@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from dataset_builder.schema import PIXEL_SIZE_M
 from dataset_builder.synthetic.facies import CODE, TERRAIN
-from dataset_builder.synthetic.terrain import fractal_noise, smoothstep
+from dataset_builder.synthetic.terrain import fractal_noise, ramp, smoothstep
 
 #: Typical surface reflectance (blue, green, red, nir, swir1, swir2) of each class at the end of the ablation season,
 #: when the released dataset's scenes were taken (Maslov et al., "Automating glacier facies classification:
@@ -89,11 +89,6 @@ def variability_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return bright, partner, drift
 
 
-def _ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """0 below ``lo``, 1 above ``hi``, linear between."""
-    return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
-
-
 def surface_reflectance(
     rng: np.random.Generator, surface: np.ndarray, dem: np.ndarray, vegetation_below_m: float
 ) -> np.ndarray:
@@ -110,7 +105,7 @@ def surface_reflectance(
     terrain = surface == TERRAIN
     patches = 0.4 * fractal_noise(rng, (n, n), 4.0, 20)
     barren = ndimage.distance_transform_edt(terrain) * PIXEL_SIZE_M  # recently deglaciated ground: no vegetation yet
-    vegetation = np.clip((vegetation_below_m - dem) / 250.0 + patches, 0.0, 0.9) * _ramp(barren, 150.0, 600.0)
+    vegetation = np.clip((vegetation_below_m - dem) / 250.0 + patches, 0.0, 0.9) * ramp(barren, 150.0, 600.0)
     reflectance += vegetation * (VEGETATION - ROCK)[:, None, None]
     variation = np.where(terrain, fractal_noise(rng, (n, n), 4.0, 40), variation)  # rock units, not speckle
     reflectance *= (1 + bright[surface] * variation) * (1 + 0.015 * rng.standard_normal((6, n, n)))

@@ -68,9 +68,14 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     return lab == (1 + int(np.argmax(sizes)))
 
 
+def ramp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """0 below ``lo``, 1 above ``hi``, linear between."""
+    return np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+
+
 def smoothstep(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """0 below ``lo``, 1 above ``hi``, a smooth cubic ramp between."""
-    u = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    u = ramp(x, lo, hi)
     return u * u * (3 - 2 * u)
 
 
