@@ -23,9 +23,10 @@ from dataset_builder.synthetic.terrain import fractal_noise, ramp, smoothstep
 #: Snow at 0.80 in the visible (0.60 in the NIR), at the bottom of old snow's range, went the other way: with the
 #: min-max scale steady, the published models took 27 % of it for firn; at 0.85 (0.65) 12 %. Grain growth lowers the
 #: near-infrared less in the denser facies than in snow: with the NIR of snow, firn, refrozen-like ice and ice at 0.65,
-#: 0.38, 0.19 and 0.12 (the fresh values less 13-45 %), the published models took half our firn for ice or snow and
-#: their first scale's BatchNorm means lay 0.4 sigma off; a tenth more (still below the fresh values) brought both
-#: back (firn F1 0.44 -> 0.69, BN layers 2-3 0.38-0.42 -> 0.29-0.31 on seed 22). Ice and refrozen-like ice below.
+#: 0.38, 0.19 and 0.12 (the fresh values less 13-46 %), the published models took half our firn for ice or snow and
+#: their first scale's BatchNorm means lay 0.4 sigma off; a tenth more in all four (still below the fresh values)
+#: brought both back (firn F1 0.44 -> 0.69, BN layers 2-3 0.38-0.42 -> 0.29-0.31 on seed 22). Ice and refrozen-like
+#: ice then moved again (below).
 SIGNATURES: dict[str, tuple[float, ...]] = {
     "snow": (0.85, 0.83, 0.79, 0.72, 0.07, 0.045),  # old wet snow: visible ~0.85, NIR ~0.72 (coarse grains)
     "firn": (0.57, 0.54, 0.49, 0.42, 0.05, 0.035),  # clean firn, broadband ~0.5
