@@ -338,7 +338,7 @@ def test_protected_labels_lie_deep_inside_their_class():
     n = 384  # the default scene, where shadow depths are as stated (they scale with the scene)
     label_map = np.full((n, n), CLASS_NAMES.index("ice"), np.uint8)
     shadow, water = CLASS_NAMES.index("shadow"), CLASS_NAMES.index("water")
-    label_map[30:60, 30:60] = shadow  # 30 px square: 13 x 13 pixels deeper than 7 from any other class
+    label_map[30:60, 30:60] = shadow  # a 30 px square: its pixels lie up to 15 px from any other class
     label_map[80:83, 20:110] = shadow  # a sliver 3 px wide: no pixel deeper than 3
     label_map[90:93, 20:110] = water  # a water sliver: labelled on its edge when nothing deeper exists
     shares = np.zeros(len(CLASS_NAMES))

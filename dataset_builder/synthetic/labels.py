@@ -47,14 +47,14 @@ MARGIN_CLASSES: tuple[str, ...] = ("ice", "snow", "debris", "firn", "refrozen-li
 CLEAR_PX: dict[str, tuple[int, ...]] = {"shadow": (6, 3, 0), "water": (3, 0), "cloud": (3, 0)}
 #: The classes whose labels are drawn by depth (``CLEAR_PX``).
 CLEAR_CLASSES: tuple[str, ...] = tuple(CLEAR_PX)
-#: Depth (pixels) below which a class gets no more than ``min_labels_per_class`` labels in a scene; it is also a
-#: tier of its draw (``CLEAR_PX``). An expert labels shadow where it is wide, not a sliver of shade along a wall (whose slope is the wall's) or a small
-#: shadow, though a few of those where a scene has nothing better. Drawn on slivers to fill the class's share, half
-#: our shadow labels were taken for ice or debris by the published models, which call a patch shadow when a good
-#: part of it lies in cast shadow on gentle ground; drawn deep, their shadow F1 rose from 0.53-0.79 to 0.65-0.89
-#: (`glacier-facies check-realism`, seeds 21-24). The labels a scene could not place this way pass on to the
-#: next scenes (:func:`carry_over`), so that the class keeps its share of the benchmark. The depth is the default
-#: 3.84 km scene's; it scales with the scene (:func:`.terrain.scene_scale`) like the relief that casts the shadows.
+#: Depth (pixels) below which a class gets no more than ``min_labels_per_class`` labels in a scene; it is also a tier of
+#: its draw (``CLEAR_PX``). An expert labels shadow where it is wide, not a sliver of shade along a wall (whose slope is
+#: the wall's) or a small shadow, though a few of those where a scene has nothing better. Drawn on slivers to fill the
+#: class's share, half our shadow labels were taken for ice or debris by the published models, which call a patch shadow
+#: when a good part of it lies in cast shadow on gentle ground; drawn deep, their shadow F1 rose from 0.53-0.79 to
+#: 0.65-0.89 (`glacier-facies check-realism`, seeds 21-24). The labels a scene could not place this way pass on to the
+#: next scenes (:func:`carry_over`), so that the class keeps its share of the benchmark. The depth is the default 3.84
+#: km scene's; it scales with the scene (:func:`.terrain.scene_scale`) like the relief that casts the shadows.
 SCARCE_BELOW_PX: dict[str, float] = {"shadow": 3.0}
 #: The largest share of a scene's labels that a class may reach with the labels passed on to it.
 MAX_CARRIED_SHARE = 0.3
