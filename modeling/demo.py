@@ -643,6 +643,8 @@ def realism_tables(report: RealismReport) -> list[Table]:
                     "gap",
                     "variance implied",
                     "variance here",
+                    "min..max implied (band units)",
+                    "min..max here",
                 ],
                 [
                     [
@@ -653,10 +655,13 @@ def realism_tables(report: RealismReport) -> list[Table]:
                         f"{e.mean_gap[i]:+.3f}",
                         f"{e.implied_variance[i]:.4f}" if e.pinned[i] else "not pinned",
                         f"{e.dataset_variance[i]:.4f}",
+                        f"{e.implied_min[i]:.3f}..{e.implied_max[i]:.3f}" if e.pinned[i] else "not pinned",
+                        f"{e.dataset_min[i]:.3f}..{e.dataset_max[i]:.3f}",
                     ]
                     for i, band in enumerate(e.bands)
                 ],
-                f"mean normalised band values, {e.band_set} published models",
+                f"mean normalised band values, {e.band_set} published models; the implied min..max is the global "
+                "min-max that gives this dataset's band, in its own units, the implied mean and variance",
             )
         )
     summary = {k: v for k, v in report.summary().items() if k != "worst_mean_gap"}

@@ -23,6 +23,7 @@ from modeling.evaluation.realism import (
     bn_distances,
     implied_band_means,
     implied_band_variances,
+    implied_extremes,
 )
 from modeling.network import FaciesCNN, FaciesCNNConfig
 
@@ -69,6 +70,19 @@ def test_implied_means_and_variances_recover_the_known_ones():
     assert np.all(se < 0.1 * variances)
 
 
+def test_implied_extremes_recover_the_normalisation_behind_a_mean_and_variance():
+    raw = np.random.default_rng(6).normal(0.47, 0.32, 5000)  # a band in its own units, e.g. scaled elevation
+    low, high = -0.21, 1.18  # the global min-max another dataset normalised it with
+    normalised = (raw - low) / (high - low)
+    found = implied_extremes(raw.mean(), raw.std(), normalised.mean(), normalised.var())
+    np.testing.assert_allclose(found, (low, high), rtol=1e-9)
+    # the dataset's own min-max gives back its own extremes; a band the weights leave unpinned has none
+    own = (raw - raw.min()) / (raw.max() - raw.min())
+    np.testing.assert_allclose(implied_extremes(raw.mean(), raw.std(), own.mean(), own.var()), (raw.min(), raw.max()))
+    with pytest.raises(ValueError, match="implied_variance must be positive"):
+        implied_extremes(0.5, 0.3, 0.5, 0.0)
+
+
 def test_bn_distance_is_zero_on_the_data_behind_the_statistics_and_grows_off_it():
     rng = np.random.default_rng(4)
     patches = (rng.random((64, 4, 33, 33)) * [[[[0.3]], [[0.5]], [[0.7]], [[1.0]]]]).astype(np.float32)
@@ -93,6 +107,9 @@ def test_the_published_models_on_a_tiny_synthetic_dataset(tmp_path):
     assert report.truth and Path(report.truth).name == "labels.parquet" and report.rows == 24
     assert [e.band_set for e in report.evidence] == ["11-band", "optical"]
     assert all(min(e.fit_r) > 0.999 and len(e.implied_mean) == len(e.bands) for e in report.evidence)
+    for e in report.evidence:  # extremes exactly where the variance is pinned, in the band's own units
+        assert [low is not None for low in e.implied_min] == e.pinned
+        assert all(low < high for low, high, p in zip(e.implied_min, e.implied_max, e.pinned) if p)
     assert [t.name for t in report.transfer][:2] == ["11-band fold 0 after", "11-band fold 1 after"]
     assert len(report.transfer) == 12 and all(len(t.bn) == 6 for t in report.transfer)
     for t in report.transfer:

@@ -113,7 +113,9 @@ def test_a_dem_in_another_crs_and_resolution(bench, tmp_path):
     )
     g = native.glacier_index > 0
     a, b = (p.read(Window(0, 0, p.grid.width, p.grid.height), ("elevation",))[0][g] for p in (native, other))
-    assert np.median(np.abs(a - b)) < 5.0 and np.corrcoef(a, b)[0, 1] > 0.999
+    # glacier-scaled elevation (0-1 over the outline): the round trip through a 3-4x coarser grid smooths the
+    # steps at the snout and around nunataks, but a misplaced or flipped DEM would be far off
+    assert np.median(np.abs(a - b)) < 0.03 and np.corrcoef(a, b)[0, 1] > 0.998
 
 
 # -- sensor products --------------------------------------------------------------------------------------

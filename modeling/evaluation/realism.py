@@ -12,6 +12,9 @@ needs no real data (the idea behind BN-statistics matching in data-free distilla
   is linear in the band covariance; fitted jointly over the models of one band set (their training folds overlap,
   so they share roughly one covariance), with jackknife standard errors over the models
   (:func:`implied_band_variances`). A variance counts as pinned where it exceeds three standard errors.
+  Where it is, mean and variance together fix the real data's global min-max in the band's own units, given the
+  dataset's mean and spread in those units (:func:`implied_extremes`): for elevation, scaled per glacier, it says how
+  far beyond its glacier's range the terrain in the real patches reaches.
 - **BN distance.** The dataset's patches, normalised as the model expects (global per-band min-max of the
   dataset), go through each published model; at every BN layer, over channels, the mean of
   ``|mu_data - mu_stored| / sigma_stored`` and of ``|log(var_data / var_stored)|`` (:func:`bn_distances`).
@@ -180,6 +183,23 @@ def implied_band_variances(
     return full, se
 
 
+def implied_extremes(
+    raw_mean: float, raw_sd: float, implied_mean: float, implied_variance: float
+) -> tuple[float, float]:
+    """The global min-max that would give a band of mean ``raw_mean`` and sd ``raw_sd`` (the band's own units) the
+    normalised mean and variance the weights imply: ``span = raw_sd / sqrt(implied_variance)``, ``min = raw_mean -
+    implied_mean * span``. Meaningful where the real band's mean and spread in its own units are the dataset's.
+
+    Returns:
+        ``(min, max)`` in the band's own units.
+    """
+    if implied_variance <= 0:
+        raise ValueError(f"implied_variance must be positive, got {implied_variance}")
+    span = raw_sd / np.sqrt(implied_variance)
+    low = raw_mean - implied_mean * span
+    return float(low), float(low + span)
+
+
 @dataclass
 class BandEvidence:
     """Per band of one band set: what the published weights imply about the real data, and the dataset's figures.
@@ -197,6 +217,10 @@ class BandEvidence:
     pinned: list[bool]  # variance > PINNED_SE standard errors
     dataset_mean: list[float]
     dataset_variance: list[float]
+    dataset_min: list[float]  # the band's own units, as statistics.json holds them
+    dataset_max: list[float]
+    implied_min: list[float | None]  # :func:`implied_extremes`, where the variance is pinned
+    implied_max: list[float | None]
 
     @property
     def mean_gap(self) -> list[float]:
@@ -216,6 +240,11 @@ def band_evidence(
     span = np.array([by_name[b].max - by_name[b].min for b in bands])
     dataset_mean = (np.array([by_name[b].mean for b in bands]) - [by_name[b].min for b in bands]) / span
     dataset_variance = (np.array([by_name[b].std for b in bands]) / span) ** 2
+    pinned = [bool(v > PINNED_SE * s) for v, s in zip(variance, se)]
+    extremes = [
+        implied_extremes(by_name[b].mean, by_name[b].std, m, v) if p else (None, None)
+        for b, m, v, p in zip(bands, means.mean(axis=0), variance, pinned)
+    ]
     return BandEvidence(
         band_set=band_set,
         bands=bands,
@@ -224,9 +253,13 @@ def band_evidence(
         fit_r=[r for _, r in solved],
         implied_variance=variance.tolist(),
         variance_se=se.tolist(),
-        pinned=[bool(v > PINNED_SE * s) for v, s in zip(variance, se)],
+        pinned=pinned,
         dataset_mean=dataset_mean.tolist(),
         dataset_variance=dataset_variance.tolist(),
+        dataset_min=[by_name[b].min for b in bands],
+        dataset_max=[by_name[b].max for b in bands],
+        implied_min=[low for low, _ in extremes],
+        implied_max=[high for _, high in extremes],
     )
 
 
@@ -395,12 +428,15 @@ class RealismReport:
             lines.append(f"  {e.band_set} models: normalised band means, implied by the weights vs the dataset")
             lines.append(
                 f"    {'band':>12} {'implied':>8} {'+-':>6} {'dataset':>8} {'gap':>7} {'var impl':>9} {'var data':>9}"
+                f"  {'min..max implied':>17} {'dataset':>17}"
             )
             for i, band in enumerate(e.bands):
                 var = f"{e.implied_variance[i]:9.4f}" if e.pinned[i] else f"{'-':>9}"
+                implied = f"{e.implied_min[i]:8.3f}..{e.implied_max[i]:<7.3f}" if e.pinned[i] else f"{'-':>17}"
                 lines.append(
                     f"    {band:>12} {e.implied_mean[i]:8.3f} {e.implied_mean_sd[i]:6.3f} {e.dataset_mean[i]:8.3f} "
-                    f"{e.mean_gap[i]:+7.3f} {var} {e.dataset_variance[i]:9.4f}"
+                    f"{e.mean_gap[i]:+7.3f} {var} {e.dataset_variance[i]:9.4f}  {implied} "
+                    f"{e.dataset_min[i]:8.3f}..{e.dataset_max[i]:<7.3f}"
                 )
         for key, s in self.summary().items():
             if key == "worst_mean_gap":
