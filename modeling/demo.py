@@ -13,6 +13,7 @@ and HTML with the figures embedded). Outputs go under one folder (default ``./ou
 from __future__ import annotations
 
 import json
+import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -131,6 +132,11 @@ class DemoProfile:
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _fixed(value: float | None) -> str:
+    """Two decimals, or "-" where undefined (None or NaN: e.g. a cross-validation with nothing to predict)."""
+    return "-" if value is None or math.isnan(value) else f"{value:.2f}"
 
 
 def _score_rows(name: str, metrics: dict[str, Any]) -> list[list[str]]:
@@ -486,8 +492,8 @@ def regress_mass_balance(paths: DemoPaths, mapped: list[dict[str, Any]]) -> Sect
                             source,
                             model,
                             kind.replace("_", " "),
-                            f"{score['r']['value']:.2f}",
-                            f"{score['rmse']['value']:.2f}",
+                            _fixed(score["r"]["value"]),
+                            _fixed(score["rmse"]["value"]),
                             str(score["n"]),
                         ]
                     )

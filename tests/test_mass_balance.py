@@ -304,6 +304,20 @@ def test_cross_validation_matches_a_hand_loop():
     assert in_sample.r.value == pytest.approx(np.corrcoef(x, y)[0, 1])
 
 
+def test_glacier_lines_are_not_cross_validated_through_two_points():
+    rng = np.random.default_rng(8)
+    table = law_table(rng, np.full(4, 3.0), np.full(4, -1.6), 3, 0.2)  # three years per glacier: folds of two
+    table.loc[table["glacier"] == "g0", "aar_snow"] = [0.5, 0.5001, 0.3]  # two near-equal AARs: a line explodes
+    with pytest.warns(mb.MassBalanceWarning, match="leaves out 4 glacier"):
+        lines = mb.cross_validation(table, model="glacier_specific", predictor="snow")
+    assert lines.predictions.empty and lines.score.n == 0 and np.isnan(lines.score.rmse.value)
+    offsets = mb.cross_validation(table, model="glacier_offsets", predictor="snow")  # one shared slope: scored
+    assert offsets.score.n == len(table) and offsets.score.rmse.value < 1.0
+    # a fourth year makes every fold a line with a residual: all scored
+    four = law_table(rng, np.full(4, 3.0), np.full(4, -1.6), 4, 0.2)
+    assert mb.cross_validation(four, model="glacier_specific", predictor="snow").score.n == len(four)
+
+
 # -- the job on maps, with bad input --------------------------------------------------------------------------
 
 
