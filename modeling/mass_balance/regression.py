@@ -120,6 +120,13 @@ def fit_pooled(table: pd.DataFrame, *, predictor: str = DEFAULT_PREDICTOR, confi
     return Fit("pooled", predictor, {ALL_GLACIERS: slope}, {ALL_GLACIERS: intercept}, len(y))
 
 
+def _glaciers_with_years(table: pd.DataFrame, min_years: int) -> tuple[pd.DataFrame, list[str]]:
+    """The records of glaciers with at least ``min_years`` of them, and the glaciers left out (sorted)."""
+    counts = table["glacier"].value_counts()
+    few = sorted(counts.index[counts < min_years])
+    return table[~table["glacier"].isin(few)], few
+
+
 def fit_glacier_specific(
     table: pd.DataFrame,
     *,
@@ -144,13 +151,11 @@ def fit_glacier_specific(
     """
     if min_years < 2:
         raise ValueError(f"min_years must be at least 2, got {min_years}")
-    counts = table["glacier"].value_counts()
-    few = sorted(counts.index[counts < min_years])
+    table, few = _glaciers_with_years(table, min_years)
     if few and not quiet:
         warn(
             f"{len(few)} glacier(s) with fewer than {min_years} glacier-years left out of glacier-specific fits: {', '.join(few)}"
         )
-    table = table[~table["glacier"].isin(few)]
     if table.empty:
         raise MassBalanceInputError(f"no glacier has {min_years} or more glacier-years for a glacier-specific fit")
     if shared_slope:
@@ -258,11 +263,9 @@ def cross_validation(
     else:
         if model == "glacier_specific":
             min_years = max(min_years, GLACIER_LINE_CV_MIN_YEARS)
-        counts = table["glacier"].value_counts()
-        few = sorted(counts.index[counts < min_years])
+        table, few = _glaciers_with_years(table, min_years)
         if few:
             warn(f"{model} cross-validation leaves out {len(few)} glacier(s) with fewer than {min_years} glacier-years")
-        table = table[~table["glacier"].isin(few)]
         group, scheme = "year", "leave one year out"
     predicted = np.full(len(table), math.nan)
     slopes: list[float] = []
