@@ -311,6 +311,11 @@ def test_glacier_lines_are_not_cross_validated_through_two_points():
     with pytest.warns(mb.MassBalanceWarning, match="leaves out 4 glacier"):
         lines = mb.cross_validation(table, model="glacier_specific", predictor="snow")
     assert lines.predictions.empty and lines.score.n == 0 and np.isnan(lines.score.rmse.value)
+    with pytest.warns(mb.MassBalanceWarning, match="leaves out 4 glacier"):
+        summary, _ = mb.regress(table, predictor="snow")
+    counts = {"glacier_years": len(table), "glaciers": 4, "glacier_scenes": len(table), "records": len(table)}
+    text = mb.format_results({"data": counts, "notes": [], "regressions": {"snow": summary}, "generating_model": None})
+    assert "glacier_specific leave one year out    n   0  r -  RMSE -" in text  # undefined, not "nan"
     offsets = mb.cross_validation(table, model="glacier_offsets", predictor="snow")  # one shared slope: scored
     assert offsets.score.n == len(table) and offsets.score.rmse.value < 1.0
     # a fourth year makes every fold a line with a residual: all scored

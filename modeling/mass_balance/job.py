@@ -209,8 +209,9 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def _estimate(e: dict[str, Any]) -> str:
-    """Value [low, high]; the value alone without an interval; "-" where undefined (nothing scored)."""
-    if e["value"] is None:
+    """Value [low, high]; the value alone without an interval; "-" where undefined (nothing scored: NaN, or None as
+    read back from JSON)."""
+    if e["value"] is None or math.isnan(e["value"]):
         return "-"
     return f"{e['value']:.3f} [{e['low']:.3f}, {e['high']:.3f}]" if e["low"] is not None else f"{e['value']:.3f}"
 
