@@ -677,9 +677,15 @@ def realism_tables(report: RealismReport) -> list[Table]:
             [
                 [f"{key}: {stat}", *[f"{v:.2f}" for v in s[field]]]
                 for key, s in summary.items()
-                for stat, field in (("|dmu| / sigma", "bn_mean_sigma"), ("|log var ratio|", "bn_log_var"))
+                for stat, field in (
+                    ("|dmu| / sigma", "bn_mean_sigma"),
+                    ("|log var ratio|", "bn_log_var"),
+                    ("own |dmu| / sigma", "bn_own_mean_sigma"),
+                )
             ],
-            "distance of this dataset's BN statistics to the stored ones, per layer (mean over the group's models)",
+            "distance of this dataset's BN statistics to the stored ones, per layer (mean over the group's models); "
+            "own: each layer on its batch's statistics, as in training, so that it inherits nothing from the layers "
+            "before it",
         )
     )
     rows = []

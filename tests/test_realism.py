@@ -24,6 +24,7 @@ from modeling.evaluation.realism import (
     implied_band_means,
     implied_band_variances,
     implied_extremes,
+    own_bn_distances,
 )
 from modeling.network import FaciesCNN, FaciesCNNConfig
 
@@ -91,6 +92,29 @@ def test_bn_distance_is_zero_on_the_data_behind_the_statistics_and_grows_off_it(
     assert len(same) == 6 and all(d["mean_sigma"] < 1e-3 and d["log_var"] < 1e-3 for d in same)
     shifted = bn_distances(model, patches + 0.3, batch_size=64)
     assert shifted[0]["mean_sigma"] > 0.5
+
+
+def test_own_bn_distance_keeps_a_mismatch_at_the_layer_it_arises():
+    rng = np.random.default_rng(7)
+    # wide bands, so that BN's epsilon (1e-3) is negligible beside every layer's variance
+    patches = (rng.random((96, 4, 33, 33)) * [[[[3.0]], [[5.0]], [[7.0]], [[10.0]]]]).astype(np.float32)
+    model = trained_statistics(8, patches)
+    stored = [(bn.running_mean.clone(), bn.running_var.clone()) for bn in batch_norms(model)]
+    own = own_bn_distances(model, patches, batch_size=96)
+    assert len(own) == 6 and all(d["mean_sigma"] < 1e-3 and d["log_var"] < 1e-3 for d in own)
+    # brighter by half: the first convolution's output is an affine map of the original per channel (zero padding
+    # scales too), which every later layer, on its batch's statistics, standardises away; in eval mode every later
+    # layer inherits it
+    brighter = patches * 1.5
+    own = own_bn_distances(model, brighter, batch_size=96)
+    handed_on = bn_distances(model, brighter, batch_size=96)
+    assert own[0]["mean_sigma"] == pytest.approx(handed_on[0]["mean_sigma"], rel=1e-6) and own[0]["mean_sigma"] > 0.3
+    assert all(d["mean_sigma"] < 1e-3 and d["log_var"] < 1e-3 for d in own[1:])
+    assert all(d["mean_sigma"] > 0.3 for d in handed_on[1:])
+    # nothing stored changes, and the model is handed back in eval mode
+    assert not model.training and not any(bn.training for bn in batch_norms(model))
+    for bn, (mean, var) in zip(batch_norms(model), stored):
+        assert torch.equal(bn.running_mean, mean) and torch.equal(bn.running_var, var) and bn.track_running_stats
 
 
 @needs_weights

@@ -17,7 +17,10 @@ needs no real data (the idea behind BN-statistics matching in data-free distilla
   far beyond its glacier's range the terrain in the real patches reaches.
 - **BN distance.** The dataset's patches, normalised as the model expects (global per-band min-max of the
   dataset), go through each published model; at every BN layer, over channels, the mean of
-  ``|mu_data - mu_stored| / sigma_stored`` and of ``|log(var_data / var_stored)|`` (:func:`bn_distances`).
+  ``|mu_data - mu_stored| / sigma_stored`` and of ``|log(var_data / var_stored)|`` (:func:`bn_distances`). Run
+  as the models map, in eval mode, a mismatch at one layer is handed on to every later one; run as the stored
+  statistics were made, every layer on its batch's own statistics, each layer's distance is its own
+  (:func:`own_bn_distances`), which says where along the network the dataset departs from the real data.
 - **Transfer.** Each published model's predictions against the dataset's labels and, for a synthetic dataset,
   against the true classes (:func:`check_realism`).
 """
@@ -26,9 +29,10 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -52,6 +56,9 @@ PINNED_SE = 3.0
 WEIGHT_NAME = re.compile(r"^(?P<fold>\d+)_cnn_(?P<stage>before|after)confidentlearning_weights\.h5$")
 #: The bound issue 14 sets on the BN distance in the mean at every layer (sigma units); drawn on the plot.
 BN_TARGET_SIGMA = 0.3
+#: The batch size the published models were trained with (``upstream/code/dataloader.py``, ``default_batch_size``):
+#: their BN layers' stored statistics are running averages over batches of this size.
+TRAINING_BATCH_SIZE = 512
 REALISM_JSON = "realism.json"
 REALISM_PNG = "realism.png"
 
@@ -303,6 +310,19 @@ class _BNRecorder:
         return out
 
 
+def _forward(model: FaciesCNN, batches: Iterable[np.ndarray]) -> tuple[np.ndarray, list[dict[str, float]]]:
+    """Class probabilities of ``batches`` of raw patches and the BN distances they produce, in the model's mode."""
+    recorder = _BNRecorder(model)
+    proba = []
+    try:
+        with torch.inference_mode():
+            for batch in batches:
+                proba.append(torch.softmax(model(torch.from_numpy(normalize(batch, model.config))), dim=1).numpy())
+    finally:
+        distances = recorder.close()
+    return np.concatenate(proba), distances
+
+
 def run_published(
     model: FaciesCNN, patches: np.ndarray, batch_size: int = 256
 ) -> tuple[np.ndarray, list[dict[str, float]]]:
@@ -316,25 +336,59 @@ def run_published(
     Returns:
         ``(probabilities (N, classes), distances)``; one ``{"mean_sigma", "log_var"}`` per BN layer, in order.
     """
-    recorder = _BNRecorder(model)
-    proba = []
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
-            for start in range(0, len(patches), batch_size):
-                x = torch.from_numpy(normalize(patches[start : start + batch_size], model.config))
-                proba.append(torch.softmax(model(x), dim=1).numpy())
+        return _forward(model, (patches[i : i + batch_size] for i in range(0, len(patches), batch_size)))
     finally:
         model.train(was_training)
-        distances = recorder.close()
-    return np.concatenate(proba), distances
 
 
 def bn_distances(model: FaciesCNN, patches: np.ndarray, batch_size: int = 256) -> list[dict[str, float]]:
     """Per BN layer, the distance of the statistics ``patches`` produce there to the stored ones (see
     :func:`run_published`)."""
     return run_published(model, patches, batch_size)[1]
+
+
+@contextmanager
+def _batch_statistics(model: FaciesCNN) -> Iterator[None]:
+    """The model's BN layers normalise with each batch's own statistics, as in training, and leave their stored
+    ones as they are; the rest of the model (dropout) stays as it is."""
+    layers = batch_norms(model)
+    saved = [(bn.training, bn.track_running_stats) for bn in layers]
+    try:
+        for bn in layers:
+            bn.train()
+            bn.track_running_stats = False  # batch statistics, stored ones neither used nor updated
+        yield
+    finally:
+        for bn, (training, track) in zip(layers, saved):
+            bn.train(training)
+            bn.track_running_stats = track
+
+
+def own_bn_distances(
+    model: FaciesCNN, patches: np.ndarray, batch_size: int = TRAINING_BATCH_SIZE
+) -> list[dict[str, float]]:
+    """Per BN layer, the part of its distance that is its own, not inherited from the layers before it.
+
+    The stored statistics are running averages over training batches in which every BN layer normalised with the
+    batch's own statistics. Run so (``patches`` split into near-equal batches of about ``batch_size``), each layer
+    sees its input as the layers before it would hand it on had they been trained on these patches: a mismatch
+    the first layer passes on is standardised away, and what is left at a layer comes from the features the
+    layers since the previous BN make of the data (its convolution, and at the second scale the max-pooling).
+    Eval-mode distances (:func:`bn_distances`) compound these along the network.
+
+    Returns:
+        one ``{"mean_sigma", "log_var"}`` per BN layer, in order (as :func:`bn_distances`).
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with _batch_statistics(model):
+            return _forward(model, np.array_split(patches, max(1, round(len(patches) / batch_size))))[1]
+    finally:
+        model.train(was_training)
 
 
 def read_truth(path: str | Path) -> dict[str, int]:
@@ -367,7 +421,8 @@ class TransferScore:
     band_set: str
     fold: int
     stage: str
-    bn: list[dict[str, float]]
+    bn: list[dict[str, float]]  # eval mode, as the model maps (:func:`bn_distances`)
+    bn_own: list[dict[str, float]]  # each layer's own part (:func:`own_bn_distances`)
     labels: dict[str, Any]  # classification_report against the dataset's labels
     truth: dict[str, Any] | None  # against the true classes (synthetic data), or None
 
@@ -418,6 +473,7 @@ class RealismReport:
                 else float(np.mean([t.truth["macro_f1"] for t in scores])),
                 "bn_mean_sigma": np.mean([[d["mean_sigma"] for d in t.bn] for t in scores], axis=0).tolist(),
                 "bn_log_var": np.mean([[d["log_var"] for d in t.bn] for t in scores], axis=0).tolist(),
+                "bn_own_mean_sigma": np.mean([[d["mean_sigma"] for d in t.bn_own] for t in scores], axis=0).tolist(),
             }
         return out
 
@@ -448,6 +504,8 @@ class RealismReport:
                 + " ".join(f"{v:.2f}" for v in s["bn_mean_sigma"])
                 + "; |log var ratio| "
                 + " ".join(f"{v:.2f}" for v in s["bn_log_var"])
+                + "; own |dmu|/sigma "
+                + " ".join(f"{v:.2f}" for v in s["bn_own_mean_sigma"])
             )
         return "\n".join(lines)
 
@@ -469,6 +527,7 @@ class RealismReport:
             if key != "worst_mean_gap":
                 ax_bn.plot(layers, s["bn_mean_sigma"], "o-", label=f"{key}: |dmu|/sigma")
                 ax_bn.plot(layers, s["bn_log_var"], "x--", label=f"{key}: |log var ratio|")
+                ax_bn.plot(layers, s["bn_own_mean_sigma"], "s:", label=f"{key}: own |dmu|/sigma")
         ax_bn.axhline(
             BN_TARGET_SIGMA, color="0.5", lw=0.8, ls=":", label=f"{BN_TARGET_SIGMA} (issue 14's bound on |dmu|/sigma)"
         )
@@ -544,6 +603,7 @@ def check_realism(
                 fold=p.fold,
                 stage=p.stage,
                 bn=distances,
+                bn_own=own_bn_distances(p.model, patches),
                 labels=classification_report(rows.label, pred, n_bootstrap=0),
                 truth=None if true_codes is None else classification_report(true_codes, pred, n_bootstrap=0),
             )
