@@ -511,7 +511,7 @@ class RealismReport:
 
     def figure(self) -> Figure:
         """Three panels: band means (implied vs dataset), BN distance per layer, macro-F1 per published model."""
-        fig = Figure(figsize=(15, 4.6), layout="constrained")
+        fig = Figure(figsize=(15, 5.6), layout="constrained")
         ax_bands, ax_bn, ax_f1 = fig.subplots(1, 3, width_ratios=[1.3, 1, 1.3])
         evidence = self.evidence[0]
         x = np.arange(len(evidence.bands))
@@ -534,7 +534,7 @@ class RealismReport:
         ax_bn.set_ylim(bottom=0)
         ax_bn.set_xticks(layers, self.bn_layers, rotation=45, ha="right")
         ax_bn.set_title("BN statistics: dataset vs stored")
-        ax_bn.legend(fontsize="x-small")
+        ax_bn.legend(fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.32), ncols=2)
         names = [t.name for t in self.transfer]
         ax_f1.barh(np.arange(len(names)), [t.labels["macro_f1"] for t in self.transfer], 0.4, label="vs labels")
         if self.truth:
