@@ -46,7 +46,7 @@ from dataset_builder.schema import CLASS_NAMES, PATCH_SIZE, canonical_class
 from dataset_builder.statistics import DatasetStatistics
 from dataset_builder.writer import iter_rows, read_manifest
 from modeling.evaluation.metrics import classification_report
-from modeling.network import FaciesCNN, load_keras_weights, normalize
+from modeling.network import FaciesCNN, evaluating, load_keras_weights, normalize
 
 #: The published weights beside the repository (``../shared/upstream/weights``); never copied into it.
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2].parent / "shared" / "upstream" / "weights"
@@ -311,13 +311,13 @@ class _BNRecorder:
 
 
 def _forward(model: FaciesCNN, batches: Iterable[np.ndarray]) -> tuple[np.ndarray, list[dict[str, float]]]:
-    """Class probabilities of ``batches`` of raw patches and the BN distances they produce, in the model's mode."""
+    """Class probabilities of ``batches`` of raw patches and the BN distances they produce, in the mode the caller
+    set (:func:`evaluating`, and for :func:`own_bn_distances` the BN layers on batch statistics)."""
     recorder = _BNRecorder(model)
-    proba = []
     try:
-        with torch.inference_mode():
-            for batch in batches:
-                proba.append(torch.softmax(model(torch.from_numpy(normalize(batch, model.config))), dim=1).numpy())
+        proba = [
+            torch.softmax(model(torch.from_numpy(normalize(batch, model.config))), dim=1).numpy() for batch in batches
+        ]
     finally:
         distances = recorder.close()
     return np.concatenate(proba), distances
@@ -336,12 +336,8 @@ def run_published(
     Returns:
         ``(probabilities (N, classes), distances)``; one ``{"mean_sigma", "log_var"}`` per BN layer, in order.
     """
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         return _forward(model, (patches[i : i + batch_size] for i in range(0, len(patches), batch_size)))
-    finally:
-        model.train(was_training)
 
 
 def bn_distances(model: FaciesCNN, patches: np.ndarray, batch_size: int = 256) -> list[dict[str, float]]:
@@ -382,13 +378,8 @@ def own_bn_distances(
     Returns:
         one ``{"mean_sigma", "log_var"}`` per BN layer, in order (as :func:`bn_distances`).
     """
-    was_training = model.training
-    model.eval()
-    try:
-        with _batch_statistics(model):
-            return _forward(model, np.array_split(patches, max(1, round(len(patches) / batch_size))))[1]
-    finally:
-        model.train(was_training)
+    with evaluating(model), _batch_statistics(model):
+        return _forward(model, np.array_split(patches, max(1, round(len(patches) / batch_size))))[1]
 
 
 def read_truth(path: str | Path) -> dict[str, int]:

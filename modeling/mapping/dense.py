@@ -22,7 +22,6 @@ a scene folds them once (:class:`FoldedNetwork`).
 
 from __future__ import annotations
 
-import contextlib
 import math
 from typing import Iterator, Mapping, Sequence
 
@@ -36,7 +35,7 @@ from modeling.mapping.per_patch import exact_features, patch_features, shares_bo
 from modeling.mapping.stages import FoldedNetwork, Mode, PatchGeometry, check_mode, pixels_of, run_stage, window_max
 from modeling.mapping.tile_inputs import GroupReader, group_reader
 from modeling.mapping.tiles import DEFAULT_TILE, fitted_windows, padded_window, tile_windows, window_slices
-from modeling.network import FaciesCNN, FaciesCNNConfig
+from modeling.network import FaciesCNN, FaciesCNNConfig, evaluating
 
 
 def dense_fits(config: FaciesCNNConfig) -> bool:
@@ -152,17 +151,6 @@ def tile_logits(
 # -- scenes, tile by tile ---------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _inference(model: FaciesCNN) -> Iterator[None]:
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        model.train(was_training)
-
-
 def predict_tiled(
     model: FaciesCNN,
     read: GroupReader,
@@ -192,7 +180,7 @@ def predict_tiled(
     net = FoldedNetwork.of(model)
     halo = net.geometry.halo(mode)
     temperature = model.config.calibration["temperature"] if model.config.calibration else 1.0
-    with _inference(model):
+    with evaluating(model):
         for window in windows if windows is not None else tile_windows(shape, tile_size):
             proba = np.full((model.config.num_classes, window.height, window.width), np.nan, dtype=np.float32)
             for x, claim in read(window, halo):

@@ -8,7 +8,7 @@ Layering inside the wing: ``config`` < ``normalization`` < ``inference``, ``kera
 from modeling.network.config import FaciesCNNConfig, JsonOptions, mapping_geometry_problem, read_config
 from modeling.network.conversion import convert_folder, convert_keras_weights, published_folder, write_published
 from modeling.network.facies_cnn import PICKLE_SUFFIXES, FaciesCNN, centre, render_model_card
-from modeling.network.inference import ConfiguredNetwork, predict, predict_proba
+from modeling.network.inference import ConfiguredNetwork, evaluating, predict, predict_proba
 from modeling.network.normalization import normalize
 from modeling.network.published import PUBLISHED, PublishedWeights, published_weights
 
@@ -26,6 +26,7 @@ __all__ = [
     "centre",
     "convert_folder",
     "convert_keras_weights",
+    "evaluating",
     "load_keras_weights",
     "mapping_geometry_problem",
     "normalize",

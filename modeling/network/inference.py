@@ -7,6 +7,7 @@ The functions take any :class:`ConfiguredNetwork` (a FaciesCNN is one); FaciesCN
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
@@ -30,6 +31,18 @@ class ConfiguredNetwork(Protocol):
     def eval(self) -> Any: ...
 
     def train(self, mode: bool = True) -> Any: ...
+
+
+@contextlib.contextmanager
+def evaluating(model: torch.nn.Module) -> Iterator[None]:
+    """``model`` in eval mode under ``torch.inference_mode``; its training flag is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        model.train(was_training)
 
 
 @torch.no_grad()
