@@ -40,6 +40,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
+from dataset_builder.atomic import atomic_write_text
 from dataset_builder.quicklook import save_figure
 from dataset_builder.records import PatchBatch
 from dataset_builder.schema import CLASS_NAMES, PATCH_SIZE, canonical_class
@@ -542,7 +543,7 @@ class RealismReport:
         """``realism.json`` and ``realism.png`` into ``out_dir``; returns their paths."""
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / REALISM_JSON).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        atomic_write_text(out_dir / REALISM_JSON, json.dumps(self.to_dict(), indent=1) + "\n")
         return out_dir / REALISM_JSON, save_figure(self.figure(), out_dir / REALISM_PNG)
 
 
