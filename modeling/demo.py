@@ -675,17 +675,21 @@ def realism_tables(report: RealismReport) -> list[Table]:
         Table(
             ["models", *report.bn_layers],
             [
-                [f"{key}: {stat}", *[f"{v:.2f}" for v in s[field]]]
+                [f"{key}: {stat}", *[f"{v:.2f}" for v in values]]
                 for key, s in summary.items()
-                for stat, field in (
-                    ("|dmu| / sigma", "bn_mean_sigma"),
-                    ("|log var ratio|", "bn_log_var"),
-                    ("own |dmu| / sigma", "bn_own_mean_sigma"),
+                for stat, values in (
+                    ("|dmu| / sigma", s["bn_mean_sigma"]),
+                    ("|log var ratio|", s["bn_log_var"]),
+                    ("own |dmu| / sigma", s["bn_own_mean_sigma"]),
+                    *(
+                        (f"own |dmu| / sigma, {sensor} rows ({report.rows_by_sensor[sensor]})", own)
+                        for sensor, own in s["bn_own_by_sensor"].items()
+                    ),
                 )
             ],
             "distance of this dataset's BN statistics to the stored ones, per layer (mean over the group's models); "
             "own: each layer on its batch's statistics, as in training, so that it inherits nothing from the layers "
-            "before it",
+            "before it; by sensor: the own distance of that sensor's rows alone",
         )
     )
     rows = []

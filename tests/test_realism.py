@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from dataset_builder.synthetic import SyntheticConfig, generate
+from dataset_builder.writer import iter_rows
 from hub_cards.dataset_folder import build_dataset
 from modeling.cli import main
 from modeling.evaluation.realism import (
@@ -21,10 +23,13 @@ from modeling.evaluation.realism import (
     RealismReport,
     batch_norms,
     bn_distances,
+    check_realism,
     implied_band_means,
     implied_band_variances,
     implied_extremes,
     own_bn_distances,
+    own_bn_distances_by_sensor,
+    sensor_rows,
 )
 from modeling.network import FaciesCNN, FaciesCNNConfig
 
@@ -117,6 +122,30 @@ def test_own_bn_distance_keeps_a_mismatch_at_the_layer_it_arises():
         assert torch.equal(bn.running_mean, mean) and torch.equal(bn.running_var, var) and bn.track_running_stats
 
 
+def test_sensor_rows_keep_the_sensors_with_enough_rows():
+    sensor = np.array(["L8"] * 5 + ["S2"] * 3 + [None] * 4 + [""] * 2 + ["L5"], dtype=object)
+    groups = sensor_rows(sensor, min_rows=3)
+    assert (
+        list(groups) == ["L8", "S2"] and groups["L8"].tolist() == [0, 1, 2, 3, 4] and groups["S2"].tolist() == [5, 6, 7]
+    )
+    assert sensor_rows(sensor, min_rows=4) == {}  # one sensor left: its rows are the dataset's
+
+
+def test_own_bn_distance_by_sensor_finds_the_rows_that_depart():
+    rng = np.random.default_rng(9)
+    smooth = (rng.random((64, 4, 1, 1)) * [[[[3.0]], [[5.0]], [[7.0]], [[10.0]]]]).repeat(33, 2).repeat(33, 3)
+    smooth = np.ascontiguousarray(smooth, dtype=np.float32)
+    model = trained_statistics(10, smooth)  # the stored statistics are those of the smooth rows
+    speckled = smooth * (1 + 0.5 * rng.standard_normal(smooth.shape)).astype(np.float32)  # same means, pixel texture
+    sensor = np.array(["L8"] * 64 + ["S2"] * 64, dtype=object)
+    by_sensor = own_bn_distances_by_sensor(model, np.concatenate([smooth, speckled]), sensor, min_rows=64)
+    assert list(by_sensor) == ["L8", "S2"]
+    assert all(d["mean_sigma"] < 1e-3 and d["log_var"] < 1e-3 for d in by_sensor["L8"])
+    assert min(d["log_var"] for d in by_sensor["S2"]) > 0.1
+    # the same band means, so the first layer's mean stays; max-pooled texture lifts the fourth's
+    assert by_sensor["S2"][0]["mean_sigma"] < 0.05 and by_sensor["S2"][3]["mean_sigma"] > 0.5
+
+
 @needs_weights
 def test_the_published_models_on_a_tiny_synthetic_dataset(tmp_path):
     generate(tmp_path / "bench", TINY, progress=False)
@@ -141,3 +170,18 @@ def test_the_published_models_on_a_tiny_synthetic_dataset(tmp_path):
     summary = report.summary()
     assert set(summary) == {"worst_mean_gap", "11-band after", "optical after"}
     assert summary["11-band after"]["models"] == 6 and len(summary["11-band after"]["bn_mean_sigma"]) == 6
+    # 24 rows: no sensor has the rows for distances of its own
+    assert report.rows_by_sensor == {} and summary["11-band after"]["bn_own_by_sensor"] == {}
+    # every row, and sensors with 10 rows or more: each sensor's rows get their own distances
+    counts = Counter(s for batch in iter_rows(tmp_path / "ds") for s in batch.sensor)
+    kept = {s: n for s, n in sorted(counts.items()) if n >= 10}
+    assert len(kept) >= 2, f"the tiny benchmark's sensors changed ({counts}): choose another seed or size"
+    report = check_realism(tmp_path / "ds", max_rows=None, stages=("after",), min_sensor_rows=10)
+    assert report.rows_by_sensor == kept
+    assert all(
+        set(t.bn_own_by_sensor) == set(kept) and all(len(d) == 6 for d in t.bn_own_by_sensor.values())
+        for t in report.transfer
+    )
+    assert report.format().count("own |dmu|/sigma by sensor:") == 2 and len(report.figure().axes) == 4
+    again = RealismReport.from_dict(json.loads(json.dumps(report.to_dict())))
+    assert again.summary()["optical after"]["bn_own_by_sensor"] == report.summary()["optical after"]["bn_own_by_sensor"]

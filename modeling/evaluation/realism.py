@@ -21,6 +21,8 @@ needs no real data (the idea behind BN-statistics matching in data-free distilla
   as the models map, in eval mode, a mismatch at one layer is handed on to every later one; run as the stored
   statistics were made, every layer on its batch's own statistics, each layer's distance is its own
   (:func:`own_bn_distances`), which says where along the network the dataset departs from the real data.
+  Each sensor's rows also get their own distances on their own (:func:`sensor_rows`), which says which rows
+  carry a mismatch: a sensor whose rows differ in spatial structure from the real data stands out.
 - **Transfer.** Each published model's predictions against the dataset's labels and, for a synthetic dataset,
   against the true classes (:func:`check_realism`).
 """
@@ -60,6 +62,9 @@ BN_TARGET_SIGMA = 0.3
 #: The batch size the published models were trained with (``upstream/code/dataloader.py``, ``default_batch_size``):
 #: their BN layers' stored statistics are running averages over batches of this size.
 TRAINING_BATCH_SIZE = 512
+#: Fewest rows of one sensor for :func:`check_realism` to give that sensor's rows their own BN distances: fewer make
+#: noisy batch statistics.
+MIN_SENSOR_ROWS = 100
 REALISM_JSON = "realism.json"
 REALISM_PNG = "realism.png"
 
@@ -383,6 +388,31 @@ def own_bn_distances(
         return _forward(model, np.array_split(patches, max(1, round(len(patches) / batch_size))))[1]
 
 
+def sensor_rows(sensor: np.ndarray, min_rows: int = MIN_SENSOR_ROWS) -> dict[str, np.ndarray]:
+    """Row positions per sensor, in name order, for the sensors that ``sensor`` (``(N,)`` names; None or "" where a
+    row names none) gives at least ``min_rows`` rows; none unless two sensors have that many (one sensor's rows
+    are the dataset's)."""
+    named = np.array([s or "" for s in sensor], dtype=object)
+    groups = {s: np.flatnonzero(named == s) for s in sorted(set(named) - {""})}
+    groups = {s: rows for s, rows in groups.items() if len(rows) >= min_rows}
+    return groups if len(groups) >= 2 else {}
+
+
+def own_bn_distances_by_sensor(
+    model: FaciesCNN, patches: np.ndarray, sensor: np.ndarray, min_rows: int = MIN_SENSOR_ROWS
+) -> dict[str, list[dict[str, float]]]:
+    """:func:`own_bn_distances` of each sensor's rows on their own (the sensors :func:`sensor_rows` keeps): which
+    rows carry a mismatch.
+
+    Args:
+        model: a model with normalisation (``with_statistics``).
+        patches: ``(N, bands, H, W)`` raw band values.
+        sensor: ``(N,)`` sensor names (None or "" where unknown).
+        min_rows: fewest rows of a sensor.
+    """
+    return {s: own_bn_distances(model, patches[at]) for s, at in sensor_rows(sensor, min_rows).items()}
+
+
 def read_truth(path: str | Path) -> dict[str, int]:
     """``sample_id`` -> true class code from a Parquet table with ``sample_id`` and ``true_class`` (class names)."""
     table = pq.read_table(path, columns=["sample_id", "true_class"]).to_pydict()
@@ -405,6 +435,11 @@ def sample_rows(dataset: str | Path, max_rows: int | None = None, seed: int = 0)
     return PatchBatch.concat(parts)
 
 
+def _layer_means(distances: Sequence[list[dict[str, float]]], key: str = "mean_sigma") -> list[float]:
+    """Per BN layer, the mean of ``key`` over the models' distances (one list of per-layer dicts per model)."""
+    return np.mean([[d[key] for d in layers] for layers in distances], axis=0).tolist()
+
+
 @dataclass
 class TransferScore:
     """One published model on the dataset: BN distances per layer and classification reports."""
@@ -417,6 +452,8 @@ class TransferScore:
     bn_own: list[dict[str, float]]  # each layer's own part (:func:`own_bn_distances`)
     labels: dict[str, Any]  # classification_report against the dataset's labels
     truth: dict[str, Any] | None  # against the true classes (synthetic data), or None
+    #: the own distances of each sensor's rows on their own (:func:`sensor_rows`): which rows carry a mismatch
+    bn_own_by_sensor: dict[str, list[dict[str, float]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -429,6 +466,7 @@ class RealismReport:
     evidence: list[BandEvidence]
     transfer: list[TransferScore]
     bn_layers: list[str] = field(default_factory=lambda: [f"scale {s} conv {i}" for s in (1, 2) for i in (1, 2, 3)])
+    rows_by_sensor: dict[str, int] = field(default_factory=dict)  # rows per sensor given own distances
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"summary": self.summary()}
@@ -463,9 +501,12 @@ class RealismReport:
                 "macro_f1_truth": None
                 if scores[0].truth is None
                 else float(np.mean([t.truth["macro_f1"] for t in scores])),
-                "bn_mean_sigma": np.mean([[d["mean_sigma"] for d in t.bn] for t in scores], axis=0).tolist(),
-                "bn_log_var": np.mean([[d["log_var"] for d in t.bn] for t in scores], axis=0).tolist(),
-                "bn_own_mean_sigma": np.mean([[d["mean_sigma"] for d in t.bn_own] for t in scores], axis=0).tolist(),
+                "bn_mean_sigma": _layer_means([t.bn for t in scores]),
+                "bn_log_var": _layer_means([t.bn for t in scores], "log_var"),
+                "bn_own_mean_sigma": _layer_means([t.bn_own for t in scores]),
+                "bn_own_by_sensor": {
+                    s: _layer_means([t.bn_own_by_sensor[s] for t in scores]) for s in self.rows_by_sensor
+                },
             }
         return out
 
@@ -499,12 +540,19 @@ class RealismReport:
                 + "; own |dmu|/sigma "
                 + " ".join(f"{v:.2f}" for v in s["bn_own_mean_sigma"])
             )
+            for i, (sensor, own) in enumerate(s["bn_own_by_sensor"].items()):
+                lead = "own |dmu|/sigma by sensor:" if i == 0 else ""
+                rows = f"{sensor} ({self.rows_by_sensor[sensor]} rows)"
+                lines.append(f"    {lead:<27} {rows:<16} " + " ".join(f"{v:.2f}" for v in own))
         return "\n".join(lines)
 
     def figure(self) -> Figure:
-        """Three panels: band means (implied vs dataset), BN distance per layer, macro-F1 per published model."""
-        fig = Figure(figsize=(15, 5.6), layout="constrained")
-        ax_bands, ax_bn, ax_f1 = fig.subplots(1, 3, width_ratios=[1.3, 1, 1.3])
+        """Three panels: band means (implied vs dataset), BN distance per layer, macro-F1 per published model; a
+        fourth, where sensors were told apart, with the own BN distance of each sensor's rows (first model group)."""
+        panels = 4 if self.rows_by_sensor else 3
+        fig = Figure(figsize=(19 if self.rows_by_sensor else 15, 5.6), layout="constrained")
+        axes = fig.subplots(1, panels, width_ratios=[1.3, 1, 1.3, 1][:panels])
+        ax_bands, ax_bn, ax_f1 = axes[:3]
         evidence = self.evidence[0]
         x = np.arange(len(evidence.bands))
         ax_bands.bar(x - 0.2, evidence.implied_mean, 0.4, yerr=evidence.implied_mean_sd, label="implied by the weights")
@@ -537,6 +585,15 @@ class RealismReport:
         ax_f1.set_xlabel("macro-F1")
         ax_f1.set_title("published models on this dataset")
         ax_f1.legend(fontsize="small")
+        if self.rows_by_sensor:
+            key, first = next((k, v) for k, v in summary.items() if k != "worst_mean_gap")
+            for sensor, own in first["bn_own_by_sensor"].items():
+                axes[3].plot(layers, own, "s:", label=f"{sensor} ({self.rows_by_sensor[sensor]} rows)")
+            axes[3].plot(layers, first["bn_own_mean_sigma"], "k-", lw=1, label="all rows")
+            axes[3].set_ylim(bottom=0)
+            axes[3].set_xticks(layers, self.bn_layers, rotation=45, ha="right")
+            axes[3].set_title(f"own |dmu|/sigma by sensor ({key})")
+            axes[3].legend(fontsize="x-small")
         return fig
 
     def write(self, out_dir: str | Path) -> tuple[Path, Path]:
@@ -556,6 +613,7 @@ def check_realism(
     stages: Sequence[str] = ("after", "before"),
     batch_size: int = 256,
     seed: int = 0,
+    min_sensor_rows: int = MIN_SENSOR_ROWS,
 ) -> RealismReport:
     """Measure how real a built dataset looks to the published models (see the module docstring).
 
@@ -568,6 +626,7 @@ def check_realism(
         stages: the pruning stages of the models to run (``after`` and/or ``before``).
         batch_size: patches per forward pass.
         seed: seed of the row sample.
+        min_sensor_rows: fewest rows of a sensor for its own BN distances (:func:`own_bn_distances_by_sensor`).
     """
     statistics = DatasetStatistics.load(dataset)
     published = load_published(weights, statistics)
@@ -598,6 +657,7 @@ def check_realism(
                 bn_own=own_bn_distances(p.model, patches),
                 labels=classification_report(rows.label, pred, n_bootstrap=0),
                 truth=None if true_codes is None else classification_report(true_codes, pred, n_bootstrap=0),
+                bn_own_by_sensor=own_bn_distances_by_sensor(p.model, patches, rows.sensor, min_sensor_rows),
             )
         )
     return RealismReport(
@@ -606,4 +666,5 @@ def check_realism(
         truth=None if truth is None else str(truth),
         evidence=evidence,
         transfer=transfer,
+        rows_by_sensor={s: len(at) for s, at in sensor_rows(rows.sensor, min_sensor_rows).items()},
     )
